@@ -1,0 +1,31 @@
+# nightstand device firmware: pure core (nsdev.core), drivers handed a bus (nsdev.drivers), board.
+VERSION = "0.1.0"
+
+try:
+    import micropython  # noqa: F401
+except ImportError:
+    # CPython (host tools, tests): a stand-in so firmware modules can `import micropython` and
+    # use @micropython.native/viper and const() unchanged. Viper code must only use constructs
+    # that also run as plain Python.
+    import sys
+
+    class _MicroPythonShim:
+        @staticmethod
+        def const(value):
+            return value
+
+        @staticmethod
+        def native(func):
+            return func
+
+        viper = native
+
+        @staticmethod
+        def heap_lock():
+            return 0
+
+        @staticmethod
+        def heap_unlock():
+            return 0
+
+    sys.modules["micropython"] = _MicroPythonShim()

@@ -1,0 +1,1 @@
+# Pure logic: takes time and samples as arguments, imports nothing hardware-specific.

@@ -1,0 +1,5 @@
+"""The one error type for user mistakes: the CLI prints its message in one line and exits 1."""
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad argument, missing file, no device). Message: what and how."""

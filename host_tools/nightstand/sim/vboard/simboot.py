@@ -1,0 +1,132 @@
+# Boots the unchanged firmware on the simulated board under the MicroPython unix port.
+# Usage: micropython simboot.py SIM_DIR   (MICROPYPATH = vboard : firmware : .frozen)
+# SIM_DIR/sim.json describes the clock, the virtual devices and their stimulus files; the
+# firmware's flash is SIM_DIR/flash. Messages for the host start with '@' on stderr.
+import gc
+import json
+import os
+import sys
+
+import micropython
+import time
+import vasyncio
+import world
+
+_FIRMWARE_MODULES = ("main", "nsdev")
+
+
+def _say(*parts):
+    sys.stderr.write("@" + " ".join(str(p) for p in parts) + "\n")
+
+
+def _build(cfg, sim_dir):
+    devices = []
+    for spec in cfg.get("devices", ()):
+        mod = __import__(spec["module"])
+        dev = getattr(mod, spec["class"])(spec, sim_dir)
+        bus_id = spec.get("bus")
+        if bus_id is not None:
+            bus = world.buses.get(bus_id)
+            if bus is None:
+                bus = world.buses[bus_id] = world.VirtualI2CBus(bus_id)
+            bus.attach(dev)
+        gpio = spec.get("gpio")
+        if gpio is not None:
+            if hasattr(dev, "set"):
+                world.pwm_sinks[gpio] = dev
+            else:
+                world.pin_inputs[gpio] = dev
+        devices.append(dev)
+    for bus_id in cfg.get("i2c_buses", (0,)):
+        if bus_id not in world.buses:
+            world.buses[bus_id] = world.VirtualI2CBus(bus_id)
+    return devices
+
+
+def _purge_firmware():
+    for name in list(sys.modules):
+        for prefix in _FIRMWARE_MODULES:
+            if name == prefix or name.startswith(prefix + "."):
+                del sys.modules[name]
+
+
+def _mkdirs(path):
+    cur = ""
+    for part in path.split("/"):
+        cur = part if not cur else cur + "/" + part
+        if not part:
+            continue
+        try:
+            os.mkdir(cur)
+        except OSError:
+            pass
+
+
+def main():
+    sim_dir = sys.argv[1]
+    with open(sim_dir + "/sim.json") as f:
+        cfg = json.load(f)
+    world.config = cfg
+    time.setup(cfg["start_unix_s"], cfg["duration_s"], cfg.get("ticks_start_ms", 0),
+               cfg.get("rtc_valid", True))
+    time.progress_every_us = int(cfg.get("progress_every_s", 60)) * 1000000
+    vasyncio.install()
+    devices = _build(cfg, sim_dir)
+    persistent = list(time._listeners)
+    flash = sim_dir + "/flash"
+    _mkdirs(flash)
+    os.chdir(flash)
+    gc.collect()
+    heap_base = micropython.mem_current() if hasattr(micropython, "mem_current") else 0
+    real0 = time.real_ticks_us()
+    resets = []
+    status = "ok"
+    while True:
+        try:
+            import main  # noqa: F401  (the firmware's own entry point, unchanged)
+            status = "firmware-exited"
+            break
+        except time.SimEnd:
+            break
+        except world.SimReset as r:
+            resets.append([time.now_us // 1000000, r.cause, str(r)])
+            _say("reset", time.now_us // 1000000, r.cause, r)
+            world.reset_cause = r.cause
+            time._listeners[:] = persistent
+            _purge_firmware()
+            import asyncio
+
+            asyncio.new_event_loop()
+            gc.collect()
+        except MemoryError as e:
+            status = "memory-error"
+            sys.print_exception(e, sys.stderr)
+            break
+        except Exception as e:  # a firmware bug: report it and fail the simulation
+            status = "crash"
+            sys.print_exception(e, sys.stderr)
+            break
+    real_us = time.real_ticks_diff(time.real_ticks_us(), real0)
+    stats = {
+        "status": status,
+        "sim_s": time.now_us / 1e6,
+        "real_s": real_us / 1e6,
+        "vhw_s": world.vhw_us / 1e6,
+        "heap_peak": micropython.mem_peak() if hasattr(micropython, "mem_peak") else -1,
+        "heap_base": heap_base,
+        "resets": resets,
+        "devices": {},
+    }
+    for dev in devices:
+        if hasattr(dev, "finish"):
+            dev.finish()
+        if hasattr(dev, "stats"):
+            stats["devices"][dev.name] = dev.stats()
+    os.chdir(sim_dir)
+    with open("sim_stats.json", "w") as f:
+        json.dump(stats, f)
+    _say("done", status)
+    sys.exit(0 if status == "ok" else 3)
+
+
+main()

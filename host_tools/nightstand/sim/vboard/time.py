@@ -1,0 +1,156 @@
+# Virtual clock of the simulated board: replaces MicroPython's `time`; the only time source in
+# simulation. Ticks wrap at 2**30 exactly as on the ESP32, and start close to the wrap.
+import sys
+import utime as _real  # the port's real clock: used only to measure the simulator's own cost
+
+_MASK = (1 << 30) - 1
+_HALF = 1 << 29
+_EPOCH_2000_UNIX_S = 946684800  # the ESP32 port counts time.time() from 2000-01-01
+
+
+class SimEnd(BaseException):
+    """The scenario is over. Derives from BaseException so firmware `except Exception` passes it."""
+
+
+now_us = 0  # virtual microseconds since the simulation started
+end_us = -1  # reaching it raises SimEnd (negative: never)
+ticks0_ms = 0  # ticks_ms() at the start
+unix0_s = 0  # UTC Unix seconds at the start of the simulation (RTC may be set later)
+rtc_valid = True  # False simulates a board whose RTC was lost (no host has set the clock)
+progress_every_us = 60 * 1000000
+_next_progress_us = 0
+_listeners = []  # callables(now_us) run whenever time advances (virtual chips that need it)
+
+
+def setup(unix_start_s, duration_s, ticks_start_ms=0, rtc_ok=True):
+    global now_us, end_us, ticks0_ms, unix0_s, rtc_valid, _next_progress_us
+    now_us = 0
+    end_us = int(duration_s * 1000000) if duration_s > 0 else -1
+    ticks0_ms = ticks_start_ms & _MASK
+    unix0_s = unix_start_s
+    rtc_valid = rtc_ok
+    _next_progress_us = 0
+
+
+def add_listener(func):
+    _listeners.append(func)
+
+
+def advance_us(delta_us):
+    """Move virtual time forward; the simulation ends when it reaches the scenario's end."""
+    global now_us, _next_progress_us
+    if delta_us <= 0:
+        return
+    now_us += delta_us
+    if 0 <= end_us <= now_us:
+        now_us = end_us
+        raise SimEnd()
+    if now_us >= _next_progress_us:
+        _next_progress_us = now_us + progress_every_us
+        sys.stderr.write("@progress %d\n" % (now_us // 1000000))
+    for f in _listeners:
+        f(now_us)
+
+
+def ticks_ms():
+    return (ticks0_ms + now_us // 1000) & _MASK
+
+
+def ticks_us():
+    return (ticks0_ms * 1000 + now_us) & _MASK
+
+
+def ticks_cpu():
+    return ticks_us()
+
+
+def ticks_diff(a, b):
+    return ((a - b + _HALF) & _MASK) - _HALF
+
+
+def ticks_add(t, delta):
+    return (t + delta) & _MASK
+
+
+def sleep_ms(ms):
+    advance_us(int(ms) * 1000)
+
+
+def sleep_us(us):
+    advance_us(int(us))
+
+
+def sleep(s):
+    advance_us(int(s * 1000000))
+
+
+def unix_now_s():
+    return unix0_s + now_us // 1000000
+
+
+def set_unix_now_s(unix_s):
+    """machine.RTC().datetime(...) lands here: re-anchor the wall clock, keep ticks running."""
+    global unix0_s, rtc_valid
+    unix0_s = unix_s - now_us // 1000000
+    rtc_valid = True
+
+
+def time():
+    # A board without a valid RTC boots at the epoch, as a real ESP32 does after power loss.
+    base = unix0_s if rtc_valid else _EPOCH_2000_UNIX_S
+    return base + now_us // 1000000 - _EPOCH_2000_UNIX_S
+
+
+def time_ns():
+    base = unix0_s if rtc_valid else _EPOCH_2000_UNIX_S
+    return (base - _EPOCH_2000_UNIX_S) * 1000000000 + now_us * 1000
+
+
+def _days_to_civil(days):
+    # Proleptic Gregorian calendar from days since 1970-01-01 (H. Hinnant's civil_from_days).
+    days += 719468
+    era = (days if days >= 0 else days - 146096) // 146097
+    doe = days - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (y + 1 if m <= 2 else y), m, d
+
+
+def _civil_to_days(y, m, d):
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def gmtime(secs=None):
+    if secs is None:
+        secs = time()
+    unix_s = int(secs) + _EPOCH_2000_UNIX_S
+    days, rem = divmod(unix_s, 86400)
+    y, m, d = _days_to_civil(days)
+    yday = days - _civil_to_days(y, 1, 1) + 1
+    return (y, m, d, rem // 3600, (rem // 60) % 60, rem % 60, (days + 3) % 7, yday)
+
+
+localtime = gmtime  # the ESP32 port keeps UTC in the RTC; local time is the firmware's job
+
+
+def mktime(tt):
+    days = _civil_to_days(tt[0], tt[1], tt[2])
+    return days * 86400 + tt[3] * 3600 + tt[4] * 60 + tt[5] - _EPOCH_2000_UNIX_S
+
+
+def real_ticks_us():
+    """Host wall clock in microseconds: for the simulator's own cost accounting only."""
+    return _real.ticks_us()
+
+
+def real_ticks_diff(a, b):
+    return _real.ticks_diff(a, b)

@@ -1,0 +1,82 @@
+# A task queue for MicroPython's asyncio keyed on the virtual clock.
+# The port's C `_asyncio.TaskQueue` stamps "run now" tasks with the host's real clock, which would
+# mix two clocks; `install()` swaps in this queue and task type, which follow the documented
+# semantics of asyncio's TaskQueue/Task (a time-ordered queue, stable for equal times).
+import asyncio
+import asyncio.core as _core
+from time import ticks_diff, ticks_ms
+
+
+class TaskQueue:
+    def __init__(self):
+        self._q = []
+
+    def peek(self):
+        q = self._q
+        return q[0] if q else None
+
+    def push(self, task, key=None):
+        task.data = None
+        task.ph_key = ticks_ms() if key is None else key
+        q = self._q
+        i = len(q)
+        # Insert after every task due at or before this one (stable FIFO among equal times).
+        while i and ticks_diff(q[i - 1].ph_key, task.ph_key) > 0:
+            i -= 1
+        q.insert(i, task)
+
+    def pop(self):
+        return self._q.pop(0)
+
+    def remove(self, task):
+        self._q.remove(task)
+
+
+class Task:
+    def __init__(self, coro, globals=None):
+        self.coro = coro
+        self.data = None  # the queue or task it waits on, or the exception to throw in
+        self.state = True  # True: running; a TaskQueue: awaited; None/False: finished
+        self.ph_key = 0
+
+    def __iter__(self):
+        if not self.state:
+            self.state = False
+        elif self.state is True:
+            self.state = TaskQueue()
+        elif type(self.state) is not TaskQueue:
+            raise RuntimeError("can't wait")
+        return self
+
+    def __next__(self):
+        if not self.state:
+            raise self.data
+        self.state.push(_core.cur_task)
+        _core.cur_task.data = self
+
+    def done(self):
+        return not self.state
+
+    def cancel(self):
+        if not self.state:
+            return False
+        if self is _core.cur_task:
+            raise RuntimeError("can't cancel self")
+        while isinstance(self.data, Task):
+            self = self.data
+        if hasattr(self.data, "remove"):
+            self.data.remove(self)
+            _core._task_queue.push(self)
+        elif ticks_diff(self.ph_key, ticks_ms()) > 0:
+            _core._task_queue.remove(self)
+            _core._task_queue.push(self)
+        self.data = _core.CancelledError
+        return True
+
+
+def install():
+    """Make asyncio use the virtual clock's queue. Call before any task is created."""
+    _core.TaskQueue = TaskQueue
+    _core.Task = Task
+    asyncio.Task = Task
+    _core.new_event_loop()
