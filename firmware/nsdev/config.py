@@ -1,0 +1,115 @@
+# Device configuration: one schema with defaults and limits, validated on the device (and by the
+# host before sending). Stored on flash as JSON; set over the sync protocol.
+import json
+
+# key: (kind, default, low, high, help). kind: "hhmm" (local clock time "HH:MM"), "int",
+# "float", "bool", "str". Times of day are local; the host sets the UTC offset with the clock.
+SCHEMA = {
+    "bedtime": ("hhmm", "22:30", None, None, "habitual bedtime (local)"),
+    "wake": ("hhmm", "06:30", None, None, "wake time (local); the dawn ends here"),
+    "winddown_min": ("int", 180, 30, 240, "evening wind-down before bedtime, minutes"),
+    "dawn_min": ("int", 30, 0, 90, "dawn ramp before wake, minutes (0: no dawn)"),
+    "dawn_peak_lux": ("float", 100.0, 0.0, 250.0, "photopic lux at the eye at the end of dawn"),
+    "night_light_s": ("int", 180, 10, 1800, "button night light duration, seconds"),
+    "utc_offset_s": ("int", 0, -14 * 3600, 14 * 3600, "local time minus UTC, seconds"),
+    "ppg_rate_hz": ("int", 50, 50, 100, "PPG FIFO output rate"),
+    "hyperarousal_on": ("float", 0.6, 0.0, 1.0, "score that starts breathing-paced wind-down"),
+    "temp_offset_c": ("float", -3.5, -10.0, 10.0, "BME680 self-heating correction"),
+    "spo2_a": ("float", 110.0, 50.0, 150.0, "SpO2 = a - b * R calibration"),
+    "spo2_b": ("float", 25.0, 0.0, 60.0, "SpO2 = a - b * R calibration"),
+    "wifi": ("bool", False, None, None, "join Wi-Fi and serve sync over TCP"),
+    "tcp_port": ("int", 7474, 1024, 65535, "TCP port of the sync server"),
+}
+
+CONFIG_FILE = "config.json"
+
+
+def defaults():
+    return {k: v[1] for k, v in SCHEMA.items()}
+
+
+def hhmm_to_min(text):
+    """'HH:MM' -> minutes after midnight; ValueError with the reason otherwise."""
+    if not isinstance(text, str) or len(text) != 5 or text[2] != ":":
+        raise ValueError("expected HH:MM")
+    hh, mm = text[:2], text[3:]
+    if not (hh.isdigit() and mm.isdigit()):
+        raise ValueError("expected HH:MM")
+    h, m = int(hh), int(mm)
+    if h > 23 or m > 59:
+        raise ValueError("expected HH:MM between 00:00 and 23:59")
+    return h * 60 + m
+
+
+def check_value(key, value):
+    """Return the value converted to the schema's kind, or raise ValueError('key: reason')."""
+    spec = SCHEMA.get(key)
+    if spec is None:
+        raise ValueError("%s: unknown setting" % key)
+    kind, _default, low, high, _help = spec
+    if kind == "hhmm":
+        try:
+            hhmm_to_min(value)
+        except ValueError as e:
+            raise ValueError("%s: %s" % (key, e))
+        return value
+    if kind == "bool":
+        if value is True or value is False:
+            return value
+        raise ValueError("%s: expected true or false" % key)
+    if kind == "str":
+        if isinstance(value, str) and len(value) <= 64:
+            return value
+        raise ValueError("%s: expected text of at most 64 characters" % key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("%s: expected a number" % key)
+    if kind == "int":
+        if value != int(value):
+            raise ValueError("%s: expected a whole number" % key)
+        value = int(value)
+    else:
+        value = float(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError("%s: %s is outside %s..%s" % (key, value, low, high))
+    return value
+
+
+def merge(current, changes):
+    """Validate every change; return (new_config, []) or (current, ['key: reason', ...])."""
+    errors = []
+    new = dict(current)
+    for key in changes:
+        try:
+            new[key] = check_value(key, changes[key])
+        except ValueError as e:
+            errors.append(str(e))
+    return (current, errors) if errors else (new, [])
+
+
+def load(path=CONFIG_FILE):
+    """Defaults overlaid with the stored file; a missing or corrupt file gives the defaults."""
+    cfg = defaults()
+    try:
+        with open(path) as f:
+            stored = json.load(f)
+    except (OSError, ValueError):
+        return cfg, False
+    if not isinstance(stored, dict):
+        return cfg, False
+    for key in stored:
+        if key in SCHEMA:
+            try:
+                cfg[key] = check_value(key, stored[key])
+            except ValueError:
+                pass  # keep the default for a value this firmware version rejects
+    return cfg, True
+
+
+def save(cfg, path=CONFIG_FILE):
+    """Write-then-rename so a power cut leaves the old or the new file, never a torn one."""
+    import os
+
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(cfg, f)
+    os.rename(tmp, path)

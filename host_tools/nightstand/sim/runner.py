@@ -1,0 +1,170 @@
+"""Runs the unchanged firmware under the MicroPython unix port on the virtual board.
+
+The run directory holds sim.json (clock and virtual devices), stim/ (stimulus files), flash/ (the
+device's filesystem), console.log (the device's console) and sim_stats.json (what happened).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nightstand import paths
+from nightstand.errors import UserError
+
+DEFAULT_HEAPSIZE = "128K"  # ≈ 64 KB on the ESP32 (32-byte blocks and 64-bit objects here)
+
+
+@dataclass
+class SimResult:
+    sim_dir: Path
+    status: str
+    sim_s: float
+    real_s: float  # wall time inside the MicroPython process's main loop
+    vhw_s: float  # of which spent in virtual hardware (not firmware)
+    wall_s: float  # wall time of the whole process, start-up included
+    heap_peak: int
+    heap_base: int
+    resets: list[list[Any]]
+    devices: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def firmware_cpu_s(self) -> float:
+        return max(0.0, self.real_s - self.vhw_s)
+
+    @property
+    def speedup(self) -> float:
+        return self.sim_s / self.wall_s if self.wall_s else 0.0
+
+
+def board_devices(
+    *,
+    ppg_stim: str | None,
+    ppg_fs_hz: float,
+    env_stim: str | None,
+    button_presses_s: list[float] | None = None,
+    swap_red_ir: bool = False,
+) -> list[dict[str, Any]]:
+    """The virtual chips of a nightstand board, wired as hardware/pinmap.json says."""
+    from nsdev import pinmap
+
+    devices: list[dict[str, Any]] = [
+        {
+            "module": "vmax30102",
+            "class": "VirtualMAX30102",
+            "name": "max30102",
+            "bus": pinmap.I2C_BUS,
+            "addr": pinmap.ADDR_MAX30102,
+            "stim": ppg_stim,
+            "stim_fs_hz": ppg_fs_hz,
+            "swap_red_ir": swap_red_ir,
+        },
+        {
+            "module": "vbme680",
+            "class": "VirtualBME680",
+            "name": "bme680",
+            "bus": pinmap.I2C_BUS,
+            "addr": pinmap.ADDR_BME680,
+            "env": env_stim,
+        },
+        {
+            "module": "vveml7700",
+            "class": "VirtualVEML7700",
+            "name": "veml7700",
+            "bus": pinmap.I2C_BUS,
+            "addr": pinmap.ADDR_VEML7700,
+            "env": env_stim,
+        },
+        {
+            "module": "vlamp",
+            "class": "VirtualLampChannel",
+            "name": "lamp_warm",
+            "gpio": pinmap.LAMP_WARM,
+            "log": "lamp_warm.log",
+        },
+        {
+            "module": "vlamp",
+            "class": "VirtualLampChannel",
+            "name": "lamp_amber",
+            "gpio": pinmap.LAMP_AMBER,
+            "log": "lamp_amber.log",
+        },
+        {
+            "module": "vbutton",
+            "class": "VirtualButton",
+            "name": "button",
+            "gpio": pinmap.BUTTON,
+            "presses_s": list(button_presses_s or []),
+        },
+    ]
+    return [{k: v for k, v in d.items() if v is not None} for d in devices]
+
+
+def write_sim_config(sim_dir: Path, config: dict[str, Any]) -> None:
+    sim_dir.mkdir(parents=True, exist_ok=True)
+    (sim_dir / "sim.json").write_text(json.dumps(config, indent=1))
+
+
+def run(
+    sim_dir: Path,
+    *,
+    heapsize: str = DEFAULT_HEAPSIZE,
+    on_progress: Callable[[float], None] | None = None,
+    timeout_s: float | None = None,
+) -> SimResult:
+    """Boot the firmware on the virtual board described by sim_dir/sim.json until the end."""
+    sim_dir = sim_dir.resolve()
+    if not (sim_dir / "sim.json").exists():
+        raise UserError(f"{sim_dir}: no sim.json; create the run with `nightstand simulate`")
+    stats_file = sim_dir / "sim_stats.json"
+    stats_file.unlink(missing_ok=True)
+    env = dict(os.environ, MICROPYPATH=paths.micropython_path())
+    cmd = [
+        paths.micropython_bin(),
+        "-X",
+        f"heapsize={heapsize}",
+        str(paths.VBOARD_DIR / "simboot.py"),
+        str(sim_dir),
+    ]
+    t0 = time.perf_counter()
+    other: list[str] = []
+    with open(sim_dir / "console.log", "wb") as console:
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=console, stderr=subprocess.PIPE, text=True, cwd=sim_dir
+        )
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("@progress "):
+                if on_progress:
+                    on_progress(float(line.split()[1]))
+            else:
+                other.append(line)
+        proc.wait(timeout=timeout_s)
+    wall_s = time.perf_counter() - t0
+    (sim_dir / "sim.log").write_text("".join(other))
+    if not stats_file.exists():
+        tail = "".join(other[-15:]) or (sim_dir / "console.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"simulation failed (exit {proc.returncode}):\n{tail}")
+    stats = json.loads(stats_file.read_text())
+    result = SimResult(
+        sim_dir=sim_dir,
+        status=stats["status"],
+        sim_s=stats["sim_s"],
+        real_s=stats["real_s"],
+        vhw_s=stats["vhw_s"],
+        wall_s=wall_s,
+        heap_peak=stats["heap_peak"],
+        heap_base=stats["heap_base"],
+        resets=stats["resets"],
+        devices=stats.get("devices", {}),
+    )
+    if result.status != "ok":
+        tail = "".join(other[-20:])
+        raise RuntimeError(f"firmware {result.status} at t={result.sim_s:.0f} s:\n{tail}")
+    return result

@@ -1,0 +1,81 @@
+"""The virtual board's clock: asyncio on virtual time, 2**30 tick wrap, watchdog, scenario end."""
+
+from conftest import check
+
+
+def test_asyncio_runs_on_virtual_time_across_the_tick_wrap(mp_board):
+    # The clock starts 5 s before ticks wrap at 2**30; 20 s of sleeps must take 20 virtual s
+    # (and no real time), tasks wake in deadline order, and ticks_diff stays right across the wrap.
+    out = check(
+        mp_board(
+            "import asyncio\n"
+            "log = []\n"
+            "async def worker(name, period_ms, n):\n"
+            "    for i in range(n):\n"
+            "        await asyncio.sleep_ms(period_ms)\n"
+            "        log.append((time.now_us // 1000, name))\n"
+            "async def main():\n"
+            "    t0 = time.ticks_ms()\n"
+            "    await asyncio.gather(worker('a', 1000, 20), worker('b', 3000, 6))\n"
+            "    print('elapsed', time.ticks_diff(time.ticks_ms(), t0))\n"
+            "    print('wrapped', time.ticks_ms() < t0)\n"
+            "asyncio.run(main())\n"
+            "times = [t for t, _ in log]\n"
+            "print('ordered', times == sorted(times))\n"
+            "print('b_at', [t for t, n in log if n == 'b'])\n"
+        )
+    )
+    assert "elapsed 20000" in out
+    assert "wrapped True" in out
+    assert "ordered True" in out
+    assert "b_at [3000, 6000, 9000, 12000, 15000, 18000]" in out
+
+
+def test_watchdog_resets_a_board_that_stops_feeding(mp_board):
+    out = check(
+        mp_board(
+            "import machine, world\n"
+            "wdt = machine.WDT(timeout=2000)\n"
+            "try:\n"
+            "    for i in range(10):\n"
+            "        time.sleep_ms(500)\n"
+            "        if i < 4:\n"
+            "            wdt.feed()\n"
+            "    print('no reset')\n"
+            "except world.SimReset as r:\n"
+            "    print('reset', r.cause, time.now_us // 1000)\n"
+        )
+    )
+    # Last feed at 2000 ms, timeout 2000 ms: the first check after 4000 ms (4500) resets.
+    assert "reset 3 4500" in out
+
+
+def test_scenario_end_is_not_an_exception_firmware_can_swallow(mp_board):
+    out = check(
+        mp_board(
+            "time.end_us = 3000000\n"
+            "try:\n"
+            "    try:\n"
+            "        while True:\n"
+            "            time.sleep_ms(100)\n"
+            "    except Exception:\n"
+            "        print('swallowed')\n"
+            "except time.SimEnd:\n"
+            "    print('ended at', time.now_us)\n"
+        )
+    )
+    assert "ended at 3000000" in out and "swallowed" not in out
+
+
+def test_calendar_round_trip(mp_board):
+    # gmtime/mktime of the virtual RTC over 400 years of dates (2000 epoch as on the ESP32).
+    out = check(
+        mp_board(
+            "bad = 0\n"
+            "for s in range(-100 * 86400 * 365, 300 * 86400 * 365, 86400 * 37 + 3671):\n"
+            "    if time.mktime(time.gmtime(s)) != s:\n"
+            "        bad += 1\n"
+            "print('bad', bad, time.gmtime(0)[:6], time.gmtime(9 * 3600 + 366 * 86400)[:6])\n"
+        )
+    )
+    assert "bad 0 (2000, 1, 1, 0, 0, 0) (2001, 1, 1, 9, 0, 0)" in out
