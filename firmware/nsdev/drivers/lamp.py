@@ -1,0 +1,227 @@
+# Two-channel bedside lamp (warm white + amber) on ESP32 LEDC PWM: perceptual fades, sub-LSB
+# sigma-delta dithering, flicker-safe carrier; allocation-free update path.
+#
+# Design (details and sources in docs/light-and-melatonin.md):
+# - Carrier 4 kHz by default. IEEE Std 1789-2015 recommended practice: low-risk when
+#   Mod% < 0.08 * f for 90-1250 Hz, no observable effect (NOEL) when Mod% < 0.0333 * f for
+#   90-3000 Hz, and any modulation above 3 kHz. PWM is 100 % modulation, so >= 3 kHz is NOEL.
+# - ESP32 LEDC on the 80 MHz APB clock gives floor(log2(80 MHz / f)) bits (BRIEF: 16 bit at
+#   <= 1 kHz, 13 bit at 5 kHz); 4 kHz -> 14 bit, 1 LSB = 0.0061 % of full scale.
+# - Brightness is faded in CIE 1976 lightness L* (CIE 15:2004): Y = ((L*+16)/116)^3 above
+#   L* = 8, Y = L*/903.3 below. A visible step is defined as > 0.5 L* between two updates; the
+#   fade rate is capped so one update never moves more than 0.5 L*.
+# - Sub-LSB resolution: first-order sigma-delta on 8 extra fraction bits at the update rate; the
+#   dither swings by 1 LSB (<= 903.3 / 2**14 = 0.055 L*), ~9x below the visible-step threshold.
+from array import array
+
+from nsdev.compat import const
+
+WARM = const(0)
+AMBER = const(1)
+
+_APB_HZ = const(80000000)
+_MAX_BITS = const(16)
+_Y_BITS = const(24)  # linear output in units of 2**-24 of full scale
+_Y_FULL = const(1 << 24)
+_L_FULL = const(100000000)  # lightness in micro-L* (0..100 L*)
+_L_STEP = const(500000)  # table spacing: 0.5 L*
+_TABLE_N = const(201)
+_FRAC_BITS_MAX = const(8)
+_SNAP_CODES = const(64)  # steady levels >= 64 LSB are rounded to a whole code (no dither)
+_MAX_DT_MS = const(40)  # a late update never moves further than 40 ms of fade
+_MIN_FREQ_HZ = const(1250)  # IEEE 1789 low-risk bound for 100 % modulation
+_MAX_FREQ_HZ = const(40000)
+_KAPPA = 903.3  # CIE: (29/3)**3
+_EPS = 0.008856  # CIE: (6/29)**3
+
+VISIBLE_STEP_LSTAR = 0.5  # the documented threshold: a jump above this between updates shows
+
+
+def ledc_resolution_bits(freq_hz):
+    """Duty resolution the ESP32 LEDC reaches at freq_hz on the 80 MHz clock (max 16)."""
+    q = _APB_HZ // int(freq_hz)
+    bits = 0
+    while q > 1:
+        q >>= 1
+        bits += 1
+    return min(bits, _MAX_BITS)
+
+
+def lightness_from_y(y):
+    """CIE 1976 L* (0..100) from relative luminance y (0..1)."""
+    if y <= _EPS:
+        return _KAPPA * y
+    return 116.0 * y ** (1.0 / 3.0) - 16.0
+
+
+def y_from_lightness(lstar):
+    """Relative luminance (0..1) from CIE 1976 L*."""
+    if lstar <= 8.0:
+        return lstar / _KAPPA
+    f = (lstar + 16.0) / 116.0
+    return f * f * f
+
+
+def _build_table():
+    t = array("i", bytearray(4 * _TABLE_N))
+    for i in range(_TABLE_N):
+        t[i] = int(y_from_lightness(i * 0.5) * _Y_FULL + 0.5)
+    t[_TABLE_N - 1] = _Y_FULL
+    return t
+
+
+_TABLE = _build_table()
+
+
+class Lamp:
+    """Warm + amber lamp. Off at construction; set_target() then call update() at its cadence."""
+
+    def __init__(self, pwm_warm, pwm_amber, freq_hz=4000, resolution_bits=None,
+                 max_rate_lps=12, frame_ms=10, idle_ms=1000):
+        freq_hz = int(freq_hz)
+        if not _MIN_FREQ_HZ <= freq_hz <= _MAX_FREQ_HZ:
+            raise ValueError("lamp PWM freq_hz must be 1250..40000 (IEEE 1789 low-risk for 100%% "
+                             "modulation needs >= 1250 Hz), got %d" % freq_hz)
+        bits = ledc_resolution_bits(freq_hz) if resolution_bits is None else int(resolution_bits)
+        if not 8 <= bits <= _MAX_BITS:
+            raise ValueError("lamp resolution_bits must be 8..16, got %d" % bits)
+        if max_rate_lps * min(frame_ms, _MAX_DT_MS) > 1000 * VISIBLE_STEP_LSTAR:
+            raise ValueError("max_rate_lps too fast: a frame would step more than 0.5 L*")
+        self._pwm = (pwm_warm, pwm_amber)
+        self.freq_hz = freq_hz
+        self.resolution_bits = bits
+        self._frac_bits = min(_FRAC_BITS_MAX, _Y_BITS - bits)
+        self._shift = _Y_BITS - bits - self._frac_bits
+        self._max_rate = int(max_rate_lps * 1000)  # micro-L* per ms
+        self.frame_ms = frame_ms
+        self.idle_ms = idle_ms
+        self._cur = array("i", (0, 0))  # lightness now, micro-L*
+        self._tgt = array("i", (0, 0))  # lightness target, micro-L*
+        self._rate = array("i", (1, 1))  # micro-L* per ms for the current fade
+        self._res = array("i", (0, 0))  # sigma-delta residual, in 2**-frac_bits LSB
+        self._y = array("i", (0, 0))  # mean linear output now, 2**-24 of full scale
+        self._duty = array("i", (0, 0))  # last duty_u16 written
+        self._busy = False
+        for pwm in self._pwm:  # OFF first, then the carrier, then OFF again (some ports reset)
+            pwm.duty_u16(0)
+            pwm.freq(freq_hz)
+            pwm.duty_u16(0)
+
+    # --- targets (called ~1 Hz by the lamp task; may allocate) -----------------------------
+    def set_target(self, warm_y, amber_y, fade_ms=1000):
+        """Fade to linear output fractions (0..1 of full) in fade_ms (bounded by max rate)."""
+        self._set(WARM, warm_y, fade_ms)
+        self._set(AMBER, amber_y, fade_ms)
+
+    def _set(self, ch, y, fade_ms):
+        if not (0.0 <= y <= 1.0):  # also rejects NaN
+            raise ValueError("lamp level must be 0..1, got %r" % (y,))
+        tgt = int(lightness_from_y(y) * 1000000 + 0.5)
+        if y > 0.0 and tgt == 0:
+            tgt = 1
+        tgt = min(tgt, _L_FULL)
+        self._tgt[ch] = tgt
+        dist = abs(tgt - self._cur[ch])
+        if fade_ms <= 0:
+            rate = self._max_rate
+        else:
+            rate = (dist + fade_ms - 1) // fade_ms
+        self._rate[ch] = max(1, min(rate, self._max_rate))
+        if dist:
+            self._busy = True
+
+    def off(self):
+        """Dark now (safety/deinit): both channels to 0 without a fade."""
+        for ch in (WARM, AMBER):
+            self._cur[ch] = self._tgt[ch] = self._res[ch] = self._y[ch] = 0
+            self._write(ch, 0)
+
+    deinit = off
+
+    # --- hot path (every frame while fading/dithering): no allocation ----------------------
+    def update(self, dt_ms):
+        """Advance fades by dt_ms, write the duties; return ms until the next call is due."""
+        if dt_ms > _MAX_DT_MS:
+            dt_ms = _MAX_DT_MS
+        elif dt_ms < 0:
+            dt_ms = 0
+        a = self._step(WARM, dt_ms)
+        b = self._step(AMBER, dt_ms)
+        if a or b:
+            self._busy = True
+            return self.frame_ms
+        self._busy = False
+        return self.idle_ms
+
+    def _step(self, ch, dt_ms):
+        cur = self._cur[ch]
+        tgt = self._tgt[ch]
+        if cur != tgt:
+            move = self._rate[ch] * dt_ms
+            if cur < tgt:
+                cur = tgt if tgt - cur <= move else cur + move
+            else:
+                cur = tgt if cur - tgt <= move else cur - move
+            self._cur[ch] = cur
+        fading = cur != tgt
+        # lightness -> linear output by the L* table (0.5 L* spacing, linear interpolation)
+        lm = cur
+        i = lm // _L_STEP
+        if i >= _TABLE_N - 1:
+            y = _Y_FULL
+        else:
+            t0 = _TABLE[i]
+            y = t0 + ((_TABLE[i + 1] - t0) * ((lm - i * _L_STEP) // 1000)) // (_L_STEP // 1000)
+        if cur > 0 and y == 0:
+            y = 1
+        self._y[ch] = y
+        fb = self._frac_bits
+        fine = y >> self._shift  # output in 2**-frac_bits LSB
+        if fine == 0:
+            self._res[ch] = 0
+            self._write(ch, 0)
+            return fading
+        dither = True
+        if not fading and (fine >> fb) >= _SNAP_CODES:
+            fine = ((fine + (1 << (fb - 1))) >> fb) << fb
+            self._res[ch] = 0
+            dither = False
+        total = fine + self._res[ch]
+        code = total >> fb
+        self._res[ch] = total - (code << fb)
+        if fine & ((1 << fb) - 1) == 0:
+            dither = False
+        self._write(ch, code)
+        return fading or dither
+
+    def _write(self, ch, code):
+        bits = self.resolution_bits
+        if code >= (1 << bits):
+            duty = 65535
+        else:
+            duty = code << (16 - bits)
+        if duty != self._duty[ch]:
+            self._duty[ch] = duty
+            self._pwm[ch].duty_u16(duty)
+
+    # --- read-back ----------------------------------------------------------------------------
+    def busy(self):
+        return self._busy
+
+    def level(self, ch):
+        """Mean linear output of channel ch now, 0..1 of full scale."""
+        return self._y[ch] / _Y_FULL
+
+    def lightness(self, ch):
+        """Current CIE L* of channel ch (0..100)."""
+        return self._cur[ch] / 1000000
+
+    def target_lightness(self, ch):
+        return self._tgt[ch] / 1000000
+
+    def duty(self, ch):
+        return self._duty[ch]
+
+    def lsb_fraction(self):
+        """One PWM step as a fraction of full scale."""
+        return 1.0 / (1 << self.resolution_bits)
