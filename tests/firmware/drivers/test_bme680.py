@@ -200,7 +200,7 @@ def test_heater_code_matches_bosch_integer_calc():
 
 
 def test_gas_wait_encoding_datasheet_example():
-    assert bme680.gas_wait_ms(0x59) == 100  # [DS] 0x59: 25 ms x 4
+    assert bme680.gas_wait_ms(0x59) == 100  # 0x59 = 0b01_011001: 25 ms x 4 (DS encoding)
     assert bme680.gas_wait_code(100) == 0x59
     assert bme680.gas_wait_code(150) == 0x65 and bme680.gas_wait_ms(0x65) == 148
     assert bme680.gas_wait_code(63) == 63
