@@ -332,17 +332,24 @@ class VirtualMAX30102(world.VirtualChip):
             make = pending if pending < 32 else 32
         else:  # DS: when full, samples are not pushed and are lost
             make = 32 - cnt if pending > 32 - cnt else pending
-        skipped = pending - make
-        if make:
-            self._make(self._made + skipped if roll else self._made, make)
-        lost = skipped
+        skipped = pending - make  # never computed: lost anyway
         if roll:
-            over = cnt + make - 32
-            if over > 0:  # MODEL: the read pointer is pushed along with the overwrite
-                p[_P_RD] = (p[_P_RD] + over) & 31
-                lost += over
-            cnt = cnt + make if cnt + make < 32 else 32
+            # The write pointer moves over every sample, computed or not; the oldest unread
+            # ones are overwritten. MODEL: the read pointer is pushed along so the FIFO holds
+            # the newest 32, and OVF_COUNTER counts the overwritten samples.
+            p[_P_WR] = (p[_P_WR] + skipped) & 31
+            self._make(self._made + skipped, make)
+            lost = cnt + pending - 32
+            if lost > 0:
+                p[_P_RD] = p[_P_WR]
+                cnt = 32
+            else:
+                lost = 0
+                cnt += pending
         else:
+            if make:
+                self._make(self._made, make)
+            lost = skipped
             cnt += make
         p[_P_CNT] = cnt
         self._made += pending
