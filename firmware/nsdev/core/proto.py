@@ -1,0 +1,389 @@
+# Sync protocol (pure, shared by device and host): framing, CRC32, incremental parser, codes, HMAC.
+# The specification is docs/sync-protocol.md; this module is its reference implementation.
+#
+# Frame (all integers little-endian):
+#   0  2  magic 0xA5 0x5A
+#   2  1  type        (command code, reply = command | 0x80, ERROR, NAK)
+#   3  2  seq         (u16; a reply echoes the request's seq)
+#   5  2  length      (u16 payload bytes, <= MAX_PAYLOAD)
+#   7  n  payload
+#   7+n 4 CRC32       (binascii.crc32, IEEE 802.3 polynomial, over bytes 2 .. 7+n-1)
+import binascii
+import hashlib
+import struct
+
+from micropython import const
+
+PROTOCOL_VERSION = 1
+
+MAGIC0 = 0xA5
+MAGIC1 = 0x5A
+HEADER_LEN = 7
+CRC_LEN = 4
+OVERHEAD = HEADER_LEN + CRC_LEN
+MAX_PAYLOAD = 2048
+MAX_FRAME = MAX_PAYLOAD + OVERHEAD
+
+# Commands (host -> device). Replies carry type | REPLY.
+CMD_HELLO = 0x01
+CMD_AUTH_CHALLENGE = 0x02
+CMD_AUTH = 0x03
+CMD_PAIR = 0x04
+CMD_STATUS = 0x05
+CMD_LIST_NIGHTS = 0x06
+CMD_READ_NIGHT = 0x07
+CMD_NIGHT_CRC = 0x08
+CMD_ACK_NIGHT = 0x09
+CMD_SET_TIME = 0x0A
+CMD_GET_CONFIG = 0x0B
+CMD_SET_CONFIG = 0x0C
+CMD_SET_WIFI = 0x0D
+CMD_REPL = 0x0E
+CMD_BYE = 0x0F
+REPLY = 0x80
+ERROR = 0x7F  # payload: u8 error code, u8 command, UTF-8 text
+NAK = 0x7E  # device received a damaged frame (CRC failed): resend now. Empty payload, seq 0.
+
+COMMAND_NAMES = {
+    CMD_HELLO: "hello",
+    CMD_AUTH_CHALLENGE: "auth-challenge",
+    CMD_AUTH: "auth",
+    CMD_PAIR: "pair",
+    CMD_STATUS: "status",
+    CMD_LIST_NIGHTS: "list-nights",
+    CMD_READ_NIGHT: "read-night",
+    CMD_NIGHT_CRC: "night-crc",
+    CMD_ACK_NIGHT: "ack-night",
+    CMD_SET_TIME: "set-time",
+    CMD_GET_CONFIG: "get-config",
+    CMD_SET_CONFIG: "set-config",
+    CMD_SET_WIFI: "set-wifi",
+    CMD_REPL: "repl",
+    CMD_BYE: "bye",
+}
+
+# Commands that only a USB (physical access) session may use.
+USB_ONLY = (CMD_PAIR, CMD_SET_WIFI, CMD_REPL)
+# Commands an unauthenticated TCP session may use (everything else gets ERR_AUTH_REQUIRED).
+PRE_AUTH = (CMD_AUTH_CHALLENGE, CMD_AUTH, CMD_BYE)
+
+# Error codes (ERROR payload byte 0).
+ERR_UNKNOWN_COMMAND = 1
+ERR_BAD_REQUEST = 2
+ERR_AUTH_REQUIRED = 3
+ERR_AUTH_FAILED = 4
+ERR_NOT_PAIRED = 5
+ERR_USB_ONLY = 6
+ERR_NO_SUCH_NIGHT = 7
+ERR_RANGE = 8
+ERR_CONFIG_INVALID = 9
+ERR_BUSY = 10
+ERR_MISMATCH = 11
+ERR_INTERNAL = 12
+ERR_TIME_INVALID = 13
+ERR_WIFI_INVALID = 14
+
+ERROR_NAMES = {
+    ERR_UNKNOWN_COMMAND: "unknown-command",
+    ERR_BAD_REQUEST: "bad-request",
+    ERR_AUTH_REQUIRED: "auth-required",
+    ERR_AUTH_FAILED: "auth-failed",
+    ERR_NOT_PAIRED: "not-paired",
+    ERR_USB_ONLY: "usb-only",
+    ERR_NO_SUCH_NIGHT: "no-such-night",
+    ERR_RANGE: "range",
+    ERR_CONFIG_INVALID: "config-invalid",
+    ERR_BUSY: "busy",
+    ERR_MISMATCH: "mismatch",
+    ERR_INTERNAL: "internal",
+    ERR_TIME_INVALID: "time-invalid",
+    ERR_WIFI_INVALID: "wifi-invalid",
+}
+
+# HELLO capability bits.
+CAP_NIGHTS = 0x01
+CAP_CONFIG = 0x02
+CAP_WIFI = 0x04
+CAP_PAIR = 0x08
+
+# Night list flags.
+NIGHT_ACKED = 0x01  # the host acknowledged it (it may be deleted when space runs low)
+NIGHT_OPEN = 0x02  # still being recorded: size grows, do not download yet
+
+TRANSPORT_USB = 0
+TRANSPORT_TCP = 1
+
+AUTH_NONE = 0  # no authentication needed on this session (USB)
+AUTH_REQUIRED = 1  # TCP, not yet authenticated
+AUTH_DONE = 2  # TCP, authenticated
+
+NONCE_LEN = 16
+SECRET_LEN = 32
+MAC_LEN = 32
+AUTH_LABEL_HOST = b"nightstand-auth-v1 host"
+AUTH_LABEL_DEVICE = b"nightstand-auth-v1 device"
+
+NIGHT_ENTRY_LEN = 13  # u32 id, u32 size, u32 start_unix_s, u8 flags
+READ_HEADER_LEN = 12  # u32 id, u32 offset, u32 total size; then the data
+MAX_READ = MAX_PAYLOAD - READ_HEADER_LEN
+LIST_PAGE = (MAX_PAYLOAD - 4) // NIGHT_ENTRY_LEN
+
+TCP_PORT = 7853
+ESCAPE_BYTE = 0x03  # five Ctrl-C (0x03) bytes in a row between frames: leave protocol for REPL
+ESCAPE_COUNT = 5
+
+def crc32(data, crc=0):
+    """CRC-32 (IEEE 802.3, as zlib/binascii) of data, continuing from crc."""
+    return binascii.crc32(data, crc) & 0xFFFFFFFF
+
+
+def encode_frame(ftype, seq, payload=b""):
+    """A complete frame as bytes (allocates: for host use and small device replies)."""
+    n = len(payload)
+    if n > MAX_PAYLOAD:
+        raise ValueError("payload too long: %d > %d bytes" % (n, MAX_PAYLOAD))
+    buf = bytearray(n + OVERHEAD)
+    buf[HEADER_LEN:HEADER_LEN + n] = payload
+    return bytes(memoryview(buf)[:finish_frame(buf, ftype, seq, n)])
+
+
+def finish_frame(buf, ftype, seq, n):
+    """Write header and CRC around a payload already at buf[7:7+n]; return the frame length.
+
+    Lets the device read night data straight into its transmit buffer (no copy, no allocation
+    beyond a memoryview).
+    """
+    if n > MAX_PAYLOAD:
+        raise ValueError("payload too long")
+    buf[0] = MAGIC0
+    buf[1] = MAGIC1
+    buf[2] = ftype
+    buf[3] = seq & 0xFF
+    buf[4] = (seq >> 8) & 0xFF
+    buf[5] = n & 0xFF
+    buf[6] = n >> 8
+    end = HEADER_LEN + n
+    c = crc32(memoryview(buf)[2:end])
+    buf[end] = c & 0xFF
+    buf[end + 1] = (c >> 8) & 0xFF
+    buf[end + 2] = (c >> 16) & 0xFF
+    buf[end + 3] = (c >> 24) & 0xFF
+    return end + CRC_LEN
+
+
+class FrameParser:
+    """Incremental frame parser with a fixed buffer; resynchronises after garbage or damage.
+
+    feed(data) copies as many bytes as fit and returns how many it took; next() returns
+    (type, seq, payload memoryview) or None. The payload view is valid until the next call to
+    feed() or next(). Damaged candidates are skipped one byte at a time, so a real frame that
+    starts inside a damaged one is still found. Counters: crc_errors, dropped_bytes,
+    escape_seen (ESCAPE_COUNT x ESCAPE_BYTE received between frames).
+    """
+
+    def __init__(self, capacity=MAX_FRAME + 512):
+        if capacity < MAX_FRAME:
+            raise ValueError("parser capacity below one frame")
+        self.buf = bytearray(capacity)
+        self.mv = memoryview(self.buf)
+        self.start = 0
+        self.end = 0
+        self.crc_errors = 0
+        self.dropped_bytes = 0
+        self.frames = 0
+        self.escape_seen = False
+        self._escape_run = 0
+
+    def reset(self):
+        self.start = self.end = 0
+        self._escape_run = 0
+        self.escape_seen = False
+
+    def pending(self):
+        """Bytes held that are not yet a frame."""
+        return self.end - self.start
+
+    def feed(self, data):
+        cap = len(self.buf)
+        if self.end == cap and self.start:
+            self._compact()
+        n = min(len(data), cap - self.end)
+        if n:
+            self.mv[self.end:self.end + n] = memoryview(data)[:n] if n < len(data) else data
+            self.end += n
+        return n
+
+    def _compact(self):
+        k = self.end - self.start
+        if self.start:
+            if k:
+                self.mv[0:k] = self.mv[self.start:self.end]
+            self.start = 0
+            self.end = k
+
+    def _drop(self, n):
+        self.dropped_bytes += n
+        buf = self.buf
+        for i in range(self.start, self.start + n):
+            if buf[i] == ESCAPE_BYTE:
+                self._escape_run += 1
+                if self._escape_run >= ESCAPE_COUNT:
+                    self.escape_seen = True
+            else:
+                self._escape_run = 0
+        self.start += n
+
+    def next(self):
+        buf = self.buf
+        while True:
+            s = self.start
+            avail = self.end - s
+            if avail == 0:
+                self.start = self.end = 0
+                return None
+            if buf[s] != MAGIC0:
+                # Skip to the next possible magic byte.
+                i = s + 1
+                e = self.end
+                while i < e and buf[i] != MAGIC0:
+                    i += 1
+                self._drop(i - s)
+                continue
+            if avail < 2:
+                break
+            if buf[s + 1] != MAGIC1:
+                self._drop(1)
+                continue
+            if avail < HEADER_LEN:
+                break
+            n = buf[s + 5] | (buf[s + 6] << 8)
+            if n > MAX_PAYLOAD:
+                self._drop(1)
+                continue
+            total = n + OVERHEAD
+            if avail < total:
+                break
+            end = s + HEADER_LEN + n
+            want = buf[end] | (buf[end + 1] << 8) | (buf[end + 2] << 16) | (buf[end + 3] << 24)
+            if crc32(self.mv[s + 2:end]) != want:
+                self.crc_errors += 1
+                self._drop(1)
+                continue
+            self.start = s + total
+            self._escape_run = 0
+            self.frames += 1
+            return buf[s + 2], buf[s + 3] | (buf[s + 4] << 8), self.mv[s + HEADER_LEN:end]
+        # Incomplete frame: make room for the rest of it.
+        if self.start and self.start + MAX_FRAME > len(buf):
+            self._compact()
+        return None
+
+
+# ---- payload helpers ---------------------------------------------------------------------------
+
+def pack_str8(s):
+    b = s.encode() if isinstance(s, str) else bytes(s)
+    if len(b) > 255:
+        raise ValueError("string too long (max 255 bytes)")
+    return bytes((len(b),)) + b
+
+
+def unpack_str8(data, pos):
+    """(str, new position) from a u8-length-prefixed UTF-8 string at data[pos]."""
+    if pos >= len(data):
+        raise ValueError("truncated string")
+    n = data[pos]
+    end = pos + 1 + n
+    if end > len(data):
+        raise ValueError("truncated string")
+    return str(bytes(data[pos + 1:end]), "utf-8"), end
+
+
+def pack_error(code, command, text):
+    t = text.encode() if isinstance(text, str) else bytes(text)
+    return bytes((code & 0xFF, command & 0xFF)) + t[:MAX_PAYLOAD - 2]
+
+
+def unpack_error(payload):
+    """(code, command, text) of an ERROR payload."""
+    if len(payload) < 2:
+        return ERR_INTERNAL, 0, "malformed error reply"
+    try:
+        text = str(bytes(payload[2:]), "utf-8")
+    except UnicodeError:
+        text = "(undecodable text)"
+    return payload[0], payload[1], text
+
+
+def pack_hello_reply(device_id, firmware_version, caps, auth_state, transport):
+    return (struct.pack("<HHIBB", PROTOCOL_VERSION, MAX_PAYLOAD, caps, auth_state, transport)
+            + pack_str8(device_id) + pack_str8(firmware_version))
+
+
+def unpack_hello_reply(p):
+    """dict: protocol_version, max_payload, caps, auth_state, transport, device_id, firmware."""
+    if len(p) < 10:
+        raise ValueError("short hello reply")
+    ver, max_payload, caps, auth_state, transport = struct.unpack_from("<HHIBB", p, 0)
+    device_id, pos = unpack_str8(p, 10)
+    firmware, pos = unpack_str8(p, pos)
+    return {
+        "protocol_version": ver, "max_payload": max_payload, "caps": caps,
+        "auth_state": auth_state, "transport": transport, "device_id": device_id,
+        "firmware_version": firmware,
+    }
+
+
+def pack_night_entry(buf, pos, night_id, size, start_unix_s, flags):
+    struct.pack_into("<IIIB", buf, pos, night_id, size, start_unix_s, flags)
+
+
+def unpack_night_list(p):
+    """(total nights on the device, [(night_id, size, start_unix_s, flags), ...]) of one page."""
+    if len(p) < 4:
+        raise ValueError("short night list")
+    total, count = struct.unpack_from("<HH", p, 0)
+    if len(p) != 4 + count * NIGHT_ENTRY_LEN:
+        raise ValueError("night list length mismatch")
+    out = []
+    for i in range(count):
+        out.append(struct.unpack_from("<IIIB", p, 4 + i * NIGHT_ENTRY_LEN))
+    return total, out
+
+
+# ---- HMAC-SHA256 (RFC 2104; MicroPython has hashlib.sha256 but no hmac) -------------------------
+
+_BLOCK = const(64)
+
+
+def hmac_sha256(key, msg):
+    """HMAC-SHA256 per RFC 2104: H((K ^ opad) || H((K ^ ipad) || msg)), 64-byte block."""
+    key = bytes(key)
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key + bytes(_BLOCK - len(key))
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(msg)
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def compare_digest(a, b):
+    """Constant-time equality of two byte strings (time depends only on the lengths)."""
+    if len(a) != len(b):
+        return False
+    acc = 0
+    for i in range(len(a)):
+        acc |= a[i] ^ b[i]
+    return acc == 0
+
+
+def host_proof(secret, device_nonce, host_nonce):
+    """What the host sends in AUTH: proves it holds the secret for this device's challenge."""
+    return hmac_sha256(secret, AUTH_LABEL_HOST + bytes(device_nonce) + bytes(host_nonce))
+
+
+def device_proof(secret, device_nonce, host_nonce):
+    """What the device answers AUTH with: proves to the host it talks to the paired device."""
+    return hmac_sha256(secret, AUTH_LABEL_DEVICE + bytes(host_nonce) + bytes(device_nonce))
