@@ -28,7 +28,7 @@ _L_STEP = const(500000)  # table spacing: 0.5 L*
 _TABLE_N = const(201)
 _FRAC_BITS_MAX = const(8)
 _SNAP_CODES = const(64)  # steady levels >= 64 LSB are rounded to a whole code (no dither)
-_MAX_DT_MS = const(40)  # a late update never moves further than 40 ms of fade
+_MAX_DT_MS = const(30)  # a late update never moves further than 30 ms of fade
 _MIN_FREQ_HZ = const(1250)  # IEEE 1789 low-risk bound for 100 % modulation
 _MAX_FREQ_HZ = const(40000)
 _KAPPA = 903.3  # CIE: (29/3)**3
@@ -85,8 +85,9 @@ class Lamp:
         bits = ledc_resolution_bits(freq_hz) if resolution_bits is None else int(resolution_bits)
         if not 8 <= bits <= _MAX_BITS:
             raise ValueError("lamp resolution_bits must be 8..16, got %d" % bits)
-        if max_rate_lps * min(frame_ms, _MAX_DT_MS) > 1000 * VISIBLE_STEP_LSTAR:
-            raise ValueError("max_rate_lps too fast: a frame would step more than 0.5 L*")
+        # one update moves <= 0.4 L*; 1 LSB and the table's interpolation add < 0.1 L*
+        if max_rate_lps * _MAX_DT_MS > 400:  # L*/s * ms = milli-L* per update
+            raise ValueError("max_rate_lps too fast: an update would step more than 0.4 L*")
         self._pwm = (pwm_warm, pwm_amber)
         self.freq_hz = freq_hz
         self.resolution_bits = bits
@@ -189,7 +190,7 @@ class Lamp:
         total = fine + self._res[ch]
         code = total >> fb
         self._res[ch] = total - (code << fb)
-        if fine & ((1 << fb) - 1) == 0:
+        if (fine & ((1 << fb) - 1)) == 0:
             dither = False
         self._write(ch, code)
         return fading or dither
