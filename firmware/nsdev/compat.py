@@ -49,6 +49,13 @@ def unix_time():
     return int(time.time()) + EPOCH_OFFSET_S
 
 
+def unix_time_ms():
+    """Milliseconds since 1970-01-01 UTC from the device clock (int)."""
+    if hasattr(time, "time_ns"):
+        return time.time_ns() // 1000000 + EPOCH_OFFSET_S * 1000
+    return int(time.time()) * 1000 + EPOCH_OFFSET_S * 1000
+
+
 def print_exception(exc, file=None):
     if hasattr(sys, "print_exception"):
         sys.print_exception(exc, file or sys.stdout)

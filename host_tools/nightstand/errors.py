@@ -2,4 +2,4 @@
 
 
 class UserError(Exception):
-    """A problem the user can fix (bad argument, missing file, no device). Message: what and how."""
+    """A problem the user can fix (bad argument, missing file, no device): what, and how."""

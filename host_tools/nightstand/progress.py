@@ -13,7 +13,9 @@ err_console = Console(stderr=True)
 
 
 @contextmanager
-def progress_bar(description: str, total: float, unit: str = "") -> Iterator[Callable[[float], None]]:
+def progress_bar(
+    description: str, total: float, unit: str = ""
+) -> Iterator[Callable[[float], None]]:
     """Yield update(done) for a bar of `total`; a no-op bar when stderr is not a terminal."""
     if not sys.stderr.isatty():
         yield lambda done: None

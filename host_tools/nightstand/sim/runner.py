@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -106,6 +108,31 @@ def board_devices(
     return [{k: v for k, v in d.items() if v is not None} for d in devices]
 
 
+def _host_march() -> list[str]:
+    """mpy-cross architecture flag for this machine (the ESP32 build uses -march=xtensawin)."""
+    arch = {"x86_64": "x64", "amd64": "x64", "i686": "x86", "i386": "x86"}.get(
+        platform.machine().lower()
+    )
+    return [f"-march={arch}"] if arch else []
+
+
+def compile_tree(src: Path, dst: Path) -> None:
+    """mpy-cross every .py under src into dst (as deployed to the board: bytecode, not source)."""
+    mpy_cross = paths.mpy_cross_bin()
+    march = _host_march()
+    for py in sorted(src.rglob("*.py")):
+        rel = py.relative_to(src)
+        out = dst / rel.with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(
+            [mpy_cross, *march, "-o", str(out), "-s", str(rel), str(py)],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"mpy-cross failed on {py}:\n{proc.stderr}")
+
+
 def write_sim_config(sim_dir: Path, config: dict[str, Any]) -> None:
     sim_dir.mkdir(parents=True, exist_ok=True)
     (sim_dir / "sim.json").write_text(json.dumps(config, indent=1))
@@ -124,7 +151,13 @@ def run(
         raise UserError(f"{sim_dir}: no sim.json; create the run with `nightstand simulate`")
     stats_file = sim_dir / "sim_stats.json"
     stats_file.unlink(missing_ok=True)
-    env = dict(os.environ, MICROPYPATH=paths.micropython_path())
+    # Firmware and virtual board run as .mpy bytecode, as deployed; simboot itself stays source.
+    code = sim_dir / "code"
+    shutil.rmtree(code, ignore_errors=True)
+    compile_tree(paths.FIRMWARE_DIR, code / "firmware")
+    compile_tree(paths.VBOARD_DIR, code / "vboard")
+    (code / "vboard" / "simboot.mpy").unlink()
+    env = dict(os.environ, MICROPYPATH=f"{code / 'vboard'}:{code / 'firmware'}:.frozen")
     cmd = [
         paths.micropython_bin(),
         "-X",
@@ -149,7 +182,9 @@ def run(
     wall_s = time.perf_counter() - t0
     (sim_dir / "sim.log").write_text("".join(other))
     if not stats_file.exists():
-        tail = "".join(other[-15:]) or (sim_dir / "console.log").read_text(errors="replace")[-2000:]
+        tail = "".join(other[-15:])
+        if not tail:
+            tail = (sim_dir / "console.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"simulation failed (exit {proc.returncode}):\n{tail}")
     stats = json.loads(stats_file.read_text())
     result = SimResult(

@@ -1,0 +1,381 @@
+# The application: wires board, drivers and the pure core together as asyncio tasks (sampling,
+# environment, epochs, storage, lamp, watchdog) and keeps running when a part fails.
+import asyncio
+import gc
+from array import array
+
+from nsdev import VERSION, compat, config, health, pinmap
+from nsdev.core import light, vocab
+from nsdev.core.ppg import MOTION, NO_CONTACT, OVERFLOW, SATURATED, LEDController, PPGPipeline
+from nsdev.drivers.bme680 import BME680
+from nsdev.drivers.lamp import Lamp
+from nsdev.drivers.max30102 import MAX30102
+from nsdev.drivers.veml7700 import VEML7700
+from nsdev.recorder import Recorder
+
+EPOCH_MS = 30000
+_PPG_POLL_MS = 200  # FIFO: 32 samples = 640 ms at 50 Hz; read well before it fills
+_LED_EVERY = 5  # LED-current control every 5 polls (1 s)
+_LUX_EVERY_MS = 10000
+_WDT_TIMEOUT_MS = 8000
+_STALL_MS = 5000  # a task that has not reported progress for this long stops the WDT feed
+_CONTACT_HOLD_S = 600  # outside the schedule a night stays open this long after contact
+_NIGHT_AFTER_WAKE_S = 900  # the scheduled night ends 15 min after wake
+_MAX_BEATS_PER_EPOCH = 128  # 200 bpm * 30 s = 100
+_CLOCK_VALID_UNIX_S = light.MIN_VALID_UNIX_S
+
+_RESET_CODES = {
+    "power-on": vocab.RESET_POWER_ON,
+    "watchdog": vocab.RESET_WATCHDOG,
+    "soft": vocab.RESET_SOFT,
+    "hard": vocab.RESET_CRASH,
+}
+
+
+class App:
+    def __init__(self, board):
+        self.board = board
+        self.cfg, _ = config.load()
+        self.ppg_health = health.Subsystem("ppg", vocab.FLAG_SENSOR_FAULT)
+        self.env_health = health.Subsystem("env", vocab.FLAG_SENSOR_FAULT)
+        self.light_health = health.Subsystem("light", vocab.FLAG_SENSOR_FAULT)
+        self.store_health = health.Subsystem("storage", 0)
+        self.subsystems = (self.ppg_health, self.env_health, self.light_health,
+                           self.store_health)
+        self.pipe = PPGPipeline(self.cfg["ppg_rate_hz"], self.cfg["spo2_a"], self.cfg["spo2_b"])
+        self.rec = Recorder("data", device_id=board.device_id(), fw_version=VERSION,
+                            sensor_config="max30102 %dHz" % self.cfg["ppg_rate_hz"])
+        self.light = light.LightController(_light_config(self.cfg))
+        self.lamp = Lamp(board.pwm_warm, board.pwm_amber)
+        # latest environment readings (None = unknown)
+        self.temp_c = self.rh_pct = self.pressure_hpa = self.gas_ohm = None
+        self._env_ms = None
+        self._lux_sum = 0.0
+        self._lux_n = 0
+        self.room_lux = None
+        self.mel_edi_lx = None
+        # per-epoch accumulators
+        self._beat = array("i", (0, 0, 0, 0))
+        self._bt = array("i", [0] * _MAX_BEATS_PER_EPOCH)  # beat times, ms since night start
+        self._bpwa = array("i", [0] * _MAX_BEATS_PER_EPOCH)
+        self._bibi = array("i", [0] * _MAX_BEATS_PER_EPOCH)
+        self._nb = 0
+        self._pipe_t0_ms = 0  # unix ms of the pipeline's sample 0
+        self._lamp_max = [0.0, 0.0]  # highest level per channel (warm, amber) this epoch
+        self._epoch_flags = 0
+        self._last_contact_s = None
+        self._last_hr = None
+        self._last_rmssd = None
+        self._alive = {}  # task name -> ticks_ms of last progress
+        self._events = []  # (unix_s, kind, values, text) queued by tasks until the night is open
+
+    # --- time ----------------------------------------------------------------------------
+    def clock_valid(self):
+        return compat.unix_time() >= _CLOCK_VALID_UNIX_S
+
+    def _alive_now(self, name):
+        self._alive[name] = compat.ticks_ms()
+
+    # --- events --------------------------------------------------------------------------
+    def event(self, kind, values=(), text=None, unix_s=None):
+        if unix_s is None:
+            unix_s = compat.unix_time()
+        if self.rec.night_id is not None:
+            self.rec.add_event(unix_s, kind, values, text)
+        elif len(self._events) < 16:
+            self._events.append((unix_s, kind, values, text))
+
+    def _sensor_fault(self, sub, code, exc):
+        backoff_ms = sub.fault(exc)
+        self.event(vocab.EV_SENSOR_FAULT, (code,), health.describe(exc))
+        return backoff_ms
+
+    # --- night lifecycle -----------------------------------------------------------------
+    def _in_schedule(self, unix_s):
+        if unix_s < _CLOCK_VALID_UNIX_S:
+            return False
+        local = (unix_s + self.cfg["utc_offset_s"]) % 86400
+        start = (config.hhmm_to_min(self.cfg["bedtime"]) - self.cfg["winddown_min"]) * 60
+        end = config.hhmm_to_min(self.cfg["wake"]) * 60 + _NIGHT_AFTER_WAKE_S
+        return (local - start) % 86400 < (end - start) % 86400
+
+    def _update_night(self, unix_s, contact):
+        if contact:
+            self._last_contact_s = unix_s
+        recent = (self._last_contact_s is not None
+                  and unix_s - self._last_contact_s < _CONTACT_HOLD_S)
+        want = self._in_schedule(unix_s) or recent
+        if want and self.rec.night_id is None:
+            self.rec.start_night(unix_s, self.cfg["utc_offset_s"])
+            self._nb = 0
+            for ev in self._events:
+                self.rec.add_event(max(ev[0], unix_s), ev[1], ev[2], ev[3])
+            self._events = []
+        elif not want and self.rec.night_id is not None:
+            reason = vocab.END_SCHEDULE if self._in_schedule(unix_s - 60) else \
+                vocab.END_CONTACT_LOST
+            self.rec.end_night(unix_s, reason)
+
+    # --- tasks ---------------------------------------------------------------------------
+    async def ppg_task(self):
+        red = array("i", [0] * 32)
+        ir = array("i", [0] * 32)
+        led = LEDController()
+        drv = None
+        polls = 0
+        while True:
+            self._alive_now("ppg")
+            if drv is None:
+                try:
+                    drv = MAX30102(self.board.i2c, pinmap.ADDR_MAX30102)
+                    drv.reset()
+                    drv.setup()
+                    drv.set_led_codes(led.red_code, led.ir_code)
+                    drv.clear_fifo()
+                    self.pipe.reset()
+                    self._pipe_t0_ms = compat.unix_time_ms()
+                    self.ppg_health.ok()
+                except Exception as e:
+                    drv = None
+                    await asyncio.sleep_ms(self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG,
+                                                              e))
+                    continue
+            try:
+                n = drv.read_fifo(red, ir)
+            except Exception as e:
+                drv = None
+                await asyncio.sleep_ms(self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG, e))
+                continue
+            if drv.overflow:
+                self.pipe.gap(drv.overflow)
+            if n:
+                self.pipe.feed(red, ir, n)
+            while self.pipe.pop_beat(self._beat):
+                self._on_beat()
+            polls += 1
+            if polls % _LED_EVERY == 0:
+                codes = led.update(self.pipe.dc_red_counts(), self.pipe.dc_ir_counts())
+                if codes is not None:
+                    try:
+                        drv.set_led_codes(codes[0], codes[1])
+                        self.pipe.led_changed()
+                    except Exception as e:
+                        drv = None
+                        self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG, e)
+            await asyncio.sleep_ms(_PPG_POLL_MS)
+
+    def _on_beat(self):
+        if self.rec.night_id is None or self._nb >= _MAX_BEATS_PER_EPOCH:
+            return
+        b = self._beat
+        t = self._pipe_t0_ms + b[0] - self.rec.start_unix_s * 1000
+        if t < 0:
+            return
+        i = self._nb
+        self._bt[i] = t
+        self._bpwa[i] = b[2]
+        self._nb = i + 1
+
+    async def env_task(self):
+        drv = None
+        while True:
+            self._alive_now("env")
+            try:
+                if drv is None:
+                    drv = BME680(self.board.i2c, pinmap.ADDR_BME680,
+                                 temp_offset_c=self.cfg["temp_offset_c"])
+                wait_ms = drv.start()
+                await asyncio.sleep_ms(wait_ms)
+                while not drv.ready():
+                    await asyncio.sleep_ms(10)
+                if not drv.read():
+                    raise OSError("BME680: measurement finished without new data")
+                self.temp_c, self.rh_pct = drv.temp_c, drv.rh_pct
+                self.pressure_hpa, self.gas_ohm = drv.pressure_hpa, drv.gas_ohm
+                self._env_ms = compat.ticks_ms()
+                self.env_health.ok()
+                await asyncio.sleep_ms(EPOCH_MS - wait_ms)
+            except Exception as e:
+                drv = None
+                await asyncio.sleep_ms(self._sensor_fault(self.env_health, vocab.SENSOR_ENV, e))
+
+    async def lux_task(self):
+        drv = None
+        while True:
+            self._alive_now("lux")
+            try:
+                if drv is None:
+                    drv = VEML7700(self.board.i2c, pinmap.ADDR_VEML7700)
+                t0 = compat.ticks_ms()
+                lux = None
+                for _ in range(8):  # auto-ranging converges in a few integrations
+                    await asyncio.sleep_ms(drv.start())
+                    lux = drv.read()
+                    if lux is not None:
+                        break
+                if lux is not None:
+                    self.room_lux = lux  # at the sensor; the controller removes the lamp's part
+                    self._lux_sum += lux
+                    self._lux_n += 1
+                self.light_health.ok()
+                spent = compat.ticks_diff(compat.ticks_ms(), t0)
+                await asyncio.sleep_ms(max(100, _LUX_EVERY_MS - spent))
+            except Exception as e:
+                drv = None
+                await asyncio.sleep_ms(self._sensor_fault(self.light_health, vocab.SENSOR_LIGHT,
+                                                          e))
+
+    async def lamp_task(self):
+        last = compat.ticks_ms()
+        next_ctrl = last
+        while True:
+            now = compat.ticks_ms()
+            if compat.ticks_diff(now, next_ctrl) >= 0:
+                next_ctrl = compat.ticks_add(next_ctrl, 1000)
+                if compat.ticks_diff(now, next_ctrl) > 0:
+                    next_ctrl = compat.ticks_add(now, 1000)
+                self._alive_now("lamp")
+                unix_s = compat.unix_time()
+                valid = unix_s >= _CLOCK_VALID_UNIX_S
+                warm, amber, events = self.light.update(
+                    unix_s if valid else None, self.cfg["utc_offset_s"] if valid else None,
+                    room_lux=self.room_lux, pressed=self._take_press(), hyperarousal=None,
+                    hr_bpm=self._last_hr, rmssd_ms=self._last_rmssd)
+                self.lamp.set_target(warm, amber, 1000)
+                for kind, info in events:
+                    self._light_event(unix_s, kind, info)
+            due = self.lamp.update(compat.ticks_diff(now, last))
+            last = now
+            peak = self._lamp_max
+            for ch in (0, 1):
+                lvl = self.lamp.level(ch)
+                if lvl > peak[ch]:
+                    peak[ch] = lvl
+            wait = compat.ticks_diff(next_ctrl, compat.ticks_ms())
+            await asyncio.sleep_ms(max(1, min(due, wait)))
+
+    def _take_press(self):
+        return False
+
+    def _light_event(self, unix_s, kind, info):
+        if kind == "light_limit":
+            self.event(vocab.EV_LIGHT_LIMIT, (), kind, unix_s)
+        else:
+            self.event(vocab.EV_LAMP_CHANGE, (), kind[:vocab.MAX_EVENT_TEXT], unix_s)
+
+    async def epoch_task(self):
+        while True:
+            now_ms = compat.unix_time_ms()
+            await asyncio.sleep_ms(EPOCH_MS - now_ms % EPOCH_MS)
+            self._alive_now("epoch")
+            start_s = compat.unix_time() // 30 * 30 - 30
+            try:
+                self._close_epoch(start_s)
+            except Exception as e:  # never lose the device over one epoch
+                self.store_health.fault(e)
+            await asyncio.sleep_ms(0)
+            try:
+                self.rec.flush()
+                self.store_health.ok()
+            except Exception as e:
+                self.store_health.fault(e)
+            gc.collect()
+
+    def _close_epoch(self, start_s):
+        ep = self.pipe.close_epoch()
+        contact = ep.hr_bpm is not None and not (ep.flags & NO_CONTACT)
+        self._update_night(start_s + 30, contact)
+        if ep.hr_bpm is not None:
+            self._last_hr = ep.hr_bpm
+        if ep.rmssd_ms is not None:
+            self._last_rmssd = ep.rmssd_ms
+        lux = self._lux_sum / self._lux_n if self._lux_n else None
+        self._lux_sum = 0.0
+        self._lux_n = 0
+        env_fresh = (self._env_ms is not None
+                     and compat.ticks_diff(compat.ticks_ms(), self._env_ms) < 2 * EPOCH_MS)
+        flags = health.flags(self.subsystems)
+        if ep.flags & NO_CONTACT:
+            flags |= vocab.FLAG_CONTACT_OFF
+        if ep.flags & OVERFLOW:
+            flags |= vocab.FLAG_FIFO_OVERFLOW
+        if ep.flags & MOTION:
+            flags |= vocab.FLAG_MOTION
+        if ep.flags & SATURATED:
+            flags |= vocab.FLAG_PPG_CLIPPED
+        if not self.clock_valid():
+            flags |= vocab.FLAG_CLOCK_UNSET
+        lamp_level = self._lamp_max
+        self._lamp_max = [self.lamp.level(0), self.lamp.level(1)]
+        if lamp_level[0] > 0 or lamp_level[1] > 0:
+            flags |= vocab.FLAG_LAMP_ON
+        if self.rec.night_id is None:
+            self._nb = 0
+            return
+        self.rec.add_epoch(
+            start_s, hr_bpm=ep.hr_bpm, rmssd_ms=ep.rmssd_ms, sdnn_ms=ep.sdnn_ms,
+            pwa_mean=ep.pwa_mean, spo2_pct=ep.spo2_pct, sqi=ep.sqi / 100, arousal_score=None,
+            temp_c=self.temp_c if env_fresh else None, rh_pct=self.rh_pct if env_fresh else None,
+            pressure_hpa=self.pressure_hpa if env_fresh else None,
+            gas_ohm=self.gas_ohm if env_fresh else None, lux=lux,
+            mel_edi_lx=self.light.last_room_mel_lx, lamp_level=lamp_level,
+            flags=flags)
+        self._store_beats()
+
+    def _store_beats(self):
+        n = self._nb
+        self._nb = 0
+        if n == 0:
+            return
+        t0 = self._bt[0]
+        for i in range(n - 1):
+            d = self._bt[i + 1] - self._bt[i]
+            self._bibi[i] = d if 0 < d < 65536 else 65535
+        self.rec.add_beats(self.rec.start_unix_s + t0 // 1000, t0 % 1000, self._bibi,
+                           self._bpwa, n)
+
+    async def watchdog_task(self):
+        self.board.start_watchdog(_WDT_TIMEOUT_MS)
+        while True:
+            now = compat.ticks_ms()
+            stalled = False
+            for name in self._alive:
+                if compat.ticks_diff(now, self._alive[name]) > _STALL_MS + EPOCH_MS:
+                    stalled = True
+            if not stalled:
+                self.board.feed_watchdog()
+            await asyncio.sleep_ms(1000)
+
+    async def run(self):
+        unix_s = compat.unix_time()
+        cause = self.board.reset_cause()
+        resumed = self.rec.recover(unix_s, _RESET_CODES.get(cause, vocab.RESET_UNKNOWN))
+        print("nightstand %s: boot (%s reset), clock %s, night %s" % (
+            VERSION, cause, "set" if self.clock_valid() else "NOT set",
+            "resumed" if resumed is not None else "none"))
+        tasks = [self.ppg_task(), self.env_task(), self.lux_task(), self.lamp_task(),
+                 self.epoch_task(), self.watchdog_task()]
+        await asyncio.gather(*tasks)
+
+
+def _light_config(cfg):
+    return {
+        "bedtime": cfg["bedtime"],
+        "wake": cfg["wake"],
+        "winddown_s": cfg["winddown_min"] * 60,
+        "dawn_s": max(60, cfg["dawn_min"] * 60),
+        "dawn_peak_lux": cfg["dawn_peak_lux"],
+        "night_light_s": cfg["night_light_s"],
+        "arousal_on": cfg["hyperarousal_on"],
+    }
+
+
+def main():
+    from nsdev.board import Board
+
+    board = Board()
+    try:
+        asyncio.run(App(board).run())
+    except Exception as e:  # the last line of defence: save why, then reset
+        compat.print_exception(e)
+        board.reset("crash: " + health.describe(e))

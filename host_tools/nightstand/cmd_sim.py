@@ -1,0 +1,156 @@
+"""`nightstand simulate` and `nightstand demo`: the real firmware on the virtual board."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from nsdev import config as device_config
+
+from nightstand import summary
+from nightstand.cli import Command
+from nightstand.errors import UserError
+from nightstand.night import Night, read_night_file
+from nightstand.progress import progress_bar
+from nightstand.sim import runner
+from nightstand.sim.generate import GeneratedNight, generate
+from nightstand.sim.scenario import default_scenario, load_scenario, random_scenario
+
+TICKS_BEFORE_WRAP_MS = 10 * 60 * 1000  # the virtual ticks wrap 10 minutes into every run
+
+
+def resolve_scenario(name: str | None, seed: int | None) -> dict[str, Any]:
+    if seed is not None:
+        if name not in (None, "random"):
+            raise UserError("give either a SCENARIO file or --seed, not both")
+        return random_scenario(seed)
+    if name in (None, "default"):
+        return default_scenario()
+    path = Path(name)
+    if not path.exists():
+        raise UserError(f"scenario {name}: no such file (use `default`, a JSON file or --seed N)")
+    return load_scenario(path)
+
+
+def _local_hhmm(gen: GeneratedNight, t_s: float) -> str:
+    local = dt.datetime.fromtimestamp(gen.start_unix_s + t_s + gen.utc_offset_s, dt.UTC)
+    return local.strftime("%H:%M")
+
+
+def device_settings(gen: GeneratedNight) -> dict[str, Any]:
+    """The settings a host would have given the device before this night (validated)."""
+    sc = gen.scenario
+    changes = {
+        "bedtime": _local_hhmm(gen, sc["bedtime"]),
+        "wake": _local_hhmm(gen, sc["wake"]),
+        "utc_offset_s": gen.utc_offset_s,
+    }
+    cfg, errors = device_config.merge(device_config.defaults(), changes)
+    if errors:
+        raise UserError("scenario gives invalid device settings: " + "; ".join(errors))
+    return cfg
+
+
+def prepare(gen: GeneratedNight, out: Path, settings: dict[str, Any]) -> None:
+    flash = out / "flash"
+    flash.mkdir(parents=True, exist_ok=True)
+    (flash / device_config.CONFIG_FILE).write_text(json.dumps(settings))
+    runner.write_sim_config(
+        out,
+        {
+            "start_unix_s": int(gen.start_unix_s),
+            "duration_s": gen.duration_s,
+            "ticks_start_ms": (1 << 30) - TICKS_BEFORE_WRAP_MS,
+            "rtc_valid": True,
+            "progress_every_s": 60,
+            "devices": runner.board_devices(
+                ppg_stim="stim/ppg.f32",
+                ppg_fs_hz=gen.fs_hz,
+                env_stim="stim/env.f32",
+                button_presses_s=gen.button_presses_s,
+            ),
+        },
+    )
+
+
+def simulate(
+    scenario: dict[str, Any], out: Path, *, heapsize: str = runner.DEFAULT_HEAPSIZE,
+    quiet: bool = False,
+) -> tuple[GeneratedNight, runner.SimResult]:
+    """Generate the scenario's signals, run the firmware for the whole night, return both."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / "sim.json").exists():
+            raise UserError(f"{out} exists and is not a simulation folder; choose another --out")
+        _clear_run(out)
+    out.mkdir(parents=True, exist_ok=True)
+    gen = generate(scenario, out)
+    prepare(gen, out, device_settings(gen))
+    with progress_bar("simulating night", gen.duration_s, " s") as update:
+        result = runner.run(out, heapsize=heapsize, on_progress=None if quiet else update)
+    return gen, result
+
+
+def _clear_run(out: Path) -> None:
+    import shutil
+
+    for name in ("flash", "stim", "truth"):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for f in out.glob("*"):
+        if f.is_file():
+            f.unlink()
+
+
+def nights_in_flash(out: Path) -> list[Night]:
+    files = sorted((out / "flash" / "data" / "nights").glob("*.ns"))
+    return [read_night_file(f) for f in files]
+
+
+def _add_sim_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", nargs="?", default="default",
+                   help="a scenario JSON file, or `default` (default)")
+    p.add_argument("--seed", type=int, help="simulate a random scenario made from this seed")
+    p.add_argument("--out", type=Path, required=True, help="run folder (created)")
+    p.add_argument("--heap", default=runner.DEFAULT_HEAPSIZE,
+                   help="MicroPython heap size (default %(default)s ≈ 64 KB on the ESP32)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    sc = resolve_scenario(args.scenario, args.seed)
+    gen, result = simulate(sc, args.out, heapsize=args.heap)
+    nights = nights_in_flash(args.out)
+    if args.json:
+        print(json.dumps({"sim": summary.sim_dict(result),
+                          "nights": [summary.night_dict(n) for n in nights]}, indent=1))
+    else:
+        print(summary.sim_text(result, sc.get("name", "")))
+        for n in nights:
+            print()
+            print(summary.night_text(n))
+    return 0
+
+
+def _add_demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("build/demo"), help="demo folder")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    sc = default_scenario()
+    print(f"Simulating the default night ({sc['name']}) through the firmware under MicroPython…")
+    _gen, result = simulate(sc, args.out / "sim")
+    print(summary.sim_text(result, sc["name"]))
+    for n in nights_in_flash(args.out / "sim"):
+        print()
+        print(summary.night_text(n))
+    return 0
+
+
+COMMANDS = [
+    Command("simulate", "run the real firmware on the virtual board for a whole night",
+            _add_sim_args, _run_simulate),
+    Command("demo", "simulate the default night, then show what the device recorded",
+            _add_demo_args, _run_demo),
+]

@@ -1,0 +1,91 @@
+"""A decoded night on the host: header, epochs, events, beats, environment and what was skipped.
+
+Decoding is the firmware's own `nsdev.core.nightfile.decode`; this module only arranges the
+records for reports, exports and the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nsdev.core import nightfile, vocab
+
+from nightstand.errors import UserError
+
+
+@dataclass
+class Night:
+    header: dict[str, Any]
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    env: list[dict[str, Any]] = field(default_factory=list)
+    beat_t_ms: list[int] = field(default_factory=list)  # Unix ms of every stored beat
+    beat_pwa: list[float | None] = field(default_factory=list)
+    end: dict[str, Any] | None = None
+    skipped: list[tuple[int, int, str]] = field(default_factory=list)
+    size_bytes: int = 0
+
+    @property
+    def night_id(self) -> int:
+        return int(self.header["night_id"])
+
+    @property
+    def start_unix_s(self) -> int:
+        return int(self.header["start_unix_s"])
+
+    @property
+    def utc_offset_s(self) -> int:
+        return int(self.header["utc_offset_s"])
+
+    @property
+    def closed(self) -> bool:
+        return self.end is not None
+
+    def end_unix_s(self) -> int:
+        if self.end is not None:
+            return self.start_unix_s + int(self.end["t_off_s"])
+        last = self.epochs[-1]["unix_s"] + 30 if self.epochs else self.start_unix_s
+        return int(last)
+
+    def ibis_ms(self) -> list[tuple[int, int]]:
+        """(beat Unix ms, IBI ms to the next beat) for consecutive stored beats."""
+        t = self.beat_t_ms
+        return [(t[i], t[i + 1] - t[i]) for i in range(len(t) - 1) if 0 < t[i + 1] - t[i] < 3000]
+
+
+def decode_night(data: bytes) -> Night:
+    decoded = nightfile.decode(data)
+    header = decoded["header"]
+    if header is None:
+        raise UserError("night file has no readable header: it is not a nightstand night")
+    night = Night(header=header, skipped=list(decoded["skipped"]), size_bytes=len(data))
+    start_ms = night.start_unix_s * 1000
+    for rec in decoded["records"]:
+        kind = rec["type"]
+        if kind == "epoch":
+            night.epochs.append(rec)
+        elif kind == "event":
+            night.events.append(rec)
+        elif kind == "env":
+            night.env.append(rec)
+        elif kind == "beats":
+            night.beat_t_ms.extend(start_ms + t for t in rec["t_ms"])
+            pwa = rec["pwa"] or [None] * rec["n"]
+            night.beat_pwa.extend(pwa)
+        elif kind == "night_end":
+            night.end = rec
+    return night
+
+
+def read_night_file(path: Path) -> Night:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read night file {path}: {e.strerror}") from e
+    return decode_night(data)
+
+
+def flag_names(flags: int) -> list[str]:
+    return [name for bit, name in vocab.FLAG_NAMES.items() if flags & bit]

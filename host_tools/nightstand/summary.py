@@ -1,0 +1,175 @@
+"""Readable summaries of a simulation run and of a recorded night (text and JSON)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from typing import Any
+
+from nsdev.core import vocab
+
+from nightstand.night import Night, flag_names
+from nightstand.sim.runner import SimResult
+
+DISCLAIMER = "nightstand measures and gives feedback; it does not diagnose or advise treatment."
+
+
+def _local(night: Night, unix_s: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(unix_s + night.utc_offset_s, dt.UTC).replace(tzinfo=None)
+
+
+def _hhmm(night: Night, unix_s: float) -> str:
+    return _local(night, unix_s).strftime("%H:%M")
+
+
+def _values(night: Night, key: str) -> list[float]:
+    return [e[key] for e in night.epochs if e.get(key) is not None]
+
+
+def _fmt(v: float | None, spec: str, unit: str = "") -> str:
+    return "unknown" if v is None else f"{v:{spec}}{unit}"
+
+
+def sim_dict(r: SimResult) -> dict[str, Any]:
+    return {
+        "status": r.status,
+        "simulated_s": r.sim_s,
+        "wall_s": round(r.wall_s, 2),
+        "speedup": round(r.speedup, 1),
+        "firmware_cpu_ms_per_sim_s": (
+            round(1000 * r.firmware_cpu_s / r.sim_s, 3) if r.sim_s else None
+        ),
+        "heap_peak_bytes": r.heap_peak,
+        "resets": r.resets,
+    }
+
+
+def sim_text(r: SimResult, name: str = "") -> str:
+    d = sim_dict(r)
+    lines = [
+        f"Simulation {name}".rstrip(),
+        f"  {r.sim_s / 3600:.1f} h simulated in {r.wall_s:.1f} s ({d['speedup']:.0f}x real time); "
+        f"firmware CPU {d['firmware_cpu_ms_per_sim_s']:.2f} ms per simulated second; "
+        f"peak MicroPython heap {r.heap_peak / 1024:.0f} KiB",
+    ]
+    if r.resets:
+        lines.append(f"  board resets: {len(r.resets)} ({', '.join(str(x[2]) for x in r.resets)})")
+    return "\n".join(lines)
+
+
+def _lamp_phases(night: Night) -> dict[str, Any]:
+    """Lamp levels per part of the night, from the epochs' per-channel peak levels."""
+    out: dict[str, Any] = {}
+    rows = []
+    for e in night.epochs:
+        lv = e.get("lamp_level") or [0.0, 0.0]
+        rows.append((e["unix_s"], float(lv[0] or 0.0), float(lv[1] or 0.0)))
+    if not rows:
+        return out
+    on = [r for r in rows if r[1] > 0 or r[2] > 0]
+    out["first_on"] = on[0][0] if on else None
+    out["last_on"] = on[-1][0] if on else None
+    # dark stretch: the longest run of epochs with the lamp fully off
+    best = (0, None, None)
+    run_start = None
+    for t, w, a in rows:
+        if w == 0 and a == 0:
+            run_start = t if run_start is None else run_start
+            if t - run_start > best[0]:
+                best = (t - run_start, run_start, t + 30)
+        else:
+            run_start = None
+    out["dark_s"], out["dark_from"], out["dark_to"] = best
+    out["peak_warm"] = max(r[1] for r in rows)
+    out["peak_amber"] = max(r[2] for r in rows)
+    return out
+
+
+def night_dict(n: Night) -> dict[str, Any]:
+    hr = _values(n, "hr_bpm")
+    rmssd = _values(n, "rmssd_ms")
+    spo2 = _values(n, "spo2_pct")
+    temp = _values(n, "temp_c")
+    rh = _values(n, "rh_pct")
+    lux = _values(n, "lux")
+    flags_count: dict[str, int] = {}
+    for e in n.epochs:
+        for name in flag_names(int(e.get("flags", 0))):
+            flags_count[name] = flags_count.get(name, 0) + 1
+    events: dict[str, int] = {}
+    for ev in n.events:
+        events[ev["kind_name"]] = events.get(ev["kind_name"], 0) + 1
+    hours = max(1e-9, (n.end_unix_s() - n.start_unix_s) / 3600)
+    arousals = sum(1 for ev in n.events if ev["kind"] == vocab.EV_AROUSAL)
+    return {
+        "night_id": n.night_id,
+        "device_id": n.header.get("device_id"),
+        "start_unix_s": n.start_unix_s,
+        "end_unix_s": n.end_unix_s(),
+        "utc_offset_s": n.utc_offset_s,
+        "closed": n.closed,
+        "epochs": len(n.epochs),
+        "epochs_with_hr": len(hr),
+        "beats": len(n.beat_t_ms),
+        "hr_mean_bpm": statistics.fmean(hr) if hr else None,
+        "hr_lowest_bpm": min(hr) if hr else None,
+        "rmssd_median_ms": statistics.median(rmssd) if rmssd else None,
+        "spo2_median_pct": statistics.median(spo2) if spo2 else None,
+        "arousal_events": arousals,
+        "arousal_index_per_h": arousals / hours,
+        "temp_c_range": [min(temp), max(temp)] if temp else None,
+        "rh_pct_range": [min(rh), max(rh)] if rh else None,
+        "lux_max": max(lux) if lux else None,
+        "flags": flags_count,
+        "events": events,
+        "lamp": _lamp_phases(n),
+        "bytes": n.size_bytes,
+        "skipped_ranges": len(n.skipped),
+    }
+
+
+def night_text(n: Night) -> str:
+    d = night_dict(n)
+    start = _local(n, n.start_unix_s)
+    lines = [
+        f"Night {n.night_id} — {start:%a %d %b %Y}, {_hhmm(n, n.start_unix_s)}–"
+        f"{_hhmm(n, n.end_unix_s())} local ({(d['end_unix_s'] - d['start_unix_s']) / 3600:.1f} h"
+        f"{'' if n.closed else ', still open'})",
+        f"  recording   {d['epochs']} epochs of 30 s, heart rate known in "
+        f"{d['epochs_with_hr']} ({100 * d['epochs_with_hr'] / max(1, d['epochs']):.0f}%), "
+        f"{d['beats']} beats stored, file {d['bytes'] / 1024:.0f} KiB",
+        f"  heart       mean {_fmt(d['hr_mean_bpm'], '.1f', ' bpm')}, lowest epoch "
+        f"{_fmt(d['hr_lowest_bpm'], '.1f', ' bpm')}, RMSSD median "
+        f"{_fmt(d['rmssd_median_ms'], '.0f', ' ms')}, SpO2 median "
+        f"{_fmt(d['spo2_median_pct'], '.0f', '%')} (uncalibrated)",
+        f"  arousals    {d['arousal_events']} autonomic arousal events "
+        f"({d['arousal_index_per_h']:.1f} per hour)",
+    ]
+    if d["temp_c_range"]:
+        lines.append(
+            f"  room        {d['temp_c_range'][0]:.1f}–{d['temp_c_range'][1]:.1f} °C, "
+            f"{d['rh_pct_range'][0]:.0f}–{d['rh_pct_range'][1]:.0f} %RH, "
+            f"light up to {_fmt(d['lux_max'], '.1f', ' lx')}"
+        )
+    else:
+        lines.append("  room        unknown (environment sensor not read)")
+    lamp = d["lamp"]
+    if lamp.get("first_on") is not None:
+        lines.append(
+            f"  lamp        on {_hhmm(n, lamp['first_on'])}–{_hhmm(n, lamp['last_on'])}, "
+            f"peak warm {100 * lamp['peak_warm']:.1f}% / amber {100 * lamp['peak_amber']:.1f}%; "
+            f"dark {lamp['dark_s'] / 3600:.1f} h "
+            f"({_hhmm(n, lamp['dark_from'])}–{_hhmm(n, lamp['dark_to'])})"
+        )
+    else:
+        lines.append("  lamp        off all night")
+    if d["flags"]:
+        lines.append("  quality     " + ", ".join(f"{k} in {v} epochs"
+                                                   for k, v in sorted(d["flags"].items())))
+    if d["events"]:
+        counts = ", ".join(f"{k} ×{v}" for k, v in sorted(d["events"].items()))
+        lines.append("  events      " + counts)
+    if d["skipped_ranges"]:
+        lines.append(f"  damaged     {d['skipped_ranges']} byte ranges skipped while decoding")
+    lines.append(f"  {DISCLAIMER}")
+    return "\n".join(lines)
