@@ -1,8 +1,9 @@
 # BME680 temperature/pressure/humidity/gas sensor: forced-mode, non-blocking driver and pure maths.
 #
 # Sources (facts only; the code is our own):
-#   [DS]  Bosch BST-BME680-DS001 datasheet: register map (sec. 5), measurement flow (sec. 3.2),
-#         gas_wait encoding (sec. 5.3.3.3), meas_status_0 / gas_r_lsb bits (sec. 5.3.4, 5.3.5).
+#   [DS]  Bosch BST-BME680-DS001 datasheet: register map and bit fields, forced-mode TPHG cycle,
+#         gas_wait_x encoding, status bits (sec. 5.3.5: new_data, gas_measuring, measuring,
+#         gas_valid_r, heat_stab_r).
 #   [API] Bosch BME68x_SensorAPI (bme68x.c, bme68x_defs.h, v4.4.x): calibration byte layout
 #         (get_calib_data), the floating-point compensation (calc_temperature, calc_pressure,
 #         calc_humidity, calc_gas_resistance_low, calc_res_heat), calc_gas_wait and the forced-
@@ -35,6 +36,7 @@ _REG_COEFF_1 = const(0x8A)  # 23 bytes 0x8A..0xA0
 _REG_CHIP_ID = const(0xD0)
 _REG_RESET = const(0xE0)
 _REG_COEFF_2 = const(0xE1)  # 14 bytes 0xE1..0xEE
+_REG_VARIANT = const(0xF0)  # [API] variant_id: 0 = BME680 (gas low), 1 = BME688 (gas high)
 _RESET_CMD = const(0xB6)
 
 _FIELD_LEN = const(15)  # 0x1D..0x2B
@@ -241,6 +243,7 @@ class BME680:
         self._amb_c = 25.0  # heater calculation ambient until the first reading [API amb_temp]
         self._heat_code = -1
         self.cal = None
+        self.variant = 0
         self.init()
 
     # -- bus helpers --------------------------------------------------------------------------
@@ -271,6 +274,12 @@ class BME680:
         self.i2c.readfrom_mem_into(self.addr, _REG_COEFF_2, c2)
         self.i2c.readfrom_mem_into(self.addr, _REG_RES_HEAT_VAL, c3)
         self.cal = parse_calibration(c1, c2, c3)
+        self.variant = self._read_reg(_REG_VARIANT)
+        if self.variant != 0:
+            # A BME688 shares chip id 0x61 but has other gas registers and maths: keep T/P/H,
+            # switch the heater off rather than report wrong resistances.
+            self.heater_c = None
+            self.gas_status = "unsupported variant"
         self.configure()
 
     def configure(self):
@@ -340,7 +349,9 @@ class BME680:
             self.chip_rh_pct = self.rh_pct = None
         lsb = b[14]
         if self.heater_c is None:
-            self.gas_ohm, self.gas_status = None, "off"
+            self.gas_ohm = None
+            if not self.variant:
+                self.gas_status = "off"
         elif not lsb & _GAS_VALID:
             self.gas_ohm, self.gas_status = None, "invalid"
         elif not lsb & _HEAT_STAB:

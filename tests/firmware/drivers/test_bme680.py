@@ -347,6 +347,17 @@ def test_driver_chip_id_and_nack_errors():
         raise AssertionError("NACK on read not reported")
 
 
+def test_bme688_variant_keeps_tph_and_disables_gas():
+    _patch_sleep()
+    regs = _chip()
+    regs[0xF0] = 0x01
+    dev = bme680.BME680(FakeBus(regs))
+    assert dev.variant == 1 and regs[0x71] == 0 and regs[0x70] == 0x08
+    regs[0x1D] = 0x80
+    assert dev.read() and dev.temp_c is not None and dev.gas_ohm is None
+    assert dev.gas_status == "unsupported variant"
+
+
 def test_driver_rejects_bad_settings():
     _patch_sleep()
     regs = _chip()
