@@ -27,8 +27,10 @@ _L_FULL = const(100000000)  # lightness in micro-L* (0..100 L*)
 _L_STEP = const(500000)  # table spacing: 0.5 L*
 _TABLE_N = const(201)
 _FRAC_BITS_MAX = const(8)
-_SNAP_CODES = const(64)  # steady levels >= 64 LSB are rounded to a whole code (no dither)
-_MAX_DT_MS = const(30)  # a late update never moves further than 30 ms of fade
+_SNAP_CODES = const(64)  # levels >= 64 LSB are rounded to whole codes (no dither)
+_MAX_MOVE = const(400000)  # one update never moves more than 0.4 L* (a late update slows)
+_FADE_STEP = const(50000)  # slow fades: one update per 0.05 L*
+_SLOW_FRAME_MS = const(250)
 _MIN_FREQ_HZ = const(1250)  # IEEE 1789 low-risk bound for 100 % modulation
 _MAX_FREQ_HZ = const(40000)
 _KAPPA = 903.3  # CIE: (29/3)**3
@@ -86,8 +88,8 @@ class Lamp:
         if not 8 <= bits <= _MAX_BITS:
             raise ValueError("lamp resolution_bits must be 8..16, got %d" % bits)
         # one update moves <= 0.4 L*; 1 LSB and the table's interpolation add < 0.1 L*
-        if max_rate_lps * _MAX_DT_MS > 400:  # L*/s * ms = milli-L* per update
-            raise ValueError("max_rate_lps too fast: an update would step more than 0.4 L*")
+        if max_rate_lps * frame_ms > 400:  # L*/s * ms = milli-L* per frame
+            raise ValueError("max_rate_lps too fast: a frame would step more than 0.4 L*")
         self._pwm = (pwm_warm, pwm_amber)
         self.freq_hz = freq_hz
         self.resolution_bits = bits
@@ -142,23 +144,27 @@ class Lamp:
     # --- hot path (every frame while fading/dithering): no allocation ----------------------
     def update(self, dt_ms):
         """Advance fades by dt_ms, write the duties; return ms until the next call is due."""
-        if dt_ms > _MAX_DT_MS:
-            dt_ms = _MAX_DT_MS
-        elif dt_ms < 0:
+        if dt_ms < 0:
             dt_ms = 0
         a = self._step(WARM, dt_ms)
         b = self._step(AMBER, dt_ms)
         if a or b:
             self._busy = True
-            return self.frame_ms
+            if not a or (b and b < a):
+                a = b
+            return a
         self._busy = False
         return self.idle_ms
 
     def _step(self, ch, dt_ms):
+        # returns 0 when steady, else the ms until this channel needs its next update
         cur = self._cur[ch]
         tgt = self._tgt[ch]
+        rate = self._rate[ch]
         if cur != tgt:
-            move = self._rate[ch] * dt_ms
+            move = rate * dt_ms
+            if move > _MAX_MOVE:  # a late update (GC, stall) never jumps
+                move = _MAX_MOVE
             if cur < tgt:
                 cur = tgt if tgt - cur <= move else cur + move
             else:
@@ -166,13 +172,12 @@ class Lamp:
             self._cur[ch] = cur
         fading = cur != tgt
         # lightness -> linear output by the L* table (0.5 L* spacing, linear interpolation)
-        lm = cur
-        i = lm // _L_STEP
+        i = cur // _L_STEP
         if i >= _TABLE_N - 1:
             y = _Y_FULL
         else:
             t0 = _TABLE[i]
-            y = t0 + ((_TABLE[i + 1] - t0) * ((lm - i * _L_STEP) // 1000)) // (_L_STEP // 1000)
+            y = t0 + ((_TABLE[i + 1] - t0) * ((cur - i * _L_STEP) // 1000)) // (_L_STEP // 1000)
         if cur > 0 and y == 0:
             y = 1
         self._y[ch] = y
@@ -181,19 +186,25 @@ class Lamp:
         if fine == 0:
             self._res[ch] = 0
             self._write(ch, 0)
-            return fading
-        dither = True
-        if not fading and (fine >> fb) >= _SNAP_CODES:
+            return self._fade_ms(rate) if fading else 0
+        dither = (fine >> fb) < _SNAP_CODES and (fine & ((1 << fb) - 1)) != 0
+        if not dither:
             fine = ((fine + (1 << (fb - 1))) >> fb) << fb
             self._res[ch] = 0
-            dither = False
         total = fine + self._res[ch]
         code = total >> fb
         self._res[ch] = total - (code << fb)
-        if (fine & ((1 << fb) - 1)) == 0:
-            dither = False
         self._write(ch, code)
-        return fading or dither
+        if dither:
+            return self.frame_ms
+        return self._fade_ms(rate) if fading else 0
+
+    def _fade_ms(self, rate):
+        # frames just often enough that each moves <= 0.05 L*, between frame_ms and 250 ms
+        ms = _FADE_STEP // rate
+        if ms < self.frame_ms:
+            return self.frame_ms
+        return ms if ms < _SLOW_FRAME_MS else _SLOW_FRAME_MS
 
     def _write(self, ch, code):
         bits = self.resolution_bits
