@@ -174,6 +174,9 @@ def finish_frame(buf, ftype, seq, n):
 class FrameParser:
     """Incremental frame parser with a fixed buffer; resynchronises after garbage or damage.
 
+    A frame announcing more than max_payload bytes is treated as damage (the device uses a
+    smaller limit for requests than the host does for replies).
+
     feed(data) copies as many bytes as fit and returns how many it took; next() returns
     (type, seq, payload memoryview) or None. The payload view is valid until the next call to
     feed() or next(). Damaged candidates are skipped one byte at a time, so a real frame that
@@ -181,9 +184,10 @@ class FrameParser:
     escape_seen (ESCAPE_COUNT x ESCAPE_BYTE received between frames).
     """
 
-    def __init__(self, capacity=MAX_FRAME + 512):
-        if capacity < MAX_FRAME:
+    def __init__(self, capacity=MAX_FRAME + 512, max_payload=MAX_PAYLOAD):
+        if capacity < max_payload + OVERHEAD or max_payload > MAX_PAYLOAD:
             raise ValueError("parser capacity below one frame")
+        self.max_payload = max_payload
         self.buf = bytearray(capacity)
         self.mv = memoryview(self.buf)
         self.start = 0
@@ -257,7 +261,7 @@ class FrameParser:
             if avail < HEADER_LEN:
                 break
             n = buf[s + 5] | (buf[s + 6] << 8)
-            if n > MAX_PAYLOAD:
+            if n > self.max_payload:
                 self._drop(1)
                 continue
             total = n + OVERHEAD
@@ -274,7 +278,7 @@ class FrameParser:
             self.frames += 1
             return buf[s + 2], buf[s + 3] | (buf[s + 4] << 8), self.mv[s + HEADER_LEN:end]
         # Incomplete frame: make room for the rest of it.
-        if self.start and self.start + MAX_FRAME > len(buf):
+        if self.start and self.start + self.max_payload + OVERHEAD > len(buf):
             self._compact()
         return None
 
