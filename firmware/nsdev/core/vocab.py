@@ -1,0 +1,138 @@
+# Shared vocabulary of the night format: record types, field names, units, scales, flags, events.
+# Pure (no I/O); the host tools import this module so that nothing here is re-implemented there.
+# Full specification: docs/night-format.md.
+
+MAGIC = b"NSNF"  # first 4 bytes of every night file
+FORMAT_VERSION = 1
+
+# Record types (1 byte). Decoders skip types they do not know (by length), so new types can be
+# added without breaking old readers.
+REC_HEADER = 1
+REC_EPOCH = 2
+REC_EVENT = 3
+REC_BEATS = 4
+REC_ENV = 5
+REC_NIGHT_END = 6
+RECORD_NAMES = {
+    REC_HEADER: "header",
+    REC_EPOCH: "epoch",
+    REC_EVENT: "event",
+    REC_BEATS: "beats",
+    REC_ENV: "env",
+    REC_NIGHT_END: "night_end",
+}
+
+MAX_PAYLOAD = 2048  # bytes; a frame whose length field says more is invalid
+FRAME_OVERHEAD = 7  # type (1) + length (2) + CRC32 (4)
+
+# Field tables: (name, scale, signed, unit). The stored integer is round(value * scale); a field
+# that is unknown is simply absent (its bit in the record's presence mask is 0).
+# "lamp_level" is a list: one level per lamp channel, 0..1 stored as 0..10000.
+EPOCH_FIELDS = (
+    ("hr_bpm", 10, False, "bpm"),
+    ("rmssd_ms", 10, False, "ms"),
+    ("sdnn_ms", 10, False, "ms"),
+    ("pwa_mean", 1, False, "ADC counts"),
+    ("spo2_pct", 10, False, "%"),
+    ("sqi", 100, False, "0..1"),
+    ("arousal_score", 1000, False, "0..1"),
+    ("temp_c", 100, True, "degC"),
+    ("rh_pct", 10, False, "%RH"),
+    ("pressure_hpa", 10, False, "hPa"),
+    ("gas_ohm", 1, False, "ohm"),
+    ("lux", 100, False, "lx"),
+    ("mel_edi_lx", 100, False, "lx (melanopic EDI)"),
+    ("lamp_level", 10000, False, "0..1 per channel"),
+)
+EPOCH_LAMP_INDEX = 13
+
+ENV_FIELDS = (
+    ("temp_c", 100, True, "degC"),
+    ("rh_pct", 10, False, "%RH"),
+    ("pressure_hpa", 10, False, "hPa"),
+    ("gas_ohm", 1, False, "ohm"),
+    ("lux", 100, False, "lx"),
+    ("mel_edi_lx", 100, False, "lx (melanopic EDI)"),
+)
+
+# Epoch flag bits (uvarint in every EPOCH record).
+FLAG_CONTACT_OFF = 0x0001  # no finger/wrist contact for part of the epoch
+FLAG_FIFO_OVERFLOW = 0x0002  # PPG samples were lost (MAX30102 FIFO overflow)
+FLAG_MOTION = 0x0004  # motion artefact detected
+FLAG_PPG_CLIPPED = 0x0008  # PPG ADC saturated
+FLAG_SENSOR_FAULT = 0x0010  # a sensor failed during the epoch (see EVENT sensor_fault)
+FLAG_LAMP_ON = 0x0020
+FLAG_WIND_DOWN = 0x0040  # a wind-down (breathing light) session was running
+FLAG_BEATS_DROPPED = 0x0080  # beat stream not stored for this epoch (flash full of unsynced)
+FLAG_CLOCK_UNSET = 0x0100  # the RTC had not been set: times are device-relative
+FLAG_RESUMED = 0x0200  # first epoch after a reboot in the middle of the night
+FLAG_LIGHT_LIMIT = 0x0400  # melanopic EDI above the limit during the epoch
+FLAG_INVALID_VALUE = 0x8000  # a value given to the encoder was invalid and stored as unknown
+FLAG_NAMES = {
+    FLAG_CONTACT_OFF: "contact_off",
+    FLAG_FIFO_OVERFLOW: "fifo_overflow",
+    FLAG_MOTION: "motion",
+    FLAG_PPG_CLIPPED: "ppg_clipped",
+    FLAG_SENSOR_FAULT: "sensor_fault",
+    FLAG_LAMP_ON: "lamp_on",
+    FLAG_WIND_DOWN: "wind_down",
+    FLAG_BEATS_DROPPED: "beats_dropped",
+    FLAG_CLOCK_UNSET: "clock_unset",
+    FLAG_RESUMED: "resumed",
+    FLAG_LIGHT_LIMIT: "light_limit",
+    FLAG_INVALID_VALUE: "invalid_value",
+}
+
+# Event kinds: code -> (name, names of the integer values in order, with their units/scales).
+EV_AROUSAL = 1
+EV_LIGHTS_OUT = 2
+EV_LIGHTS_ON = 3
+EV_IN_BED = 4
+EV_OUT_OF_BED = 5
+EV_LAMP_CHANGE = 6
+EV_BUTTON = 7
+EV_SENSOR_FAULT = 8
+EV_RESET = 9
+EV_WIND_DOWN = 10
+EV_LIGHT_LIMIT = 11
+EV_BEATS_DROPPED = 12
+EV_CLOCK_SET = 13
+EV_CONTACT = 14
+EV_RECORD_LOSS = 15
+EVENT_KINDS = {
+    EV_AROUSAL: ("arousal", ("duration_ms", "strength_permille")),
+    EV_LIGHTS_OUT: ("lights_out", ()),
+    EV_LIGHTS_ON: ("lights_on", ()),
+    EV_IN_BED: ("in_bed", ()),
+    EV_OUT_OF_BED: ("out_of_bed", ()),
+    EV_LAMP_CHANGE: ("lamp_change", ("channel", "level_e4", "fade_ms")),
+    EV_BUTTON: ("button", ("button", "press")),  # press: 0 short, 1 long, 2 double
+    EV_SENSOR_FAULT: ("sensor_fault", ("sensor", "errno")),  # sensor: SENSOR_* code
+    EV_RESET: ("reset", ("cause", "gap_s")),  # cause: RESET_* code; gap_s: -1 unknown
+    EV_WIND_DOWN: ("wind_down", ("started", "duration_s")),  # started: 1 start, 0 end
+    EV_LIGHT_LIMIT: ("light_limit", ("mel_edi_lx_e2", "limit_lx_e2")),
+    EV_BEATS_DROPPED: ("beats_dropped", ("beats", "blocks")),
+    EV_CLOCK_SET: ("clock_set", ("delta_s",)),  # new clock minus old clock
+    EV_CONTACT: ("contact", ("on",)),
+    EV_RECORD_LOSS: ("record_loss", ("records", "bytes")),  # RAM buffer full or write failed
+}
+MAX_EVENT_TEXT = 64  # bytes of UTF-8; longer text is cut
+
+# Codes used in event values.
+SENSOR_PPG = 1
+SENSOR_ENV = 2
+SENSOR_LIGHT = 3
+SENSOR_RTC = 4
+SENSOR_FLASH = 5
+RESET_POWER_ON = 1
+RESET_WATCHDOG = 2
+RESET_SOFT = 3
+RESET_CRASH = 4
+RESET_BROWNOUT = 5
+RESET_UNKNOWN = 0
+
+# NIGHT_END reasons.
+END_SCHEDULE = 0
+END_CONTACT_LOST = 1
+END_MANUAL = 2
+END_NEW_NIGHT = 3  # a new night started while this one was open

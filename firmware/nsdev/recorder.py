@@ -1,0 +1,508 @@
+# Night recorder: buffers night-format records in RAM, appends them to one file per night on flush,
+# keeps a crash-safe night index (write-then-rename), resumes after a reboot and applies retention.
+# Uses only `open` and `os` (littlefs on the device, the unix port or CPython in tests).
+import json
+import os
+
+from nsdev.core import nightfile, vocab
+
+_ENOSPC = 28
+_SCRATCH = vocab.MAX_PAYLOAD + vocab.FRAME_OVERHEAD
+
+
+def _statvfs_free(root):
+    st = os.statvfs(root)
+    return st[0] * st[4]  # f_bsize * f_bavail
+
+
+def _mkdir(path):
+    try:
+        os.mkdir(path)
+    except OSError:
+        pass  # exists
+
+
+class Recorder:
+    """One file set per night under `root`:
+        root/nights/NNNNNNNN.ns   the night file (docs/night-format.md), NNNNNNNN = night id
+        root/index.json           night index, replaced atomically (written to index.tmp, renamed)
+    Records are encoded into a fixed RAM buffer by add_*(), which never touch the flash; flush()
+    (called by the storage task at least once per epoch) appends them to the file."""
+
+    def __init__(self, root="data", device_id="", fw_version="", sensor_config="", epoch_s=30,
+                 buf_bytes=4096, free_fn=None, low_free_bytes=160 * 1024,
+                 beats_min_free_bytes=64 * 1024, check_every=10):
+        self.root = root
+        self.device_id = device_id
+        self.fw_version = fw_version
+        self.sensor_config = sensor_config
+        self.epoch_s = epoch_s
+        self.low_free_bytes = low_free_bytes
+        self.beats_min_free_bytes = beats_min_free_bytes
+        self.check_every = check_every
+        self._free_fn = free_fn or _statvfs_free
+        self._buf = bytearray(buf_bytes)
+        self._n = 0
+        self._file = None
+        self._scratch = None
+        self.night_id = None  # the open night, or None
+        self.start_unix_s = 0
+        self.beats_dropping = False
+        self.lost_records = 0  # records not stored (RAM buffer full, bad input, write failure)
+        self.lost_bytes = 0
+        self.write_errors = 0
+        self.deleted = []  # night ids removed by retention since boot
+        self._flushes = 0
+        self._reset_counts()
+        _mkdir(root)
+        _mkdir(root + "/nights")
+        self._load_index()
+
+    # ---- paths and index ----------------------------------------------------------------
+
+    def _path(self, night_id):
+        return "%s/nights/%08d.ns" % (self.root, night_id)
+
+    def _reset_counts(self):
+        self.n_epochs = 0
+        self.n_events = 0
+        self.n_beats = 0
+        self.n_beats_dropped = 0
+        self._blocks_dropped = 0
+        self._pending_flags = 0
+        self._last_unix_s = 0
+
+    def _load_index(self):
+        idx = None
+        try:
+            with open(self.root + "/index.json") as f:
+                idx = json.load(f)
+        except (OSError, ValueError):
+            idx = None
+        if not idx or idx.get("v") != 1:
+            idx = {"v": 1, "next_id": 1, "open": None, "nights": []}
+        self._idx = idx
+        # Reconcile with the files present: a cut can fall between a file change and the index.
+        known = {}
+        for row in idx["nights"]:
+            known[row[0]] = row
+        present = []
+        for name in os.listdir(self.root + "/nights"):
+            if name.endswith(".ns") and len(name) == 11:
+                try:
+                    present.append(int(name[:8]))
+                except ValueError:
+                    pass
+        changed = False
+        rows = []
+        for nid in sorted(present):
+            row = known.get(nid)
+            if row is None:
+                row = [nid, self._read_start(nid), 0, 0]
+                changed = True
+                if idx["open"] is None and nid >= idx["next_id"] - 1:
+                    idx["open"] = nid
+            rows.append(row)
+            if nid >= idx["next_id"]:
+                idx["next_id"] = nid + 1
+                changed = True
+        if len(rows) != len(idx["nights"]):
+            changed = True
+        idx["nights"] = rows
+        if idx["open"] is not None and idx["open"] not in present:
+            idx["open"] = None
+            changed = True
+        if changed:
+            self._write_index()
+
+    def _write_index(self):
+        tmp = self.root + "/index.tmp"
+        with open(tmp, "w") as f:
+            json.dump(self._idx, f)
+        os.rename(tmp, self.root + "/index.json")
+
+    def _row(self, night_id):
+        for row in self._idx["nights"]:
+            if row[0] == night_id:
+                return row
+        return None
+
+    def _read_start(self, night_id):
+        buf = bytearray(300)
+        try:
+            with open(self._path(night_id), "rb") as f:
+                n = f.readinto(buf)
+        except OSError:
+            return 0
+        for off, rtype, ln in nightfile.iter_frames(buf, 4, n):
+            if rtype == vocab.REC_HEADER:
+                try:
+                    return nightfile.decode_payload(rtype, buf, off + 3, off + 3 + ln)[
+                        "start_unix_s"]
+                except ValueError:
+                    return 0
+            break
+        return 0
+
+    # ---- night lifecycle ----------------------------------------------------------------
+
+    def start_night(self, unix_s, utc_offset_s=0, meta=None):
+        """Open a new night starting at unix_s (UTC seconds); ends an open night first.
+        meta: optional dict overriding device_id / fw_version / sensor_config. -> night id."""
+        if self.night_id is not None:
+            self.end_night(unix_s, vocab.END_NEW_NIGHT)
+        self._check_space()
+        meta = meta or {}
+        nid = self._idx["next_id"]
+        self._idx["next_id"] = nid + 1
+        self._close_file()
+        self._n = 0
+        self._reset_counts()
+        self.night_id = nid
+        self.start_unix_s = unix_s
+        p = nightfile.write_magic(self._buf, 0)
+        p = nightfile.encode_header(
+            self._buf, p, meta.get("device_id", self.device_id), nid, unix_s, utc_offset_s,
+            meta.get("fw_version", self.fw_version), self.epoch_s,
+            meta.get("sensor_config", self.sensor_config))
+        if p < 0:
+            raise ValueError("header does not fit the record buffer")
+        # The file appears under its final name only with its header in it (write, rename).
+        path = self._path(nid)
+        with open(path + ".tmp", "wb") as f:
+            f.write(memoryview(self._buf)[:p])
+        os.rename(path + ".tmp", path)
+        self._last_unix_s = unix_s
+        if self.beats_dropping:
+            self._emit_beats_dropped(unix_s)
+            self.flush()
+        self._idx["nights"].append([nid, unix_s, 0, 0])
+        self._idx["open"] = nid
+        self._write_index()
+        return nid
+
+    def end_night(self, unix_s, reason=vocab.END_SCHEDULE):
+        """Close the open night with a NIGHT_END record. -> the closed night id or None."""
+        nid = self.night_id
+        if nid is None:
+            return None
+        self._emit_beats_dropped(unix_s)
+        self._put(nightfile.encode_night_end(
+            self._buf, self._n, unix_s - self.start_unix_s, self.n_epochs, self.n_events,
+            self.n_beats, self.n_beats_dropped, reason))
+        self.flush()
+        self._close_file()
+        row = self._row(nid)
+        if row is not None:
+            row[3] = 1
+        self._idx["open"] = None
+        self._write_index()
+        self.night_id = None
+        return nid
+
+    def recover(self, unix_s, reset_cause=vocab.RESET_UNKNOWN):
+        """After boot: reopen the night that was open when the board stopped, cut a torn tail,
+        and log a RESET event (cause, gap_s). -> the resumed night id, or None."""
+        nid = self._idx["open"]
+        if nid is None or self.night_id is not None:
+            return None
+        self._reset_counts()
+        info = self._scan(nid)
+        if info is None:
+            return None
+        start, valid_end, size, last_s, closed = info
+        if closed:
+            row = self._row(nid)
+            if row is not None:
+                row[3] = 1
+            self._idx["open"] = None
+            self._write_index()
+            return None
+        if valid_end < size:
+            self._truncate(nid, valid_end)
+        self.night_id = nid
+        self.start_unix_s = start
+        self._n = 0
+        gap_s = unix_s - (start + last_s) if last_s is not None else -1
+        self._pending_flags = vocab.FLAG_RESUMED
+        self._last_unix_s = unix_s
+        self.add_event(unix_s, vocab.EV_RESET, (reset_cause, gap_s))
+        self.flush()
+        return nid
+
+    def _scan(self, nid):
+        """Walk the file record by record (bounded RAM). -> (start_unix_s, end of the last
+        intact record, file size, last record time in s since start, has NIGHT_END)."""
+        if self._scratch is None:
+            self._scratch = bytearray(_SCRATCH)
+        buf = self._scratch
+        mv = memoryview(buf)
+        start = None
+        last_s = None
+        closed = False
+        try:
+            f = open(self._path(nid), "rb")
+        except OSError:
+            return None
+        try:
+            size = f.seek(0, 2)
+            f.seek(0)
+            pos = 4 if f.readinto(mv[:4]) == 4 and bytes(buf[:4]) == vocab.MAGIC else 0
+            valid_end = pos
+            while pos < size:
+                f.seek(pos)
+                got = f.readinto(mv[:3])
+                if got != 3:
+                    break
+                ln = buf[1] | (buf[2] << 8)
+                if ln > vocab.MAX_PAYLOAD:
+                    break
+                got += f.readinto(mv[3:7 + ln])
+                if nightfile.check_frame(buf, 0, got) != ln:
+                    break
+                rtype = buf[0]
+                try:
+                    if rtype == vocab.REC_HEADER and start is None:
+                        start = nightfile.decode_payload(rtype, buf, 3, 3 + ln)["start_unix_s"]
+                    elif rtype in (vocab.REC_EPOCH, vocab.REC_NIGHT_END):
+                        t = nightfile.unzigzag(nightfile.get_uvarint(buf, 3, 3 + ln)[0])
+                        last_s = t if last_s is None or t > last_s else last_s
+                        if rtype == vocab.REC_EPOCH:
+                            self.n_epochs += 1
+                        else:
+                            closed = True
+                    elif rtype in (vocab.REC_EVENT, vocab.REC_BEATS, vocab.REC_ENV):
+                        t, p = nightfile.get_uvarint(buf, 3, 3 + ln)
+                        t = nightfile.unzigzag(t) // 1000
+                        last_s = t if last_s is None or t > last_s else last_s
+                        if rtype == vocab.REC_EVENT:
+                            self.n_events += 1
+                        elif rtype == vocab.REC_BEATS:
+                            self.n_beats += nightfile.get_uvarint(buf, p, 3 + ln)[0]
+                except ValueError:
+                    pass  # CRC-valid but malformed payload: keep it, the decoder reports it
+                pos += 7 + ln
+                valid_end = pos
+        finally:
+            f.close()
+        if start is None:
+            start = self._row(nid)[1] if self._row(nid) else 0
+        # Damage followed by intact records is not a torn tail: keep it (the decoder skips it).
+        if valid_end < size and size - valid_end > _SCRATCH:
+            valid_end = size
+        return start, valid_end, size, last_s, closed
+
+    def _truncate(self, nid, length):
+        # No truncate() in MicroPython: copy the intact prefix and rename it over the file.
+        path = self._path(nid)
+        tmp = path + ".tmp"
+        mv = memoryview(self._scratch)
+        with open(path, "rb") as src, open(tmp, "wb") as dst:
+            left = length
+            while left > 0:
+                got = src.readinto(mv[:min(left, len(mv))])
+                if not got:
+                    break
+                dst.write(mv[:got])
+                left -= got
+        os.rename(tmp, path)
+
+    # ---- adding records (RAM only: safe from the processing path) -----------------------
+
+    def _put(self, end):
+        if end < 0:
+            self.lost_records += 1
+            return False
+        self._n = end
+        return True
+
+    def add_epoch(self, unix_s, hr_bpm=None, rmssd_ms=None, sdnn_ms=None, pwa_mean=None,
+                  spo2_pct=None, sqi=None, arousal_score=None, temp_c=None, rh_pct=None,
+                  pressure_hpa=None, gas_ohm=None, lux=None, mel_edi_lx=None, lamp_level=None,
+                  flags=0):
+        """One epoch summary; unix_s = epoch start (UTC s). None = unknown. -> stored?"""
+        if self.night_id is None:
+            return False
+        flags |= self._pending_flags
+        if self.beats_dropping:
+            flags |= vocab.FLAG_BEATS_DROPPED
+        ok = self._put(nightfile.encode_epoch(
+            self._buf, self._n, unix_s - self.start_unix_s,
+            (hr_bpm, rmssd_ms, sdnn_ms, pwa_mean, spo2_pct, sqi, arousal_score, temp_c, rh_pct,
+             pressure_hpa, gas_ohm, lux, mel_edi_lx, lamp_level), flags))
+        if ok:
+            self.n_epochs += 1
+            self._pending_flags = 0
+            self._last_unix_s = unix_s
+        return ok
+
+    def add_event(self, unix_s, kind, values=(), text=None, ms=0):
+        """An event at unix_s + ms/1000; kind = vocab.EV_*, values = ints. -> stored?"""
+        if self.night_id is None:
+            return False
+        ok = self._put(nightfile.encode_event(
+            self._buf, self._n, (unix_s - self.start_unix_s) * 1000 + ms, kind, values, text))
+        if ok:
+            self.n_events += 1
+        return ok
+
+    def add_beats(self, unix_s, ms, ibi_ms, pwa, n):
+        """n beats, beat 0 at unix_s + ms/1000; ibi_ms[i] = ms from beat i to beat i+1
+        (n-1 values, 1..65535); pwa[i] = amplitude of beat i in ADC counts (0 = unknown) or
+        None. Dropped (and counted) while the flash is full of unsynced nights. -> stored?"""
+        if self.night_id is None or n <= 0:
+            return False
+        if self.beats_dropping:
+            self.n_beats_dropped += n
+            self._blocks_dropped += 1
+            return False
+        try:
+            end = nightfile.encode_beats(
+                self._buf, self._n, (unix_s - self.start_unix_s) * 1000 + ms, ibi_ms, pwa, n)
+        except ValueError:
+            end = -1
+        if self._put(end):
+            self.n_beats += n
+            return True
+        self.n_beats_dropped += n
+        return False
+
+    def add_env(self, unix_s, temp_c=None, rh_pct=None, pressure_hpa=None, gas_ohm=None,
+                lux=None, mel_edi_lx=None, ms=0):
+        """One environment sample at unix_s + ms/1000. None = unknown. -> stored?"""
+        if self.night_id is None:
+            return False
+        return self._put(nightfile.encode_env(
+            self._buf, self._n, (unix_s - self.start_unix_s) * 1000 + ms,
+            (temp_c, rh_pct, pressure_hpa, gas_ohm, lux, mel_edi_lx)))
+
+    def pending_bytes(self):
+        return self._n
+
+    # ---- flash writes (storage task only) -----------------------------------------------
+
+    def _close_file(self):
+        f = self._file
+        self._file = None
+        if f is not None:
+            try:
+                f.close()
+            except OSError:
+                self.write_errors += 1
+
+    def flush(self):
+        """Append the buffered records to the night file and commit them. Call from the storage
+        task, at least once per epoch, never from the sampling path. -> bytes written."""
+        n = self._n
+        if n == 0 or self.night_id is None:
+            return 0
+        try:
+            if self._file is None:
+                self._file = open(self._path(self.night_id), "ab")
+            self._file.write(memoryview(self._buf)[:n])
+            self._file.flush()  # littlefs: commits the file (lfs_file_sync)
+        except OSError as e:
+            self.write_errors += 1
+            self._close_file()
+            if e.args and e.args[0] == _ENOSPC:
+                self._check_space()
+                if self._n + 64 > len(self._buf):  # keep recording: give up this batch
+                    self.lost_records += 1
+                    self.lost_bytes += n
+                    self._n = 0
+            return 0
+        self._n = 0
+        self._flushes += 1
+        if self._flushes % self.check_every == 0:
+            self._check_space()
+        return n
+
+    # ---- retention ----------------------------------------------------------------------
+
+    def free_bytes(self):
+        try:
+            return self._free_fn(self.root)
+        except OSError:
+            return -1
+
+    def _check_space(self):
+        free = self.free_bytes()
+        if free < 0:
+            return
+        while free < self.low_free_bytes:
+            victim = None
+            for row in self._idx["nights"]:  # oldest first (ids increase)
+                if row[2] and row[3] and row[0] != self.night_id:
+                    victim = row
+                    break
+            if victim is None:
+                break
+            try:
+                os.remove(self._path(victim[0]))
+            except OSError:
+                pass  # already gone
+            self._idx["nights"].remove(victim)
+            self._write_index()
+            self.deleted.append(victim[0])
+            free = self.free_bytes()
+        dropping = 0 <= free < self.beats_min_free_bytes
+        if dropping != self.beats_dropping and self.night_id is not None:
+            if dropping:
+                self.beats_dropping = True
+                self._emit_beats_dropped(None)
+            else:
+                self._emit_beats_dropped(None)
+                self.beats_dropping = False
+        elif self.night_id is None:
+            self.beats_dropping = dropping
+
+    def _emit_beats_dropped(self, unix_s):
+        if not self.beats_dropping and not self.n_beats_dropped:
+            return
+        if unix_s is None:
+            unix_s = self._last_unix_s
+        self.add_event(unix_s, vocab.EV_BEATS_DROPPED,
+                       (self.n_beats_dropped, self._blocks_dropped),
+                       "flash full of unsynced nights" if self.beats_dropping else "")
+
+    # ---- index and read access (sync) ---------------------------------------------------
+
+    def list_nights(self):
+        """-> list of dicts: night_id, start_unix_s, size (bytes), acked, closed, open."""
+        out = []
+        for row in self._idx["nights"]:
+            out.append({"night_id": row[0], "start_unix_s": row[1],
+                        "size": self.night_size(row[0]), "acked": bool(row[2]),
+                        "closed": bool(row[3]), "open": row[0] == self.night_id})
+        return out
+
+    def night_ids(self):
+        """-> ids of the nights on flash, oldest first (cheap: no file access)."""
+        return [row[0] for row in self._idx["nights"]]
+
+    def ack_night(self, night_id):
+        """The host has a verified copy: the night may be deleted when space runs low.
+        Refused (False) for the open night or an unknown id."""
+        row = self._row(night_id)
+        if row is None or night_id == self.night_id or not row[3]:
+            return False
+        if not row[2]:
+            row[2] = 1
+            self._write_index()
+        return True
+
+    def night_size(self, night_id):
+        """Committed bytes of the night file, -1 if it does not exist."""
+        try:
+            return os.stat(self._path(night_id))[6]
+        except OSError:
+            return -1
+
+    def read_night(self, night_id, offset, length, buf):
+        """Read up to `length` bytes at `offset` into `buf` (bytearray/memoryview).
+        -> bytes read (0 at the end); OSError if the night does not exist."""
+        mv = memoryview(buf)
+        with open(self._path(night_id), "rb") as f:
+            f.seek(offset)
+            got = f.readinto(mv[:min(length, len(mv))])
+        return got or 0
