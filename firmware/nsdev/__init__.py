@@ -1,14 +1,13 @@
 # nightstand device firmware: pure core (nsdev.core), drivers handed a bus (nsdev.drivers), board.
 VERSION = "0.1.0"
 
-try:
-    import micropython  # noqa: F401
-except ImportError:
-    # CPython (host tools, tests): a stand-in so firmware modules can `import micropython` and
-    # use @micropython.native/viper and const() unchanged. Viper code must only use constructs
-    # that also run as plain Python.
-    import sys
+import sys
 
+if sys.implementation.name != "micropython":
+    # CPython (host tools, tests): a stand-in so firmware modules can `import micropython` and
+    # use @micropython.native/viper and const() unchanged. Installed unconditionally: another
+    # package's `micropython` module (e.g. Adafruit Blinka's) must not change firmware behaviour.
+    # Viper code must only use constructs that also run as plain Python.
     class _MicroPythonShim:
         @staticmethod
         def const(value):

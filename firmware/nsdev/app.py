@@ -18,7 +18,7 @@ _PPG_POLL_MS = 200  # FIFO: 32 samples = 640 ms at 50 Hz; read well before it fi
 _LED_EVERY = 5  # LED-current control every 5 polls (1 s)
 _LUX_EVERY_MS = 10000
 _WDT_TIMEOUT_MS = 8000
-_STALL_MS = 5000  # a task that has not reported progress for this long stops the WDT feed
+_CHECKIN_SLACK_MS = 5000  # a task this late for its promised check-in stops the WDT feed
 _CONTACT_HOLD_S = 600  # outside the schedule a night stays open this long after contact
 _NIGHT_AFTER_WAKE_S = 900  # the scheduled night ends 15 min after wake
 _MAX_BEATS_PER_EPOCH = 128  # 200 bpm * 30 s = 100
@@ -66,15 +66,21 @@ class App:
         self._last_contact_s = None
         self._last_hr = None
         self._last_rmssd = None
-        self._alive = {}  # task name -> ticks_ms of last progress
+        self._due = {}  # task name -> ticks_ms by which it promised to check in again
         self._events = []  # (unix_s, kind, values, text) queued by tasks until the night is open
+        self._late_reported = False
 
     # --- time ----------------------------------------------------------------------------
     def clock_valid(self):
         return compat.unix_time() >= _CLOCK_VALID_UNIX_S
 
-    def _alive_now(self, name):
-        self._alive[name] = compat.ticks_ms()
+    def _checkin(self, name, next_ms):
+        """A task reports progress and promises to report again within next_ms."""
+        self._due[name] = compat.ticks_add(compat.ticks_ms(), next_ms + _CHECKIN_SLACK_MS)
+
+    async def _sleep(self, name, ms):
+        self._checkin(name, ms)
+        await asyncio.sleep_ms(ms)
 
     # --- events --------------------------------------------------------------------------
     def event(self, kind, values=(), text=None, unix_s=None):
@@ -124,32 +130,29 @@ class App:
         drv = None
         polls = 0
         while True:
-            self._alive_now("ppg")
             if drv is None:
                 try:
                     drv = MAX30102(self.board.i2c, pinmap.ADDR_MAX30102)
-                    drv.reset()
                     drv.setup()
                     drv.set_led_codes(led.red_code, led.ir_code)
-                    drv.clear_fifo()
                     self.pipe.reset()
                     self._pipe_t0_ms = compat.unix_time_ms()
                     self.ppg_health.ok()
                 except Exception as e:
                     drv = None
-                    await asyncio.sleep_ms(self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG,
-                                                              e))
+                    await self._sleep("ppg", self._sensor_fault(self.ppg_health,
+                                                                vocab.SENSOR_PPG, e))
                     continue
             try:
                 n = drv.read_fifo(red, ir)
             except Exception as e:
                 drv = None
-                await asyncio.sleep_ms(self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG, e))
+                await self._sleep("ppg", self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG, e))
                 continue
-            if drv.overflow:
-                self.pipe.gap(drv.overflow)
             if n:
                 self.pipe.feed(red, ir, n)
+            if drv.overflow:  # the lost samples came after this batch
+                self.pipe.gap(drv.overflow)
             while self.pipe.pop_beat(self._beat):
                 self._on_beat()
             polls += 1
@@ -162,7 +165,7 @@ class App:
                     except Exception as e:
                         drv = None
                         self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG, e)
-            await asyncio.sleep_ms(_PPG_POLL_MS)
+            await self._sleep("ppg", _PPG_POLL_MS)
 
     def _on_beat(self):
         if self.rec.night_id is None or self._nb >= _MAX_BEATS_PER_EPOCH:
@@ -179,37 +182,37 @@ class App:
     async def env_task(self):
         drv = None
         while True:
-            self._alive_now("env")
             try:
                 if drv is None:
                     drv = BME680(self.board.i2c, pinmap.ADDR_BME680,
                                  temp_offset_c=self.cfg["temp_offset_c"])
                 wait_ms = drv.start()
-                await asyncio.sleep_ms(wait_ms)
-                while not drv.ready():
-                    await asyncio.sleep_ms(10)
+                await self._sleep("env", wait_ms)
+                for _ in range(50):
+                    if drv.ready():
+                        break
+                    await self._sleep("env", 10)
                 if not drv.read():
                     raise OSError("BME680: measurement finished without new data")
                 self.temp_c, self.rh_pct = drv.temp_c, drv.rh_pct
                 self.pressure_hpa, self.gas_ohm = drv.pressure_hpa, drv.gas_ohm
                 self._env_ms = compat.ticks_ms()
                 self.env_health.ok()
-                await asyncio.sleep_ms(EPOCH_MS - wait_ms)
+                await self._sleep("env", EPOCH_MS - wait_ms)
             except Exception as e:
                 drv = None
-                await asyncio.sleep_ms(self._sensor_fault(self.env_health, vocab.SENSOR_ENV, e))
+                await self._sleep("env", self._sensor_fault(self.env_health, vocab.SENSOR_ENV, e))
 
     async def lux_task(self):
         drv = None
         while True:
-            self._alive_now("lux")
             try:
                 if drv is None:
                     drv = VEML7700(self.board.i2c, pinmap.ADDR_VEML7700)
                 t0 = compat.ticks_ms()
                 lux = None
                 for _ in range(8):  # auto-ranging converges in a few integrations
-                    await asyncio.sleep_ms(drv.start())
+                    await self._sleep("lux", drv.start())
                     lux = drv.read()
                     if lux is not None:
                         break
@@ -219,11 +222,11 @@ class App:
                     self._lux_n += 1
                 self.light_health.ok()
                 spent = compat.ticks_diff(compat.ticks_ms(), t0)
-                await asyncio.sleep_ms(max(100, _LUX_EVERY_MS - spent))
+                await self._sleep("lux", max(100, _LUX_EVERY_MS - spent))
             except Exception as e:
                 drv = None
-                await asyncio.sleep_ms(self._sensor_fault(self.light_health, vocab.SENSOR_LIGHT,
-                                                          e))
+                await self._sleep("lux", self._sensor_fault(self.light_health,
+                                                            vocab.SENSOR_LIGHT, e))
 
     async def lamp_task(self):
         last = compat.ticks_ms()
@@ -234,7 +237,6 @@ class App:
                 next_ctrl = compat.ticks_add(next_ctrl, 1000)
                 if compat.ticks_diff(now, next_ctrl) > 0:
                     next_ctrl = compat.ticks_add(now, 1000)
-                self._alive_now("lamp")
                 unix_s = compat.unix_time()
                 valid = unix_s >= _CLOCK_VALID_UNIX_S
                 warm, amber, events = self.light.update(
@@ -252,7 +254,7 @@ class App:
                 if lvl > peak[ch]:
                     peak[ch] = lvl
             wait = compat.ticks_diff(next_ctrl, compat.ticks_ms())
-            await asyncio.sleep_ms(max(1, min(due, wait)))
+            await self._sleep("lamp", max(1, min(due, wait)))
 
     def _take_press(self):
         return False
@@ -266,8 +268,7 @@ class App:
     async def epoch_task(self):
         while True:
             now_ms = compat.unix_time_ms()
-            await asyncio.sleep_ms(EPOCH_MS - now_ms % EPOCH_MS)
-            self._alive_now("epoch")
+            await self._sleep("epoch", EPOCH_MS - now_ms % EPOCH_MS)
             start_s = compat.unix_time() // 30 * 30 - 30
             try:
                 self._close_epoch(start_s)
@@ -338,12 +339,15 @@ class App:
         self.board.start_watchdog(_WDT_TIMEOUT_MS)
         while True:
             now = compat.ticks_ms()
-            stalled = False
-            for name in self._alive:
-                if compat.ticks_diff(now, self._alive[name]) > _STALL_MS + EPOCH_MS:
-                    stalled = True
-            if not stalled:
+            late = None
+            for name in self._due:
+                if compat.ticks_diff(now, self._due[name]) > 0:
+                    late = name
+            if late is None:
                 self.board.feed_watchdog()
+            elif not self._late_reported:
+                self._late_reported = True
+                print("[watchdog] task %s missed its check-in: not feeding" % late)
             await asyncio.sleep_ms(1000)
 
     async def run(self):

@@ -20,7 +20,11 @@ from typing import Any
 from nightstand import paths
 from nightstand.errors import UserError
 
-DEFAULT_HEAPSIZE = "128K"  # ≈ 64 KB on the ESP32 (32-byte blocks and 64-bit objects here)
+# The firmware's data heap: 128 KiB here ≈ 64 KB on the ESP32 (32-byte blocks and 64-bit objects
+# here). On the device the firmware is frozen into the image, so its bytecode runs from flash; in
+# the unix port loaded .mpy code lives on the heap, so each run first measures what the code and
+# the virtual board take (a probe run) and adds it on top of this budget.
+DEFAULT_HEAPSIZE = "128K"
 
 
 @dataclass
@@ -31,8 +35,8 @@ class SimResult:
     real_s: float  # wall time inside the MicroPython process's main loop
     vhw_s: float  # of which spent in virtual hardware (not firmware)
     wall_s: float  # wall time of the whole process, start-up included
-    heap_peak: int
-    heap_base: int
+    heap_peak: int  # peak heap of the firmware's data (code and virtual board excluded)
+    heap_base: int  # heap taken by loaded code and the virtual board (not on the device heap)
     resets: list[list[Any]]
     devices: dict[str, Any] = field(default_factory=dict)
 
@@ -108,6 +112,16 @@ def board_devices(
     return [{k: v for k, v in d.items() if v is not None} for d in devices]
 
 
+def parse_size(text: str) -> int:
+    """'128K', '1M' or '65536' -> bytes (as micropython's -X heapsize reads it)."""
+    t = text.strip().upper()
+    mult = {"K": 1024, "M": 1024 * 1024}.get(t[-1:], 1)
+    digits = t[:-1] if mult > 1 else t
+    if not digits.isdigit():
+        raise UserError(f"heap size {text!r}: expected a number with optional K or M, e.g. 128K")
+    return int(digits) * mult
+
+
 def _host_march() -> list[str]:
     """mpy-cross architecture flag for this machine (the ESP32 build uses -march=xtensawin)."""
     arch = {"x86_64": "x64", "amd64": "x64", "i686": "x86", "i386": "x86"}.get(
@@ -158,13 +172,17 @@ def run(
     compile_tree(paths.VBOARD_DIR, code / "vboard")
     (code / "vboard" / "simboot.mpy").unlink()
     env = dict(os.environ, MICROPYPATH=f"{code / 'vboard'}:{code / 'firmware'}:.frozen")
-    cmd = [
-        paths.micropython_bin(),
-        "-X",
-        f"heapsize={heapsize}",
-        str(paths.VBOARD_DIR / "simboot.py"),
-        str(sim_dir),
-    ]
+    boot = [str(paths.VBOARD_DIR / "simboot.py"), str(sim_dir)]
+    probe = subprocess.run(
+        [paths.micropython_bin(), "-X", "heapsize=8M", *boot, "--probe"],
+        env=env, cwd=sim_dir, capture_output=True, text=True, timeout=120,
+    )
+    lines = [ln for ln in probe.stderr.splitlines() if ln.startswith("@probe ")]
+    if probe.returncode != 0 or not lines:
+        raise RuntimeError(f"simulation failed to load the firmware:\n{probe.stderr[-2000:]}")
+    code_bytes = int(lines[-1].split()[1])
+    data_bytes = parse_size(heapsize)
+    cmd = [paths.micropython_bin(), "-X", f"heapsize={code_bytes + data_bytes}", *boot]
     t0 = time.perf_counter()
     other: list[str] = []
     with open(sim_dir / "console.log", "wb") as console:
@@ -194,8 +212,8 @@ def run(
         real_s=stats["real_s"],
         vhw_s=stats["vhw_s"],
         wall_s=wall_s,
-        heap_peak=stats["heap_peak"],
-        heap_base=stats["heap_base"],
+        heap_peak=stats["heap_peak"] - code_bytes,
+        heap_base=code_bytes,
         resets=stats["resets"],
         devices=stats.get("devices", {}),
     )

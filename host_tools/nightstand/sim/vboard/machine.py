@@ -188,7 +188,8 @@ class WDT:
 
     def _check(self, now_us):
         if now_us > self._deadline:
-            raise world.SimReset(WDT_RESET, "watchdog not fed for %d ms" % (self._timeout_us // 1000))
+            ms = self._timeout_us // 1000
+            raise world.SimReset(WDT_RESET, "watchdog not fed for %d ms" % ms)
 
 
 def reset_cause():

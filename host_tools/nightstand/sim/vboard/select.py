@@ -2,6 +2,7 @@
 # "sleep until the next timer" advances the virtual clock instead of waiting in real time.
 # Real streams (stdin, sockets, a pty) are still polled for real, without blocking.
 import time
+
 import uselect as _real
 
 POLLIN = _real.POLLIN

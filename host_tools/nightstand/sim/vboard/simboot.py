@@ -6,9 +6,8 @@ import gc
 import json
 import os
 import sys
-
-import micropython
 import time
+
 import vasyncio
 import world
 
@@ -50,6 +49,22 @@ def _purge_firmware():
                 del sys.modules[name]
 
 
+def _reboot(devices, persistent):
+    """Forget everything the firmware left behind, as a reset does: its modules, its tasks, its
+    interrupt handlers and clock listeners. Virtual chips keep their state (they are hardware)."""
+    time._listeners[:] = persistent
+    for dev in devices:
+        if hasattr(dev, "set_irq"):
+            dev.set_irq(None, None, 0)
+    _purge_firmware()
+    import asyncio
+    import asyncio.core
+
+    asyncio.core.cur_task = None
+    asyncio.new_event_loop()
+    gc.collect()
+
+
 def _mkdirs(path):
     cur = ""
     for part in path.split("/"):
@@ -72,12 +87,20 @@ def main():
     time.progress_every_us = int(cfg.get("progress_every_s", 60)) * 1000000
     vasyncio.install()
     devices = _build(cfg, sim_dir)
+    if "--probe" in sys.argv:
+        # Heap taken by the simulator and the firmware's loaded code (frozen into flash on the
+        # device, so not part of its heap budget); the host adds the data budget on top.
+        import nsdev.app  # noqa: F401
+
+        gc.collect()
+        _say("probe", gc.mem_alloc())
+        return
     persistent = list(time._listeners)
     flash = sim_dir + "/flash"
     _mkdirs(flash)
     os.chdir(flash)
     gc.collect()
-    heap_base = micropython.mem_current() if hasattr(micropython, "mem_current") else 0
+    heap_base = gc.mem_alloc()
     real0 = time.real_ticks_us()
     resets = []
     status = "ok"
@@ -92,12 +115,8 @@ def main():
             resets.append([time.now_us // 1000000, r.cause, str(r)])
             _say("reset", time.now_us // 1000000, r.cause, r)
             world.reset_cause = r.cause
-            time._listeners[:] = persistent
-            _purge_firmware()
-            import asyncio
-
-            asyncio.new_event_loop()
-            gc.collect()
+            r = None
+            _reboot(devices, persistent)
         except MemoryError as e:
             status = "memory-error"
             sys.print_exception(e, sys.stderr)
@@ -112,7 +131,7 @@ def main():
         "sim_s": time.now_us / 1e6,
         "real_s": real_us / 1e6,
         "vhw_s": world.vhw_us / 1e6,
-        "heap_peak": micropython.mem_peak() if hasattr(micropython, "mem_peak") else -1,
+        "heap_peak": time.heap_live_peak,
         "heap_base": heap_base,
         "resets": resets,
         "devices": {},

@@ -1,6 +1,7 @@
 # Virtual clock of the simulated board: replaces MicroPython's `time`; the only time source in
 # simulation. Ticks wrap at 2**30 exactly as on the ESP32, and start close to the wrap.
 import sys
+
 import utime as _real  # the port's real clock: used only to measure the simulator's own cost
 
 _MASK = (1 << 30) - 1
@@ -9,7 +10,7 @@ _EPOCH_2000_UNIX_S = 946684800  # the ESP32 port counts time.time() from 2000-01
 
 
 class SimEnd(BaseException):
-    """The scenario is over. Derives from BaseException so firmware `except Exception` passes it."""
+    """The scenario is over. A BaseException, so firmware `except Exception` lets it pass."""
 
 
 now_us = 0  # virtual microseconds since the simulation started
@@ -32,6 +33,19 @@ def setup(unix_start_s, duration_s, ticks_start_ms=0, rtc_ok=True):
     _next_progress_us = 0
 
 
+heap_live_peak = 0  # most heap in use right after a collection, sampled once per progress step
+
+
+def _sample_heap():
+    global heap_live_peak
+    import gc
+
+    gc.collect()
+    used = gc.mem_alloc()
+    if used > heap_live_peak:
+        heap_live_peak = used
+
+
 def add_listener(func):
     _listeners.append(func)
 
@@ -48,6 +62,7 @@ def advance_us(delta_us):
     if now_us >= _next_progress_us:
         _next_progress_us = now_us + progress_every_us
         sys.stderr.write("@progress %d\n" % (now_us // 1000000))
+        _sample_heap()
     for f in _listeners:
         f(now_us)
 

@@ -64,18 +64,18 @@ def _decode_q10(buf, n: int):
     # float32 bit patterns -> non-negative Q10 ints in place (negatives, NaN -> 0, huge clamps).
     p = ptr32(buf)  # noqa: F821  (viper built-in)
     for i in range(n):
-        b = int(p[i]) & 0xFFFFFFFF
+        b = int(p[i])  # ptr32 loads are zero-extended on the 64-bit unix port
         e = (b >> 23) & 0xFF
         if (b >> 31) != 0 or e == 0:
             p[i] = 0
             continue
         if e == 0xFF:
-            p[i] = 0 if (b & 0x7FFFFF) != 0 else 0x7FFFFFFF
+            p[i] = 0 if (b & 0x7FFFFF) != 0 else 0x3FFFFFFF
             continue
         mant = (b & 0x7FFFFF) | 0x800000
         sh = e - 140  # value * 2**10 = mant * 2**(e - 127 - 23 + 10)
         if sh >= 8:
-            p[i] = 0x7FFFFFFF
+            p[i] = 0x3FFFFFFF
         elif sh >= 0:
             p[i] = mant << sh
         elif sh > -24:
@@ -150,10 +150,10 @@ def _produce(p, stim, fifo, t0_us: int, m: int) -> int:
         x1 = base1
         x2 = base2
         if noise != 0:
-            seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
-            x1 += (((seed >> 8) * span) >> 23) - noise
-            seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
-            x2 += (((seed >> 8) * span) >> 23) - noise
+            seed = (seed * 1664525 + 1013904223) & 0x3FFFFFFF
+            x1 += (((seed >> 8) * span) >> 22) - noise
+            seed = (seed * 1664525 + 1013904223) & 0x3FFFFFFF
+            x2 += (((seed >> 8) * span) >> 22) - noise
         if x1 < 0:
             x1 = 0
         elif x1 > _FULL:
