@@ -27,9 +27,9 @@ _L_FULL = const(100000000)  # lightness in micro-L* (0..100 L*)
 _L_STEP = const(500000)  # table spacing: 0.5 L*
 _TABLE_N = const(201)
 _FRAC_BITS_MAX = const(8)
-_SNAP_CODES = const(64)  # levels >= 64 LSB are rounded to whole codes (no dither)
+_SNAP_CODES = const(16)  # levels >= 16 LSB (0.1 %) are rounded to whole codes, no dither
 _MAX_MOVE = const(400000)  # one update never moves more than 0.4 L* (a late update slows)
-_FADE_STEP = const(50000)  # slow fades: one update per 0.05 L*
+_FADE_STEP = const(200000)  # fades: one update per 0.2 L* (10..250 ms apart)
 _SLOW_FRAME_MS = const(250)
 _MIN_FREQ_HZ = const(1250)  # IEEE 1789 low-risk bound for 100 % modulation
 _MAX_FREQ_HZ = const(40000)
@@ -200,7 +200,7 @@ class Lamp:
         return self._fade_ms(rate) if fading else 0
 
     def _fade_ms(self, rate):
-        # frames just often enough that each moves <= 0.05 L*, between frame_ms and 250 ms
+        # frames just often enough that each moves <= 0.2 L*, between frame_ms and 250 ms
         ms = _FADE_STEP // rate
         if ms < self.frame_ms:
             return self.frame_ms
