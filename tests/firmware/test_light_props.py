@@ -4,20 +4,19 @@ any reset at night, lost clock means no dawn."""
 
 from __future__ import annotations
 
+import nsdev  # noqa: F401
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from light_sim import simulate
-
-import nsdev  # noqa: F401
 from nsdev.core.light import PHASE_MORNING, PHASE_NIGHT, LightController, lightness
 
 BASE = 1774656000  # 2026-03-28T00:00Z
 
 configs = st.fixed_dictionaries({
     "bedtime": st.tuples(st.integers(20, 23), st.sampled_from([0, 15, 30, 45])).map(
-        lambda t: "%02d:%02d" % t),
+        lambda t: f"{t[0]:02d}:{t[1]:02d}"),
     "wake": st.tuples(st.integers(5, 8), st.sampled_from([0, 10, 30])).map(
-        lambda t: "%02d:%02d" % t),
+        lambda t: f"{t[0]:02d}:{t[1]:02d}"),
     "dawn_s": st.sampled_from([600, 1200, 1800, 2700]),
     "warm_full_lux_at_eye": st.floats(20.0, 400.0),
     "amber_full_lux_at_eye": st.floats(10.0, 200.0),
