@@ -170,7 +170,7 @@ def main():
                     lost = 0
                     for e in unflushed:
                         if e in seen:
-                            committed[nid].append(e)
+                            committed.setdefault(nid, []).append(e)
                         else:
                             lost += 1
                     max_lost = max(max_lost, lost)
