@@ -12,6 +12,8 @@ _SCRATCH = vocab.MAX_PAYLOAD + vocab.FRAME_OVERHEAD
 
 def _statvfs_free(root):
     st = os.statvfs(root)
+    if st[4] > st[2]:  # littlefs can report f_bavail > f_blocks when completely full
+        return 0
     return st[0] * st[4]  # f_bsize * f_bavail
 
 
@@ -117,9 +119,12 @@ class Recorder:
 
     def _write_index(self):
         tmp = self.root + "/index.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self._idx, f)
-        os.rename(tmp, self.root + "/index.json")
+        try:
+            with open(tmp, "w") as f:
+                json.dump(self._idx, f)
+            os.rename(tmp, self.root + "/index.json")
+        except OSError:  # flash full: the files stay authoritative (reconciled at boot)
+            self.write_errors += 1
 
     def _row(self, night_id):
         for row in self._idx["nights"]:
@@ -148,7 +153,8 @@ class Recorder:
 
     def start_night(self, unix_s, utc_offset_s=0, meta=None):
         """Open a new night starting at unix_s (UTC seconds); ends an open night first.
-        meta: optional dict overriding device_id / fw_version / sensor_config. -> night id."""
+        meta: optional dict overriding device_id / fw_version / sensor_config.
+        -> night id, or None if the flash cannot take a new file (write_errors counts it)."""
         if self.night_id is not None:
             self.end_night(unix_s, vocab.END_NEW_NIGHT)
         self._check_space()
@@ -169,9 +175,19 @@ class Recorder:
             raise ValueError("header does not fit the record buffer")
         # The file appears under its final name only with its header in it (write, rename).
         path = self._path(nid)
-        with open(path + ".tmp", "wb") as f:
-            f.write(memoryview(self._buf)[:p])
-        os.rename(path + ".tmp", path)
+        try:
+            with open(path + ".tmp", "wb") as f:
+                f.write(memoryview(self._buf)[:p])
+            os.rename(path + ".tmp", path)
+        except OSError:  # flash full of unsynced nights: nothing can be recorded
+            self.write_errors += 1
+            self.lost_records += 1
+            self.night_id = None
+            try:
+                os.remove(path + ".tmp")
+            except OSError:
+                pass
+            return None
         self._last_unix_s = unix_s
         if self.beats_dropping:
             self._emit_beats_dropped(unix_s)
