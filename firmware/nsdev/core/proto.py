@@ -197,10 +197,12 @@ class FrameParser:
         self.frames = 0
         self.escape_seen = False
         self._escape_run = 0
+        self._look = 0
 
     def reset(self):
         self.start = self.end = 0
         self._escape_run = 0
+        self._look = 0
         self.escape_seen = False
 
     def pending(self):
@@ -222,6 +224,7 @@ class FrameParser:
         if self.start:
             if k:
                 self.mv[0:k] = self.mv[self.start:self.end]
+            self._look = max(0, self._look - self.start)
             self.start = 0
             self.end = k
 
@@ -236,6 +239,20 @@ class FrameParser:
             else:
                 self._escape_run = 0
         self.start += n
+
+    def _check_at(self, i):
+        """1: a complete frame with a good CRC starts at buf[i]; 0: incomplete; -1: not one."""
+        buf = self.buf
+        if self.end - i < HEADER_LEN:
+            return 0
+        n = buf[i + 5] | (buf[i + 6] << 8)
+        if n > self.max_payload:
+            return -1
+        end = i + HEADER_LEN + n
+        if end + CRC_LEN > self.end:
+            return 0
+        want = buf[end] | (buf[end + 1] << 8) | (buf[end + 2] << 16) | (buf[end + 3] << 24)
+        return 1 if crc32(self.mv[i + 2:end]) == want else -1
 
     def next(self):
         buf = self.buf
@@ -266,13 +283,31 @@ class FrameParser:
                 continue
             total = n + OVERHEAD
             if avail < total:
-                break
-            end = s + HEADER_LEN + n
-            want = buf[end] | (buf[end + 1] << 8) | (buf[end + 2] << 16) | (buf[end + 3] << 24)
-            if crc32(self.mv[s + 2:end]) != want:
+                # A damaged length can make a short frame look long. Frames never overlap, so
+                # a complete valid frame starting inside this candidate proves it damaged.
+                i = self._look if self._look > s else s + 1
+                e = self.end - 1
+                found = False
+                while i < e:
+                    if buf[i] == MAGIC0 and buf[i + 1] == MAGIC1:
+                        v = self._check_at(i)
+                        if v > 0:
+                            found = True
+                            break
+                        if v == 0:
+                            break  # incomplete too: look again when more bytes arrive
+                    i += 1
+                self._look = i
+                if not found:
+                    break
+                self.crc_errors += 1
+                self._drop(i - s)
+                continue
+            if self._check_at(s) < 0:
                 self.crc_errors += 1
                 self._drop(1)
                 continue
+            end = s + HEADER_LEN + n
             self.start = s + total
             self._escape_run = 0
             self.frames += 1

@@ -79,10 +79,13 @@ class Client:
         timeout_s: float = 1.0,
         retries: int = 12,
         backoff_s: float = 0.05,
+        min_timeout_s: float = 0.05,
     ) -> None:
         self._connect_fn = connect
         self._secrets = secrets or (lambda: [])
         self.timeout_s = timeout_s
+        self.min_timeout_s = min_timeout_s
+        self.srtt_s = timeout_s / 4  # smoothed round trip, learnt from clean replies
         self.retries = retries
         self.backoff_s = backoff_s
         self.t: Transport | None = None
@@ -157,42 +160,46 @@ class Client:
             raise DeviceError(proto.ERR_NOT_PAIRED, proto.CMD_AUTH, "no pairing key on this host")
         last: DeviceError | None = None
         for secret in candidates[:2]:  # the device closes the session after 3 failures
-            host_nonce = os.urandom(proto.NONCE_LEN)
-            reply = self._retrying(proto.CMD_AUTH_CHALLENGE, host_nonce)
-            if len(reply) != 2 + proto.NONCE_LEN:
-                raise LinkError("malformed challenge")
-            dev_nonce = reply[2:]
-            try:
-                proof = self._request_once_fresh(
-                    proto.CMD_AUTH, proto.host_proof(secret, dev_nonce, host_nonce)
-                )
-            except DeviceError as e:
-                if e.code not in (proto.ERR_AUTH_FAILED,):
-                    raise
-                last = e
-                continue
-            if not proto.compare_digest(proof, proto.device_proof(secret, dev_nonce, host_nonce)):
-                raise DeviceError(proto.ERR_AUTH_FAILED, proto.CMD_AUTH,
-                                  "the device did not prove it holds the key")
-            self.secret = secret
-            return
+            for _attempt in range(self.retries):
+                host_nonce = os.urandom(proto.NONCE_LEN)
+                reply = self._retrying(proto.CMD_AUTH_CHALLENGE, host_nonce)
+                if len(reply) != 2 + proto.NONCE_LEN:
+                    raise LinkError("malformed challenge")
+                dev_nonce = reply[2:]
+                try:
+                    # AUTH consumes the challenge: if its reply is lost, start over with a new
+                    # challenge (a damaged AUTH never reaches the device; a correct one that
+                    # arrived has already authenticated the session, so a repeat succeeds).
+                    proof = self._request(
+                        proto.CMD_AUTH, proto.host_proof(secret, dev_nonce, host_nonce)
+                    )
+                except _Retry:
+                    self.stats.retries += 1
+                    continue
+                except DeviceError as e:
+                    if e.code != proto.ERR_AUTH_FAILED:
+                        raise
+                    last = e
+                    break
+                if not proto.compare_digest(
+                    proof, proto.device_proof(secret, dev_nonce, host_nonce)
+                ):
+                    raise DeviceError(proto.ERR_AUTH_FAILED, proto.CMD_AUTH,
+                                      "the device did not prove it holds the key")
+                self.secret = secret
+                return
+            else:
+                raise LinkError("authentication replies lost")
         assert last is not None
         raise last
 
-    def _request_once_fresh(self, cmd: int, payload: bytes) -> bytes:
-        """AUTH consumes the challenge: a lost reply cannot be resent, so it is one attempt."""
-        try:
-            return self._request(cmd, payload)
-        except _Retry:
-            raise ConnectionError("authentication reply lost") from None
-
     # ---- requests -------------------------------------------------------------------------------
 
-    def call(self, cmd: int, payload: bytes = b"") -> bytes:
+    def call(self, cmd: int, payload: bytes = b"", retries: int | None = None) -> bytes:
         """Send a request and return the reply payload, reconnecting and resending as needed.
         Raises DeviceError for an ERROR reply, LinkError when the device cannot be reached."""
         last: Exception | None = None
-        for attempt in range(self.retries):
+        for attempt in range(self.retries if retries is None else retries):
             try:
                 if self.t is None:
                     self._open()
@@ -222,10 +229,12 @@ class Client:
         self.t.write(proto.encode_frame(cmd, seq, payload))
         expect = proto.MAX_FRAME if cmd == proto.CMD_READ_NIGHT else 512
         rate = self.t.link_bytes_per_s
-        wait = (self.timeout_s if timeout_s is None else timeout_s) + (
-            expect / rate if rate else 0.0
-        )
-        deadline = time.monotonic() + wait
+        # Timeout: a multiple of the measured round trip (never above timeout_s) plus the
+        # reply's transfer time at the link rate. A late reply only costs a resend.
+        base = self.timeout_s if timeout_s is None else timeout_s
+        base = min(base, max(self.min_timeout_s, 4 * self.srtt_s))
+        t_send = time.monotonic()
+        deadline = t_send + base + (expect / rate if rate else 0.0)
         p = self.parser
         crc0 = p.crc_errors
         pending = b""
@@ -247,6 +256,9 @@ class Client:
                     raise DeviceError(*proto.unpack_error(body))
                 if ftype != cmd | proto.REPLY:
                     raise _Retry(f"unexpected reply type {ftype:#x}")
+                if rate is None or len(body) < 256:
+                    rtt = time.monotonic() - t_send
+                    self.srtt_s += (rtt - self.srtt_s) / 8
                 return bytes(body)
             if p.crc_errors != crc0:
                 self.stats.crc_errors += p.crc_errors - crc0
@@ -323,24 +335,36 @@ class Client:
         self.call(proto.CMD_ACK_NIGHT, struct.pack("<III", night_id, size, crc))
 
     def read_chunk(self, night_id: int, offset: int, length: int) -> tuple[int, bytes]:
-        """(night size, data) at offset; data is shorter than length only at the end."""
-        retries0 = self.stats.retries + self.stats.reconnects
-        reply = self.call(proto.CMD_READ_NIGHT, struct.pack("<IIH", night_id, offset, length))
-        if len(reply) < proto.READ_HEADER_LEN:
-            raise LinkError("short read reply")
-        nid, off, size = struct.unpack_from("<III", reply, 0)
-        if nid != night_id or off != offset:
-            raise LinkError("read reply for the wrong night or offset")
-        # Adapt the chunk size to the link: halve after trouble, grow after clean runs.
-        if self.stats.retries + self.stats.reconnects != retries0:
-            self.chunk = max(MIN_CHUNK, self.chunk // 2)
-            self._clean = 0
-        else:
-            self._clean += 1
-            if self._clean >= 4 and self.chunk < proto.MAX_READ:
-                self.chunk = min(proto.MAX_READ, self.chunk * 2)
+        """(night size, data) at offset; data is shorter than length only at the end.
+        The chunk size adapts to the link: it halves while replies arrive damaged or late
+        and doubles again after clean runs."""
+        last: Exception | None = None
+        for _ in range(self.retries):
+            length = min(length, self.chunk)
+            trouble0 = self.stats.retries + self.stats.reconnects
+            try:
+                reply = self.call(proto.CMD_READ_NIGHT,
+                                  struct.pack("<IIH", night_id, offset, length), retries=3)
+            except LinkError as e:
+                last = e
+                self.chunk = max(MIN_CHUNK, self.chunk // 2)
                 self._clean = 0
-        return size, reply[proto.READ_HEADER_LEN:]
+                continue
+            if self.stats.retries + self.stats.reconnects != trouble0:
+                self.chunk = max(MIN_CHUNK, self.chunk // 2)
+                self._clean = 0
+            else:
+                self._clean += 1
+                if self._clean >= 4 and self.chunk < proto.MAX_READ:
+                    self.chunk = min(proto.MAX_READ, self.chunk * 2)
+                    self._clean = 0
+            if len(reply) < proto.READ_HEADER_LEN:
+                raise LinkError("short read reply")
+            nid, off, size = struct.unpack_from("<III", reply, 0)
+            if nid != night_id or off != offset:
+                raise LinkError("read reply for the wrong night or offset")
+            return size, reply[proto.READ_HEADER_LEN:]
+        raise LinkError(f"device not answering ({last})")
 
     def download(
         self,

@@ -57,14 +57,14 @@ class DeviceProc:
         if self.proc.poll() is None:
             self.proc.terminate()
         try:
-            _out, err = self.proc.communicate(timeout=5)
+            out, err = self.proc.communicate(timeout=5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _out, err = self.proc.communicate()
+            out, err = self.proc.communicate()
         if self.master_fd >= 0:
             os.close(self.master_fd)
             self.master_fd = -1
-        return (err or b"").decode(errors="replace")
+        return (out or b"").decode(errors="replace") + (err or b"").decode(errors="replace")
 
 
 def start_tcp_device(tmp: Path, nights: dict[int, bytes], open_ids=(), secret: bytes | None = None,
@@ -296,3 +296,23 @@ class PtyBridge:
         self.thread.join(timeout=2)
         os.close(self.master)
         os.close(self._slave)
+
+
+def make_real_night(folder: Path, n_epochs: int = 20) -> bytes:
+    """A real night file written by the firmware's recorder (CPython), for decoding checks."""
+    from array import array
+
+    from nsdev.recorder import Recorder
+
+    r = Recorder(root=str(folder), device_id="ns-test-0001", fw_version="0.1.0")
+    t0 = 1767225600
+    r.start_night(t0, 3600)
+    for i in range(n_epochs):
+        r.add_epoch(t0 + 30 * (i + 1), hr_bpm=55.0 + i % 3, rmssd_ms=40.0)
+        r.add_beats(t0 + 30 * i + 1, 0, array("H", [1000, 1010, 990, 1005]),
+                    array("f", [1.0, 1.1, 0.9, 1.0]), 4)
+    r.add_event(t0 + 100, 1, (5,))
+    r.flush()
+    r.end_night(t0 + 30 * n_epochs + 60)
+    r.flush()
+    return (folder / "nights" / "00000001.ns").read_bytes()
