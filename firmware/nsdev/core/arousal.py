@@ -1,0 +1,317 @@
+# Autonomic arousal events from beats (HR acceleration + PWA drop) and pre-sleep hyperarousal.
+#
+# Sources and thresholds (docs/ppg-and-arousal.md):
+#  - HR acceleration starts up to ~10 beats before the EEG arousal (Bonnet & Arand 1997), so
+#    the PWA drop is searched from 3 beats before to 10 beats after the HR onset.
+#  - Peripheral vasoconstriction shows as a PWA drop; >= 20% is the minimum used (Delessert
+#    2010, PMC2982739). ~14 s per PWA drop (HypnoLaus, PMC7355400).
+#  - AASM: an arousal follows >= 10 s of stable sleep, so events closer than 10 s merge.
+#  - Baseline: median of the 30 valid IBIs before the test window; test window: median of the
+#    last 5 IBIs (a median over ~1 breath cancels RSA and isolated ectopic beats).
+#  - HR rise to count: >= 10% with PWA (>= 15% without PWA: the beat-only path has no second
+#    sign, ECG-only autonomic arousal detection is weak, Olsen 2018: PPV 0.72, Se 0.63).
+# Runs once per beat (not per sample); small allocations here are fine.
+import array
+
+from micropython import const
+
+_HIST = const(48)  # beats kept
+_BASE_N = const(30)  # baseline IBIs
+_TEST_N = const(5)  # test window IBIs
+_MIN_BASE = const(15)  # valid baseline beats needed
+_PWA_LOOKBACK = const(3)
+_PWA_LOOKAHEAD = const(10)  # Bonnet & Arand 1997: HR rise precedes by up to ~10 beats
+_MIN_GAP_MS = const(10000)  # AASM: >= 10 s between arousals
+_MAX_EVENT_MS = const(60000)
+_MIN_IBI = const(273)
+_MAX_IBI = const(2200)
+_BAD_FLAGS = const(1 | 2 | 4 | 8)  # no contact, saturated, motion, overflow (nsdev.core.ppg)
+
+HR_RISE_PWA = 0.10  # fractional HR rise with the PWA path
+HR_RISE_ONLY = 0.15  # fractional HR rise on the beat-only path
+MIN_RISE_BPM = 4.0
+PWA_DROP = 0.20  # Delessert 2010
+
+
+class ArousalEvent:
+    def __init__(self, onset_ms, duration_ms, strength, hr_rise_pct, pwa_drop_pct):
+        self.onset_ms = onset_ms
+        self.duration_ms = duration_ms
+        self.strength = strength  # 0-1
+        self.hr_rise_pct = hr_rise_pct
+        self.pwa_drop_pct = pwa_drop_pct  # None on the beat-only path
+
+    def to_dict(self):
+        return {"onset_ms": self.onset_ms, "duration_ms": self.duration_ms,
+                "strength": self.strength, "hr_rise_pct": self.hr_rise_pct,
+                "pwa_drop_pct": self.pwa_drop_pct}
+
+
+def _median(vals):
+    s = sorted(vals)
+    n = len(s)
+    if n == 0:
+        return 0
+    if n & 1:
+        return s[n // 2]
+    return (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+class ArousalEstimator:
+    """Feed beats with add_beat(); it returns an ArousalEvent when one is confirmed.
+
+    add_beat(t_ms, ibi_ms, pwa, flags): pwa None or <= 0 means "no PWA" (beat-only path, e.g.
+    ECG RR); flags != 0 (no contact, motion, ...) makes the beat invalid.
+    """
+
+    def __init__(self):
+        self._t = array.array("i", [0] * _HIST)
+        self._ibi = array.array("i", [0] * _HIST)
+        self._pwa = array.array("i", [0] * _HIST)
+        self._ok = bytearray(_HIST)
+        self._n = 0  # beats seen
+        self.events = 0
+        self.valid_ms = 0
+        self._last_t = -1
+        self._in_ev = False
+        self._ev_onset = 0
+        self._ev_peak = 0.0
+        self._ev_beat = 0
+        self._ev_base_pwa = 0
+        self._ev_min_pwa = 0
+        self._ev_bad = False
+        self._ev_confirmed = False
+        self._last_end = -_MIN_GAP_MS
+        self._epoch_score = 0.0
+        self._epoch_valid = 0
+
+    def _get(self, k):
+        # k-th most recent beat (0 = newest).
+        j = (self._n - 1 - k) % _HIST
+        return j
+
+    def add_beat(self, t_ms, ibi_ms, pwa=None, flags=0):
+        j = self._n % _HIST
+        self._n += 1
+        ok = (flags & _BAD_FLAGS) == 0 and _MIN_IBI <= ibi_ms <= _MAX_IBI
+        # Ectopic/artefact: more than 35% off the previous valid IBI.
+        if ok and self._n > 1:
+            p = self._get(1)
+            if self._ok[p] and abs(ibi_ms - self._ibi[p]) * 100 > 35 * self._ibi[p]:
+                ok = False
+        self._t[j] = t_ms
+        self._ibi[j] = ibi_ms
+        self._pwa[j] = int(pwa) if (pwa is not None and pwa > 0) else 0
+        self._ok[j] = 1 if ok else 0
+        if ok:
+            self.valid_ms += ibi_ms
+            self._epoch_valid += 1
+        self._last_t = t_ms
+        return self._step(t_ms, flags)
+
+    def _window(self, k0, k1, arr):
+        out = []
+        for k in range(k0, min(k1, self._n)):
+            j = self._get(k)
+            if self._ok[j] and arr[j] > 0:
+                out.append(arr[j])
+        return out
+
+    def _step(self, t_ms, flags):
+        if self._n < _TEST_N + _MIN_BASE:
+            return None
+        test = self._window(0, _TEST_N, self._ibi)
+        base = self._window(_TEST_N, _TEST_N + _BASE_N, self._ibi)
+        if self._in_ev:
+            self._ev_beat += 1
+            if flags & _BAD_FLAGS:
+                self._ev_bad = True
+        if len(test) < 3 or len(base) < _MIN_BASE:
+            if self._in_ev:
+                return self._end_event(t_ms)
+            return None
+        b_ibi = _median(base)
+        t_ibi = _median(test)
+        rise = b_ibi / t_ibi - 1.0
+        rise_bpm = 60000.0 / t_ibi - 60000.0 / b_ibi
+        bpwa = self._window(_TEST_N, _TEST_N + _BASE_N, self._pwa)
+        use_pwa = len(bpwa) >= _MIN_BASE
+        thr = HR_RISE_PWA if use_pwa else HR_RISE_ONLY
+        if not self._in_ev:
+            if rise >= thr and rise_bpm >= MIN_RISE_BPM and t_ms - self._last_end >= _MIN_GAP_MS:
+                self._in_ev = True
+                self._ev_beat = 0
+                self._ev_onset = self._t[self._get(_TEST_N // 2)]
+                self._ev_peak = rise
+                self._ev_bad = False
+                self._ev_confirmed = not use_pwa
+                self._ev_base_pwa = _median(bpwa) if use_pwa else 0
+                self._ev_min_pwa = self._ev_base_pwa
+                if use_pwa:
+                    for k in range(0, _TEST_N // 2 + _PWA_LOOKBACK):
+                        self._pwa_check(k)
+            return None
+        if rise > self._ev_peak:
+            self._ev_peak = rise
+        if self._ev_base_pwa:
+            self._pwa_check(0)
+            if (not self._ev_confirmed and self._ev_min_pwa <= (1.0 - PWA_DROP)
+                    * self._ev_base_pwa):
+                self._ev_confirmed = True
+        if self._ev_confirmed and self._ev_strength() > self._epoch_score:
+            self._epoch_score = self._ev_strength()
+        ended = rise < thr / 2 or t_ms - self._ev_onset > _MAX_EVENT_MS
+        if ended:
+            return self._end_event(t_ms)
+        if self._ev_base_pwa and not self._ev_confirmed and self._ev_beat > _PWA_LOOKAHEAD:
+            self._in_ev = False  # HR rise without vasoconstriction: not an arousal
+        return None
+
+    def _pwa_check(self, k):
+        # Smoothed PWA (median of 3 beats ending k beats back) for the drop test.
+        vals = self._window(k, k + 3, self._pwa)
+        if len(vals) >= 2:
+            m = _median(vals)
+            if m < self._ev_min_pwa:
+                self._ev_min_pwa = m
+
+    def _ev_strength(self):
+        s_hr = min(1.0, self._ev_peak / 0.3)
+        if not self._ev_base_pwa:
+            return s_hr
+        drop = 1.0 - self._ev_min_pwa / self._ev_base_pwa
+        return 0.5 * s_hr + 0.5 * min(1.0, max(0.0, drop) / 0.5)
+
+    def _end_event(self, t_ms):
+        self._in_ev = False
+        if not self._ev_confirmed or self._ev_bad:
+            return None
+        self._last_end = t_ms
+        self.events += 1
+        drop = None
+        if self._ev_base_pwa:
+            drop = 100.0 * (1.0 - self._ev_min_pwa / self._ev_base_pwa)
+        strength = self._ev_strength()
+        if strength > self._epoch_score:
+            self._epoch_score = strength
+        return ArousalEvent(self._ev_onset, t_ms - self._ev_onset, strength,
+                            100.0 * self._ev_peak, drop)
+
+    def arousal_index(self):
+        """Events per hour of valid recording (None before 10 min of valid beats)."""
+        if self.valid_ms < 600000:
+            return None
+        return self.events * 3600000.0 / self.valid_ms
+
+    def close_epoch(self):
+        """Arousal score 0-1 of the epoch since the last call (None: no valid beats)."""
+        score = self._epoch_score if self._epoch_valid else None
+        self._epoch_score = 0.0
+        self._epoch_valid = 0
+        return score
+
+
+# ------------------------------------------------------------------------ pre-sleep score
+EXPECTED_DECLINE_BPM = 4.0  # over the first 30 min after lights-out, until own baseline known
+_MIN_NIGHTS = const(3)
+_NIGHTS_WEIGHT = const(14)  # baseline ~ last two weeks (exponential)
+
+
+class Hyperarousal:
+    """Pre-sleep hyperarousal: evening HR vs the person's own baseline and HR decline slope.
+
+    add_epoch(t_ms, hr_bpm) for every epoch (None HR is skipped); lights_out(t_ms) once;
+    score() -> dict (values None when unknown); end_night() folds the night into the baseline.
+    to_dict()/from_dict() persist the baseline across nights.
+    """
+
+    def __init__(self):
+        self.nights = 0
+        self.base_hr = 0.0
+        self.base_var = 0.0
+        self.base_decline = 0.0
+        self._new_night()
+
+    def _new_night(self):
+        self._lo_ms = None
+        self._eve = []  # (t_ms, hr) before lights-out
+        self._post = []  # (t_ms, hr) in the first 30 min after lights-out
+
+    def to_dict(self):
+        return {"nights": self.nights, "base_hr": self.base_hr, "base_var": self.base_var,
+                "base_decline": self.base_decline}
+
+    @classmethod
+    def from_dict(cls, d):
+        h = cls()
+        h.nights = int(d.get("nights", 0))
+        h.base_hr = float(d.get("base_hr", 0.0))
+        h.base_var = float(d.get("base_var", 0.0))
+        h.base_decline = float(d.get("base_decline", 0.0))
+        return h
+
+    def lights_out(self, t_ms):
+        self._lo_ms = t_ms
+
+    def add_epoch(self, t_ms, hr_bpm):
+        if hr_bpm is None:
+            return
+        if self._lo_ms is None:
+            self._eve.append((t_ms, hr_bpm))
+            # Only the last 30 min before lights-out count as "evening".
+            while self._eve and t_ms - self._eve[0][0] > 1800000:
+                self._eve.pop(0)
+        elif 0 <= t_ms - self._lo_ms <= 1800000:
+            self._post.append((t_ms, hr_bpm))
+
+    def evening_hr(self):
+        if len(self._eve) < 6:
+            return None
+        return sum(h for _, h in self._eve) / len(self._eve)
+
+    def decline_bpm(self):
+        """HR decline over the first 30 min after lights-out (least-squares slope * 30 min)."""
+        pts = self._post
+        if len(pts) < 20:
+            return None
+        n = len(pts)
+        mt = sum(t for t, _ in pts) / n
+        mh = sum(h for _, h in pts) / n
+        sxx = sum((t - mt) * (t - mt) for t, _ in pts)
+        if sxx <= 0:
+            return None
+        slope = sum((t - mt) * (h - mh) for t, h in pts) / sxx  # bpm per ms
+        return -slope * 1800000.0
+
+    def score(self):
+        eve = self.evening_hr()
+        dec = self.decline_bpm()
+        z = None
+        s_hr = None
+        if eve is not None and self.nights >= _MIN_NIGHTS:
+            sd = max(2.0, self.base_var ** 0.5)
+            z = (eve - self.base_hr) / sd
+            s_hr = min(1.0, max(0.0, z / 2.0))  # 0 at baseline, 1 at +2 SD
+        s_dec = None
+        if dec is not None:
+            expect = EXPECTED_DECLINE_BPM
+            if self.nights >= _MIN_NIGHTS and self.base_decline > 2.0:
+                expect = self.base_decline
+            s_dec = min(1.0, max(0.0, 1.0 - dec / expect))  # 1 = no decline at all
+        parts = [p for p in (s_hr, s_dec) if p is not None]
+        return {"evening_hr_bpm": eve, "baseline_hr_bpm": self.base_hr if self.nights else None,
+                "hr_z": z, "decline_bpm_30min": dec,
+                "score": sum(parts) / len(parts) if parts else None}
+
+    def end_night(self):
+        eve = self.evening_hr()
+        dec = self.decline_bpm()
+        if eve is not None:
+            w = 1.0 / min(self.nights + 1, _NIGHTS_WEIGHT)
+            d = eve - self.base_hr
+            self.base_hr += w * d
+            self.base_var = (1.0 - w) * (self.base_var + w * d * d)
+            if dec is not None:
+                self.base_decline += w * (dec - self.base_decline)
+            self.nights += 1
+        self._new_night()
