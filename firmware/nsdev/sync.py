@@ -420,11 +420,42 @@ async def serve(reader, writer, device, transport="usb"):
 
 # ---- USB console (board-specific bits kept small; the app/board calls them) --------------------
 
+class ConsoleReader:
+    """Async reads of whatever the console has ready. MicroPython's stdin readinto() blocks
+    until the buffer is full, so: wait (asynchronously) for one byte, then take more only while
+    poll says more is ready."""
+
+    def __init__(self, stream):
+        import select
+
+        self.s = stream
+        self.areader = asyncio.StreamReader(stream)
+        self.poll = select.poll()
+        self.poll.register(stream, select.POLLIN)
+
+    async def readinto(self, buf):
+        mv = memoryview(buf)
+        n = await self.areader.readinto(mv[:1])
+        if not n:
+            return 0
+        while n < len(buf):
+            ready = False
+            for _ in self.poll.ipoll(0):
+                ready = True
+            if not ready:
+                break
+            got = self.s.readinto(mv[n:n + 1])
+            if not got:
+                break
+            n += got
+        return n
+
+
 def usb_streams():
-    """asyncio (reader, writer) on the USB console: sys.stdin.buffer / sys.stdout.buffer."""
+    """(reader, writer) on the USB console: sys.stdin.buffer / sys.stdout.buffer."""
     import sys
 
-    return asyncio.StreamReader(sys.stdin.buffer), asyncio.StreamWriter(sys.stdout.buffer, {})
+    return ConsoleReader(sys.stdin.buffer), asyncio.StreamWriter(sys.stdout.buffer, {})
 
 
 def usb_protocol_begin():
