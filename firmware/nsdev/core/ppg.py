@@ -11,7 +11,8 @@
 #    gives one candidate at its maximum; parabolic interpolation gives sub-sample timing.
 #  - beat rules for 30-200 bpm: refractory 250 ms (240 bpm) keeps the larger of two candidates;
 #    a candidate sooner than 600 ms (or 60% of the running IBI) with < 50% of the previous
-#    amplitude is a dicrotic wave and dropped. Beats are released one candidate late (so a later, larger
+#    peak is a dicrotic wave and dropped; one < 20% of the median of the last 5 peaks is
+#    filter rebound/noise. Beats are released one candidate late (so a later, larger
 #    candidate can still replace a notch).
 # Everything run per sample is integer arithmetic on preallocated arrays: feed() and gap()
 # allocate nothing (tests/firmware/core/test_ppg_heap.py runs them under heap_lock()).
@@ -325,8 +326,12 @@ class PPGPipeline:
                 ep_nc += 1
             if x < 0:
                 x = 0
+            elif x > ADC_FULL_SCALE:  # not an 18-bit sample: clamp (counted as saturated)
+                x = ADC_FULL_SCALE
             if xr < 0:
                 xr = 0
+            elif xr > ADC_FULL_SCALE:
+                xr = ADC_FULL_SCALE
             # DC trackers (counts * 16); a large one-sample jump is a step (LED change, motion).
             x16 = x << 4
             steplim = (dc_ir >> 7) + 160  # > 1/8 of DC (+10 counts) in one sample

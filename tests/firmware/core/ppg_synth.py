@@ -21,17 +21,16 @@ def train(bpm, fs, seconds, phase_s=0.0, dc=120000, ac=1500, red_dc=90000):
     red = array.array("i", [0] * n)
     sys_t = 0.10 + 0.08 * min(1.0, period)
     peaks = []
-    k = 0
+    k = -int(phase_s / period) - 2
     while k * period + phase_s + sys_t < seconds:
-        peaks.append(int(1000 * (k * period + phase_s + sys_t) + 0.5))
+        t_pk = k * period + phase_s + sys_t
+        if t_pk >= 0:
+            peaks.append(int(1000 * t_pk + 0.5))
         k += 1
     for i in range(n):
         t = i / fs - phase_s
         b = math.floor(t / period)
-        v = 0.0
-        for kk in (b - 1, b):
-            if kk >= 0 or t - kk * period < 3 * period:
-                v += pulse(t - kk * period, period) if t - kk * period >= -0.5 else 0.0
+        v = pulse(t - (b - 1) * period, period) + pulse(t - b * period, period)
         ir[i] = dc - int(ac * v)
         red[i] = red_dc - int(ac * 0.5 * v)
     return red, ir, peaks

@@ -1,10 +1,9 @@
 # PPG pipeline on synthetic raw counts: rates 30-200 bpm, timing, gaps, quality flags, SpO2.
 import array
 
+import ppg_synth as S
 from nsdev.core import ppg
 from nsdev.core.ppg import LEDController, PPGPipeline
-
-import ppg_synth as S
 
 RUN_UNDER_MICROPYTHON = True
 
@@ -197,7 +196,7 @@ def test_bad_rate_rejected():
             PPGPipeline(fs)
         except ValueError:
             continue
-        raise AssertionError("accepted fs %d" % fs)
+        raise AssertionError("accepted fs " + str(fs))
 
 
 def test_led_controller_keeps_dc_in_range_with_hysteresis():
