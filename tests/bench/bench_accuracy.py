@@ -56,23 +56,30 @@ def to_counts(x: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- detectors
-def run_firmware_mp(counts: np.ndarray, fs: int) -> np.ndarray:
+def run_mp_driver(counts: np.ndarray, fs: int) -> list[str]:
+    """counts: (n,) IR or (n, 2) red+IR raw counts -> the driver's output lines."""
     sys.path.insert(0, str(ROOT / "host_tools"))
     from nightstand import paths
 
+    ch = 1 if counts.ndim == 1 else 2
     with tempfile.NamedTemporaryFile(suffix=".bin", delete=False) as f:
-        f.write(counts.astype("<u4").tobytes())
+        f.write(np.ascontiguousarray(counts).astype("<u4").tobytes())
         name = f.name
     env_path = f"{ROOT / 'firmware'}:.frozen"
     proc = subprocess.run(
         [paths.micropython_bin(), "-X", "heapsize=128K",
-         str(ROOT / "tests" / "bench" / "mp_ppg_driver.py"), name, str(fs)],
-        env={"MICROPYPATH": env_path}, capture_output=True, text=True, timeout=600,
+         str(ROOT / "tests" / "bench" / "mp_ppg_driver.py"), name, str(fs), str(ch)],
+        env={"MICROPYPATH": env_path}, capture_output=True, text=True, timeout=1800,
     )
     Path(name).unlink()
     if proc.returncode != 0:
         raise RuntimeError(f"micropython failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    beats = [line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("B ")]
+    return proc.stdout.splitlines()
+
+
+def run_firmware_mp(counts: np.ndarray, fs: int) -> np.ndarray:
+    lines = run_mp_driver(counts, fs)
+    beats = [line.split()[1:] for line in lines if line.startswith("B ")]
     return np.array([int(b[0]) / 1000.0 for b in beats])
 
 
@@ -254,8 +261,9 @@ def bench_sleep(folder: Path) -> None:
 
     recs = sorted(p.name[: -len("_beats.csv")] for p in folder.glob("*_beats.csv"))
     print(f"\nsleep/: {len(recs)} slpdb records, beat-only arousal path vs annotated arousal "
-          "epochs (event matched if it overlaps an arousal epoch or its neighbour)")
-    print(f"{'record':8s} {'hours':>5s} {'events':>6s} {'ar_ep':>6s} {'Se':>6s} {'PPV':>6s} "
+          "epochs.\n  ar_run = runs of consecutive arousal epochs; Se = runs touched by an event "
+          "(+-1 epoch); PPV = events overlapping an arousal epoch or its neighbour")
+    print(f"{'record':8s} {'hours':>5s} {'events':>6s} {'ar_run':>6s} {'Se':>6s} {'PPV':>6s} "
           f"{'idx/h':>6s}")
     tot = dict(ev=0, ev_ok=0, runs=0, runs_hit=0)
     stage_hr: dict[str, list[float]] = {}
@@ -299,6 +307,13 @@ def bench_sleep(folder: Path) -> None:
             for ri, (a, b) in enumerate(runs):
                 if a - 1 <= k1 and k0 <= b + 1:
                     hit[ri] = True
+        # HR per stage from the beats in each epoch.
+        bt = np.array([float(b["time_s"]) for b in beats if b["rr_s"]])
+        rr = np.array([float(b["rr_s"]) for b in beats if b["rr_s"]])
+        for k, e in enumerate(epochs):
+            sel = (bt >= ep_start[k]) & (bt < ep_start[k] + 30) & (rr > 0.27) & (rr < 2.2)
+            if sel.sum() >= 5:
+                stage_hr.setdefault(e["stage"], []).append(60.0 / float(np.mean(rr[sel])))
         hours = len(epochs) * 30 / 3600
         if not runs:  # e.g. slp41: no arousal annotated at all - not scored for arousals
             print(f"{name:8s} {hours:5.1f} {len(events):6d} {0:6d}  (no arousal annotations: "
@@ -312,13 +327,6 @@ def bench_sleep(folder: Path) -> None:
         tot["ev_ok"] += ev_ok
         tot["runs"] += len(runs)
         tot["runs_hit"] += int(hit.sum())
-        # HR per stage from the beats in each epoch.
-        bt = np.array([float(b["time_s"]) for b in beats if b["rr_s"]])
-        rr = np.array([float(b["rr_s"]) for b in beats if b["rr_s"]])
-        for k, e in enumerate(epochs):
-            sel = (bt >= ep_start[k]) & (bt < ep_start[k] + 30) & (rr > 0.27) & (rr < 2.2)
-            if sel.sum() >= 5:
-                stage_hr.setdefault(e["stage"], []).append(60.0 / float(np.mean(rr[sel])))
     se = tot["runs_hit"] / tot["runs"] if tot["runs"] else float("nan")
     ppv = tot["ev_ok"] / tot["ev"] if tot["ev"] else float("nan")
     print(f"{'pooled':8s} {'':5s} {tot['ev']:6d} {tot['runs']:6d} {se:6.3f} {ppv:6.3f}")
@@ -326,6 +334,62 @@ def bench_sleep(folder: Path) -> None:
     for st in sorted(stage_hr):
         v = np.array(stage_hr[st])
         print(f"  {st:3s} {len(v):6d} {v.mean():6.1f} {v.std():5.1f}")
+
+
+# ----------------------------------------------------------------------------- simulator part
+def bench_scenarios(n: int, fs: int) -> None:
+    """Seeded random nights from the simulator: arousal Se/PPV against the scenario truth.
+
+    The stimulus (photocurrent per mA of LED current) becomes raw counts with a fixed gain per
+    channel putting the median in-contact DC at 50% of full scale (as the LED controller would
+    settle); the firmware pipeline and arousal estimator then run under MicroPython. An event
+    is a true positive if its onset lies within [onset - 15 s, onset + duration + 10 s] of an
+    annotated arousal (HR leads the EEG arousal by up to ~10 beats, Bonnet & Arand 1997)."""
+    sys.path.insert(0, str(ROOT / "host_tools"))
+    try:
+        from nightstand.sim import generate as gen
+        from nightstand.sim import scenario as scen
+    except ImportError as exc:
+        print(f"\nscenarios: SKIP - simulator not importable ({exc})")
+        return
+    print(f"\nsimulator: {n} seeded random nights (random_scenario(seed), fs {fs} Hz), "
+          "firmware under MicroPython")
+    print(f"{'seed':>4s} {'hours':>5s} {'truth':>5s} {'events':>6s} {'TP':>4s} {'Se':>6s} "
+          f"{'PPV':>6s}")
+    tot_truth = tot_ev = tot_hit = tot_ok = 0
+    for seed in range(1, n + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            night = gen.generate(scen.random_scenario(seed), Path(tmp), float(fs))
+            stim = gen.read_ppg_stimulus(night.paths["ppg"]).astype(np.float64)
+            truth = np.loadtxt(night.paths["arousals"], delimiter=",", skiprows=1, ndmin=2)
+        counts = np.empty((stim.shape[0], 2))
+        for c in (0, 1):
+            x = stim[:, c]
+            on = x > np.percentile(x, 90) * 0.2
+            gain = 131072.0 / float(np.median(x[on])) if on.any() else 1.0
+            counts[:, c] = np.clip(np.round(x * gain), 0, 262143)
+        lines = run_mp_driver(counts.astype(np.int64), fs)
+        events = [(int(p[1]) / 1000.0, int(p[2]) / 1000.0) for p in
+                  (line.split() for line in lines if line.startswith("A "))]
+        hit = np.zeros(len(truth), dtype=bool)
+        ok = 0
+        for onset, _dur in events:
+            good = False
+            for i, (t0, d, *_r) in enumerate(truth):
+                if t0 - 15.0 <= onset <= t0 + d + 10.0:
+                    hit[i] = True
+                    good = True
+            ok += good
+        se = hit.mean() if len(truth) else float("nan")
+        ppv = ok / len(events) if events else float("nan")
+        print(f"{seed:4d} {night.duration_s / 3600:5.1f} {len(truth):5d} {len(events):6d} "
+              f"{int(hit.sum()):4d} {se:6.3f} {ppv:6.3f}")
+        tot_truth += len(truth)
+        tot_hit += int(hit.sum())
+        tot_ev += len(events)
+        tot_ok += ok
+    print(f"{'all':>4s} {'':5s} {tot_truth:5d} {tot_ev:6d} {tot_hit:4d} "
+          f"{tot_hit / max(1, tot_truth):6.3f} {tot_ok / max(1, tot_ev):6.3f}")
 
 
 def main() -> int:
@@ -336,6 +400,7 @@ def main() -> int:
     ap.add_argument("--firmware-only", action="store_true")
     ap.add_argument("--skip-sleep", action="store_true")
     ap.add_argument("--skip-ppg", action="store_true")
+    ap.add_argument("--scenarios", type=int, default=20, help="seeded simulator nights (0: none)")
     a = ap.parse_args()
     data = Path(a.data)
     if not data.is_dir():
@@ -345,7 +410,8 @@ def main() -> int:
         bench_ppg(data / "ppg", a.fs, a.cpython, a.firmware_only)
     if not a.skip_sleep and (data / "sleep").is_dir():
         bench_sleep(data / "sleep")
-    # TODO(lead/scenario helper): seeded simulator scenarios once sim/scenario.py exists.
+    if a.scenarios > 0:
+        bench_scenarios(a.scenarios, a.fs)
     return 0
 
 
