@@ -63,6 +63,17 @@ MIGRATIONS: list[str] = [
     CREATE INDEX events_night ON events(night);
     CREATE INDEX environment_night ON environment(night);
     """,
+    # 2: the journal of protocol changes (medication, supplement, bedtime...), nightstand.journal
+    """
+    CREATE TABLE journal (
+        id INTEGER PRIMARY KEY,
+        date TEXT NOT NULL,          -- local date YYYY-MM-DD the change took effect
+        text TEXT NOT NULL,
+        tag TEXT,
+        created_unix_s INTEGER NOT NULL
+    );
+    CREATE INDEX journal_date ON journal(date);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
