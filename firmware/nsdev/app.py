@@ -4,7 +4,7 @@ import asyncio
 import gc
 from array import array
 
-from nsdev import VERSION, compat, config, health, pinmap
+from nsdev import VERSION, compat, config, health, netserve, pinmap, sync
 from nsdev.core import light, vocab
 from nsdev.core.ppg import MOTION, NO_CONTACT, OVERFLOW, SATURATED, LEDController, PPGPipeline
 from nsdev.drivers.bme680 import BME680
@@ -69,6 +69,7 @@ class App:
         self._due = {}  # task name -> ticks_ms by which it promised to check in again
         self._events = []  # (unix_s, kind, values, text) queued by tasks until the night is open
         self._late_reported = False
+        self._boot_ms = compat.ticks_ms()
 
     # --- time ----------------------------------------------------------------------------
     def clock_valid(self):
@@ -347,19 +348,150 @@ class App:
                 self.board.feed_watchdog()
             elif not self._late_reported:
                 self._late_reported = True
-                print("[watchdog] task %s missed its check-in: not feeding" % late)
+                compat.log("[watchdog] task %s missed its check-in: not feeding" % late)
             await asyncio.sleep_ms(1000)
+
+    async def usb_task(self):
+        """The sync protocol on the USB console; logs go to a ring while it listens."""
+        compat.console_quiet = True
+        try:
+            why = await sync.serve_usb(SyncDevice(self))
+        finally:
+            compat.console_quiet = False
+        compat.log("[usb] sync server ended: %s" % why)
+        if why == "repl":
+            raise _ToREPL()
 
     async def run(self):
         unix_s = compat.unix_time()
         cause = self.board.reset_cause()
         resumed = self.rec.recover(unix_s, _RESET_CODES.get(cause, vocab.RESET_UNKNOWN))
-        print("nightstand %s: boot (%s reset), clock %s, night %s" % (
+        compat.log("nightstand %s: boot (%s reset), clock %s, night %s" % (
             VERSION, cause, "set" if self.clock_valid() else "NOT set",
             "resumed" if resumed is not None else "none"))
+        self._boot_ms = compat.ticks_ms()
         tasks = [self.ppg_task(), self.env_task(), self.lux_task(), self.lamp_task(),
-                 self.epoch_task(), self.watchdog_task()]
+                 self.epoch_task(), self.watchdog_task(), self.usb_task()]
+        if self.cfg["wifi"]:
+            wifi = _load_json(WIFI_FILE)
+            if wifi:
+                self.board.wifi_connect(wifi.get("ssid", ""), wifi.get("password", ""))
+            tasks.append(netserve.serve_tcp(SyncDevice(self), self.board.wifi_connected,
+                                            self.cfg["tcp_port"], self.board.tcp_host()))
         await asyncio.gather(*tasks)
+
+    def apply_config(self, cfg):
+        self.cfg = cfg
+        self.light = light.LightController(_light_config(cfg))
+        self.pipe.set_spo2_calibration(cfg["spo2_a"], cfg["spo2_b"])
+
+
+SECRET_FILE = "secret.bin"
+WIFI_FILE = "wifi.json"
+
+
+class _ToREPL(Exception):
+    """The host asked for the REPL over USB: leave the application."""
+
+
+def _load_json(path):
+    try:
+        with open(path) as f:
+            import json
+
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_atomic(path, data):
+    import os
+
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, path)
+
+
+class SyncDevice:
+    """What the sync protocol sees of the device (see nsdev.sync for the contract)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.device_id = app.board.device_id()
+        self.firmware_version = VERSION
+
+    def status(self):
+        app = self.app
+        faults = {}
+        for s in app.subsystems:
+            faults[s.name] = s.status()
+        return {
+            "uptime_s": compat.ticks_diff(compat.ticks_ms(), app._boot_ms) // 1000,
+            "flash_free_bytes": app.rec.free_bytes(),
+            "heap_free_bytes": compat.heap_free(),
+            "faults": faults,
+            "unix_time_s": compat.unix_time(),
+            "utc_offset_s": app.cfg["utc_offset_s"],
+            "clock_valid": app.clock_valid(),
+            "recording": app.rec.night_id is not None,
+            "log": list(compat.log_ring),
+        }
+
+    def list_nights(self):
+        return self.app.rec.list_nights()
+
+    def night_size(self, night_id):
+        return self.app.rec.night_size(night_id)
+
+    def read_night(self, night_id, offset, length, buf):
+        return self.app.rec.read_night(night_id, offset, length, buf)
+
+    def ack_night(self, night_id):
+        return self.app.rec.ack_night(night_id)
+
+    def get_config(self):
+        return dict(self.app.cfg)
+
+    def set_config(self, changes):
+        if not isinstance(changes, dict):
+            return "expected an object of settings"
+        new, errors = config.merge(self.app.cfg, changes)
+        if errors:
+            return "; ".join(errors)[:200]
+        config.save(new)
+        self.app.apply_config(new)
+        return None
+
+    def set_time(self, unix_s, utc_offset_s):
+        app = self.app
+        delta = unix_s - compat.unix_time()
+        app.board.set_clock(unix_s)
+        if utc_offset_s != app.cfg["utc_offset_s"]:
+            new, errors = config.merge(app.cfg, {"utc_offset_s": utc_offset_s})
+            if not errors:
+                config.save(new)
+                app.apply_config(new)
+        app.event(vocab.EV_CLOCK_SET, (delta,))
+
+    def get_secret(self):
+        try:
+            with open(SECRET_FILE, "rb") as f:
+                secret = f.read()
+        except OSError:
+            return None
+        return secret if len(secret) == 32 else None
+
+    def set_secret(self, secret):
+        _write_atomic(SECRET_FILE, bytes(secret))
+
+    def set_wifi(self, ssid, password):
+        import json
+
+        if not ssid or len(ssid) > 32 or len(password) > 64:
+            return "ssid must be 1-32 bytes and the password at most 64"
+        _write_atomic(WIFI_FILE, json.dumps({"ssid": ssid, "password": password}).encode())
+        return None
 
 
 def _light_config(cfg):
@@ -380,6 +512,9 @@ def main():
     board = Board()
     try:
         asyncio.run(App(board).run())
+    except _ToREPL:
+        board.lamp_off()
+        compat.log("nightstand stopped for the REPL; machine.reset() restarts it")
     except Exception as e:  # the last line of defence: save why, then reset
         compat.print_exception(e)
         board.reset("crash: " + health.describe(e))

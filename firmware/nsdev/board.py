@@ -36,6 +36,10 @@ class Board:
         self._wdt = None
         self._wlan = None
 
+    def lamp_off(self):
+        self.pwm_warm.duty_u16(0)
+        self.pwm_amber.duty_u16(0)
+
     def reset_cause(self):
         return _RESET_CAUSES.get(machine.reset_cause(), "unknown")
 
@@ -76,6 +80,10 @@ class Board:
         self._wlan.active(True)
         if not self._wlan.isconnected():
             self._wlan.connect(ssid, password)
+
+    def tcp_host(self):
+        """Where the sync server listens: all interfaces on the board, loopback on the unix port."""
+        return "0.0.0.0" if network is not None else "127.0.0.1"
 
     def wifi_connected(self):
         if network is None:

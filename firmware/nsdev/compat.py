@@ -56,6 +56,23 @@ def unix_time_ms():
     return int(time.time()) * 1000 + EPOCH_OFFSET_S * 1000
 
 
+# While the sync protocol owns the USB console, log lines must not reach it: they are kept in a
+# small ring instead (the host can read them in the status reply).
+console_quiet = False
+log_ring = []
+_LOG_RING = const(16)
+
+
+def log(msg):
+    """One line for the console (or the ring while the console carries the sync protocol)."""
+    if console_quiet:
+        if len(log_ring) >= _LOG_RING:
+            log_ring.pop(0)
+        log_ring.append(msg)
+    else:
+        print(msg)
+
+
 def print_exception(exc, file=None):
     if hasattr(sys, "print_exception"):
         sys.print_exception(exc, file or sys.stdout)

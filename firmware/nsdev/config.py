@@ -18,7 +18,7 @@ SCHEMA = {
     "spo2_a": ("float", 110.0, 50.0, 150.0, "SpO2 = a - b * R calibration"),
     "spo2_b": ("float", 25.0, 0.0, 60.0, "SpO2 = a - b * R calibration"),
     "wifi": ("bool", False, None, None, "join Wi-Fi and serve sync over TCP"),
-    "tcp_port": ("int", 7474, 1024, 65535, "TCP port of the sync server"),
+    "tcp_port": ("int", 7853, 1024, 65535, "TCP port of the sync server"),
 }
 
 CONFIG_FILE = "config.json"

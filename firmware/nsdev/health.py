@@ -27,8 +27,8 @@ class Subsystem:
         self.consecutive += 1
         self.last_error = "%s: %s" % (type(exc).__name__, exc)
         self.state = FAILED if self.consecutive >= fatal_after else DEGRADED
-        print("[%s] %s (%s, %d errors)" % (self.name, self.last_error, _NAMES[self.state],
-                                          self.errors))
+        compat.log("[%s] %s (%s, %d errors)" % (self.name, self.last_error, _NAMES[self.state],
+                                               self.errors))
         # 1 s, 2 s, 4 s ... capped at 60 s
         return min(60000, 1000 << min(6, self.consecutive - 1))
 

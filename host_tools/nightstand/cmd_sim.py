@@ -13,7 +13,7 @@ from nsdev import config as device_config
 from nightstand import summary
 from nightstand.cli import Command
 from nightstand.errors import UserError
-from nightstand.night import Night, read_night_file
+from nightstand.night import Night, decode_night, read_night_file
 from nightstand.progress import progress_bar
 from nightstand.sim import runner
 from nightstand.sim.generate import GeneratedNight, generate
@@ -137,14 +137,66 @@ def _add_demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("build/demo"), help="demo folder")
 
 
+def morning_usb_config(sim_dir: Path) -> None:
+    """Re-use a finished run's board for the morning: clock continues, no finger on the sensor."""
+    cfg = json.loads((sim_dir / "sim.json").read_text())
+    cfg["start_unix_s"] = int(cfg["start_unix_s"] + cfg["duration_s"])
+    cfg["duration_s"] = 4 * 3600  # the host unplugs long before
+    cfg["ticks_start_ms"] = 0
+    for dev in cfg["devices"]:
+        dev.pop("stim", None)
+        dev.pop("presses_s", None)
+    runner.write_sim_config(sim_dir, cfg)
+
+
+def wait_until_closed(port: str, timeout_s: float = 60.0) -> None:
+    """The board closes the night a little after wake time; wait for it over USB."""
+    import time
+
+    from nightstand.sync.client import Client
+    from nightstand.sync.transport import SerialTransport
+
+    deadline = time.monotonic() + timeout_s
+    with Client(lambda: SerialTransport(port, 115200), timeout_s=2.0) as client:
+        client.connect()
+        while time.monotonic() < deadline:
+            if not any(n.open for n in client.list_nights()):
+                return
+            time.sleep(0.3)
+    raise UserError(f"the simulated device still records a night after {timeout_s:.0f} s")
+
+
 def _run_demo(args: argparse.Namespace) -> int:
+    from nightstand import cli
+    from nightstand.sync.store import Store
+
+    out: Path = args.out
+    sim_dir = out / "sim"
+    db = out / "store" / "nightstand.sqlite3"
     sc = default_scenario()
-    print(f"Simulating the default night ({sc['name']}) through the firmware under MicroPython…")
-    _gen, result = simulate(sc, args.out / "sim")
-    print(summary.sim_text(result, sc["name"]))
-    for n in nights_in_flash(args.out / "sim"):
-        print()
-        print(summary.night_text(n))
+    print(f"1/3  Simulating the default night through the firmware under MicroPython\n"
+          f"     ({sc['name']})")
+    _gen, result = simulate(sc, sim_dir)
+    print("\n".join("   " + ln for ln in summary.sim_text(result).splitlines()[1:]))
+    print("2/3  Morning: the board is plugged in by USB (a pseudo-terminal) and synced")
+    morning_usb_config(sim_dir)
+    if db.parent.exists():
+        import shutil
+
+        shutil.rmtree(db.parent)
+    with runner.start_usb(sim_dir) as dev:
+        wait_until_closed(dev.port)
+        rc = cli.main(["sync", "--port", dev.port, "--db", str(db)])
+        if rc:
+            return rc
+    print("3/3  The night as stored on the desktop")
+    with Store(db) as store:
+        rows = store.nights()
+        if not rows:
+            raise UserError("the sync stored no night; see " + str(sim_dir / "console.log"))
+        for row in rows:
+            night = decode_night(store.raw_bytes(row["id"]))
+            print(summary.night_text(night))
     return 0
 
 

@@ -47,10 +47,10 @@ def sim_dict(r: SimResult) -> dict[str, Any]:
 def sim_text(r: SimResult, name: str = "") -> str:
     d = sim_dict(r)
     lines = [
-        f"Simulation {name}".rstrip(),
-        f"  {r.sim_s / 3600:.1f} h simulated in {r.wall_s:.1f} s ({d['speedup']:.0f}x real time); "
-        f"firmware CPU {d['firmware_cpu_ms_per_sim_s']:.2f} ms per simulated second; "
-        f"firmware data heap peak {r.heap_peak / 1024:.0f} KiB live after GC",
+        f"Simulation {name}".rstrip() + ":",
+        f"  {r.sim_s / 3600:.1f} h simulated in {r.wall_s:.1f} s ({d['speedup']:.0f}x real time),"
+        f" firmware CPU {d['firmware_cpu_ms_per_sim_s']:.2f} ms per simulated second,",
+        f"  firmware data heap peak {r.heap_peak / 1024:.0f} KiB (live after GC; budget 128 KiB)",
     ]
     if r.resets:
         lines.append(f"  board resets: {len(r.resets)} ({', '.join(str(x[2]) for x in r.resets)})")

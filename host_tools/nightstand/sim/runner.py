@@ -152,19 +152,11 @@ def write_sim_config(sim_dir: Path, config: dict[str, Any]) -> None:
     (sim_dir / "sim.json").write_text(json.dumps(config, indent=1))
 
 
-def run(
-    sim_dir: Path,
-    *,
-    heapsize: str = DEFAULT_HEAPSIZE,
-    on_progress: Callable[[float], None] | None = None,
-    timeout_s: float | None = None,
-) -> SimResult:
-    """Boot the firmware on the virtual board described by sim_dir/sim.json until the end."""
-    sim_dir = sim_dir.resolve()
+def _prepare_run(sim_dir: Path, heapsize: str) -> tuple[list[str], dict[str, str], int]:
+    """Compile the code, measure its heap footprint; -> (command, environment, code bytes)."""
     if not (sim_dir / "sim.json").exists():
         raise UserError(f"{sim_dir}: no sim.json; create the run with `nightstand simulate`")
-    stats_file = sim_dir / "sim_stats.json"
-    stats_file.unlink(missing_ok=True)
+    (sim_dir / "sim_stats.json").unlink(missing_ok=True)
     # Firmware and virtual board run as .mpy bytecode, as deployed; simboot itself stays source.
     code = sim_dir / "code"
     shutil.rmtree(code, ignore_errors=True)
@@ -183,11 +175,80 @@ def run(
     code_bytes = int(lines[-1].split()[1])
     data_bytes = parse_size(heapsize)
     cmd = [paths.micropython_bin(), "-X", f"heapsize={code_bytes + data_bytes}", *boot]
+    return cmd, env, code_bytes
+
+
+@dataclass
+class USBDevice:
+    """A simulated board whose USB console is a pseudo-terminal: open `port` like a real one."""
+
+    proc: subprocess.Popen
+    port: str
+    master_fd: int
+    slave_fd: int  # held open so the board never sees a hang-up between host connections
+
+    def stop(self) -> None:
+        """Unplug: the board loses power (its flash keeps what it committed)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for fd in (self.master_fd, self.slave_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.master_fd = self.slave_fd = -1
+
+    def __enter__(self) -> USBDevice:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_usb(sim_dir: Path, *, heapsize: str = DEFAULT_HEAPSIZE) -> USBDevice:
+    """Boot the firmware with its console on a pty (the virtual USB cable); returns at once.
+
+    The firmware's stdin/stdout are the pty's master side; the host opens the slave path (a
+    /dev/pts/N) with pyserial, exactly as it opens /dev/ttyUSB0 for a real board.
+    """
+    import tty
+
+    sim_dir = sim_dir.resolve()
+    cmd, env, _code = _prepare_run(sim_dir, heapsize)
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = os.ttyname(slave)
+    log = open(sim_dir / "sim.log", "wb")  # noqa: SIM115 (closed with the process)
+    proc = subprocess.Popen(cmd, env=env, stdin=master, stdout=master, stderr=log, cwd=sim_dir)
+    log.close()
+    return USBDevice(proc, port, master, slave)
+
+
+def run(
+    sim_dir: Path,
+    *,
+    heapsize: str = DEFAULT_HEAPSIZE,
+    on_progress: Callable[[float], None] | None = None,
+    timeout_s: float | None = None,
+) -> SimResult:
+    """Boot the firmware on the virtual board described by sim_dir/sim.json until the end."""
+    sim_dir = sim_dir.resolve()
+    cmd, env, code_bytes = _prepare_run(sim_dir, heapsize)
+    stats_file = sim_dir / "sim_stats.json"
     t0 = time.perf_counter()
     other: list[str] = []
     with open(sim_dir / "console.log", "wb") as console:
         proc = subprocess.Popen(
-            cmd, env=env, stdout=console, stderr=subprocess.PIPE, text=True, cwd=sim_dir
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,  # no USB host: the firmware's sync server sees the end
+            stdout=console,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=sim_dir,
         )
         assert proc.stderr is not None
         for line in proc.stderr:

@@ -151,7 +151,9 @@ class PWM:
 
     def _emit(self):
         if self._sink is not None:
+            t0 = time.real_ticks_us()
             self._sink.set(time.now_us, self._duty, self._freq)
+            world.charge(t0)
 
 
 class RTC:

@@ -65,6 +65,24 @@ def _reboot(devices, persistent):
     gc.collect()
 
 
+def _mount_littlefs(vflash, sim_dir, cfg, cuts):
+    """Mount the flash image (the next power cut armed); a fresh image gets the seed files."""
+    dev = vflash.mount_flash(sim_dir, int(cfg.get("flash_bytes", 2 * 1024 * 1024)),
+                             cut_after_writes=cuts.pop(0) if cuts else None)
+    if dev.formatted:
+        seed = sim_dir + "/flash"
+        try:
+            names = os.listdir(seed)
+        except OSError:
+            names = ()
+        for name in names:
+            with open(seed + "/" + name, "rb") as src:
+                data = src.read()
+            with open(name, "wb") as dst:
+                dst.write(data)
+    return dev
+
+
 def _mkdirs(path):
     cur = ""
     for part in path.split("/"):
@@ -96,9 +114,17 @@ def main():
         _say("probe", gc.mem_alloc())
         return
     persistent = list(time._listeners)
-    flash = sim_dir + "/flash"
-    _mkdirs(flash)
-    os.chdir(flash)
+    flash_kind = cfg.get("flash", "folder")
+    cuts = list(cfg.get("power_cut_writes", ()))  # block writes until each successive power cut
+    power_cuts = []
+    if flash_kind == "littlefs":
+        import vflash
+
+        _mount_littlefs(vflash, sim_dir, cfg, cuts)
+    else:
+        flash = sim_dir + "/flash"
+        _mkdirs(flash)
+        os.chdir(flash)
     gc.collect()
     heap_base = gc.mem_alloc()
     real0 = time.real_ticks_us()
@@ -125,6 +151,18 @@ def main():
             status = "crash"
             sys.print_exception(e, sys.stderr)
             break
+        except BaseException as e:
+            if type(e).__name__ != "PowerCut":
+                raise
+            # Power lost: RAM and the firmware are gone; the flash keeps what littlefs committed.
+            power_cuts.append(time.now_us // 1000000)
+            _say("powercut", time.now_us // 1000000)
+            e = None
+            world.reset_cause = 1  # machine.PWRON_RESET
+            _reboot(devices, persistent)
+            import vflash
+
+            _mount_littlefs(vflash, sim_dir, cfg, cuts)
     real_us = time.real_ticks_diff(time.real_ticks_us(), real0)
     stats = {
         "status": status,
@@ -134,6 +172,7 @@ def main():
         "heap_peak": time.heap_live_peak,
         "heap_base": heap_base,
         "resets": resets,
+        "power_cuts": power_cuts,
         "devices": {},
     }
     for dev in devices:

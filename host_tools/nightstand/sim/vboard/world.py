@@ -49,16 +49,17 @@ class VirtualI2CBus:
         dev = self._device(addr, len(buf) + 1)
         t0 = time.real_ticks_us()
         dev.read(reg, buf)
-        _charge(t0)
+        charge(t0)
 
     def write(self, addr, reg, data):
         dev = self._device(addr, len(data) + 1)
         t0 = time.real_ticks_us()
         dev.write(reg, data)
-        _charge(t0)
+        charge(t0)
 
 
-def _charge(t0):
+def charge(t0):
+    """Count real time since t0 (time.real_ticks_us()) as virtual hardware, not firmware."""
     global vhw_us
     vhw_us += time.real_ticks_diff(time.real_ticks_us(), t0)
 
