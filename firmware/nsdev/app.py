@@ -6,6 +6,7 @@ from array import array
 
 from nsdev import VERSION, compat, config, health, netserve, pinmap, sync
 from nsdev.core import light, vocab
+from nsdev.core.arousal import ArousalEstimator, Hyperarousal
 from nsdev.core.ppg import MOTION, NO_CONTACT, OVERFLOW, SATURATED, LEDController, PPGPipeline
 from nsdev.drivers.bme680 import BME680
 from nsdev.drivers.lamp import Lamp
@@ -46,6 +47,13 @@ class App:
         self.rec = Recorder("data", device_id=board.device_id(), fw_version=VERSION,
                             sensor_config="max30102 %dHz" % self.cfg["ppg_rate_hz"])
         self.light = light.LightController(_light_config(self.cfg))
+        self.arousal = ArousalEstimator()
+        base = _load_json(BASELINE_FILE)
+        self.hyper = Hyperarousal.from_dict(base) if isinstance(base, dict) else Hyperarousal()
+        self.hyper_score = None  # latest pre-sleep hyperarousal score 0..1 (None: unknown)
+        self._lights_out_s = None  # when lights went out this night (room dark or bedtime)
+        self._dark_since_s = None
+        self._hyper_logged = False
         self.lamp = Lamp(board.pwm_warm, board.pwm_amber)
         # latest environment readings (None = unknown)
         self.temp_c = self.rh_pct = self.pressure_hpa = self.gas_ohm = None
@@ -122,6 +130,7 @@ class App:
             reason = vocab.END_SCHEDULE if self._in_schedule(unix_s - 60) else \
                 vocab.END_CONTACT_LOST
             self.rec.end_night(unix_s, reason)
+            self._end_of_night()
 
     # --- tasks ---------------------------------------------------------------------------
     async def ppg_task(self):
@@ -169,9 +178,16 @@ class App:
             await self._sleep("ppg", _PPG_POLL_MS)
 
     def _on_beat(self):
+        b = self._beat
+        ev = self.arousal.add_beat(b[0], b[1], b[2], b[3])
+        if ev is not None:
+            onset_ms = self._pipe_t0_ms + ev.onset_ms
+            if self.rec.night_id is not None:
+                self.rec.add_event(onset_ms // 1000, vocab.EV_AROUSAL,
+                                   (ev.duration_ms, int(ev.strength * 1000)), None,
+                                   onset_ms % 1000)
         if self.rec.night_id is None or self._nb >= _MAX_BEATS_PER_EPOCH:
             return
-        b = self._beat
         t = self._pipe_t0_ms + b[0] - self.rec.start_unix_s * 1000
         if t < 0:
             return
@@ -242,7 +258,8 @@ class App:
                 valid = unix_s >= _CLOCK_VALID_UNIX_S
                 warm, amber, events = self.light.update(
                     unix_s if valid else None, self.cfg["utc_offset_s"] if valid else None,
-                    room_lux=self.room_lux, pressed=self._take_press(), hyperarousal=None,
+                    room_lux=self.room_lux, pressed=self._take_press(),
+                    hyperarousal=self.hyper_score,
                     hr_bpm=self._last_hr, rmssd_ms=self._last_rmssd)
                 self.lamp.set_target(warm, amber, 1000)
                 for kind, info in events:
@@ -261,8 +278,27 @@ class App:
         return False
 
     def _light_event(self, unix_s, kind, info):
-        if kind == "light_limit":
-            self.event(vocab.EV_LIGHT_LIMIT, (), kind, unix_s)
+        """Record what the light schedule reports, in the night format's vocabulary."""
+        if kind == "room_light_over_limit":
+            self.event(vocab.EV_LIGHT_LIMIT, (int(info["room_mel_lx"] * 100),
+                                              int(info["limit_mel_lx"] * 100)),
+                       info["phase"], unix_s)
+        elif kind == "breathing_start":
+            self.event(vocab.EV_WIND_DOWN, (1, 0), "breathing 6/min", unix_s)
+        elif kind == "breathing_end":
+            hr0, hr1 = info["hr_start_bpm"], info["hr_end_bpm"]
+            text = info["reason"]
+            if hr0 is not None and hr1 is not None:
+                text = "%s hr %d->%d" % (text, int(hr0 + 0.5), int(hr1 + 0.5))
+            self.event(vocab.EV_WIND_DOWN, (0, int(info["duration_s"])), text, unix_s)
+        elif kind == "phase":
+            self.event(vocab.EV_LAMP_CHANGE, (), "phase " + info["phase"], unix_s)
+        elif kind == "evening_dose":
+            self.event(vocab.EV_LAMP_CHANGE, (), "dose mel %.2f lx.h (room %.2f)" % (
+                info["total_mel_lx_h"], info["room_mel_lx_h"]), unix_s)
+        elif kind == "night_light":
+            self.event(vocab.EV_LAMP_CHANGE, (), "night light %s" % (
+                "on" if info["on"] else "off"), unix_s)
         else:
             self.event(vocab.EV_LAMP_CHANGE, (), kind[:vocab.MAX_EVENT_TEXT], unix_s)
 
@@ -287,6 +323,8 @@ class App:
         ep = self.pipe.close_epoch()
         contact = ep.hr_bpm is not None and not (ep.flags & NO_CONTACT)
         self._update_night(start_s + 30, contact)
+        self._track_sleep_onset(start_s, ep.hr_bpm)
+        arousal_score = self.arousal.close_epoch()
         if ep.hr_bpm is not None:
             self._last_hr = ep.hr_bpm
         if ep.rmssd_ms is not None:
@@ -316,13 +354,50 @@ class App:
             return
         self.rec.add_epoch(
             start_s, hr_bpm=ep.hr_bpm, rmssd_ms=ep.rmssd_ms, sdnn_ms=ep.sdnn_ms,
-            pwa_mean=ep.pwa_mean, spo2_pct=ep.spo2_pct, sqi=ep.sqi / 100, arousal_score=None,
+            pwa_mean=ep.pwa_mean, spo2_pct=ep.spo2_pct, sqi=ep.sqi / 100,
+            arousal_score=arousal_score,
             temp_c=self.temp_c if env_fresh else None, rh_pct=self.rh_pct if env_fresh else None,
             pressure_hpa=self.pressure_hpa if env_fresh else None,
             gas_ohm=self.gas_ohm if env_fresh else None, lux=lux,
             mel_edi_lx=self.light.last_room_mel_lx, lamp_level=lamp_level,
             flags=flags)
         self._store_beats()
+
+    def _track_sleep_onset(self, start_s, hr_bpm):
+        """Pre-sleep hyperarousal: evening HR before lights-out, HR decline in the 30 min after.
+        Lights-out = the room stays dark (< 1 lx) for 2 min after wind-down began, or bedtime."""
+        if self.rec.night_id is None:
+            return
+        t_ms = start_s * 1000
+        self.hyper.add_epoch(t_ms, hr_bpm)
+        if self._lights_out_s is None:
+            dark = self.room_lux is not None and self.room_lux < 1.0
+            self._dark_since_s = (self._dark_since_s or start_s) if dark else None
+            phase = self.light.phase
+            by_dark = dark and start_s - self._dark_since_s >= 120
+            if phase == light.PHASE_NIGHT and (by_dark or not dark):
+                self._lights_out_s = self._dark_since_s if by_dark else start_s
+            elif phase == light.PHASE_WIND_DOWN and by_dark:
+                self._lights_out_s = self._dark_since_s
+            if self._lights_out_s is not None:
+                self.hyper.lights_out(self._lights_out_s * 1000)
+                self.event(vocab.EV_LIGHTS_OUT, (), None, self._lights_out_s)
+        s = self.hyper.score()
+        self.hyper_score = s["score"]
+        if (not self._hyper_logged and self._lights_out_s is not None
+                and start_s - self._lights_out_s >= 1800):
+            self._hyper_logged = True
+            self.event(vocab.EV_LAMP_CHANGE, (), _hyper_text(s), start_s)
+
+    def _end_of_night(self):
+        self.hyper.end_night()
+        try:
+            _write_atomic(BASELINE_FILE, _dumps(self.hyper.to_dict()))
+        except OSError as e:
+            self.store_health.fault(e)
+        self._lights_out_s = None
+        self._dark_since_s = None
+        self._hyper_logged = False
 
     def _store_beats(self):
         n = self._nb
@@ -387,6 +462,21 @@ class App:
 
 
 SECRET_FILE = "secret.bin"
+BASELINE_FILE = "baseline.json"  # the person's own evening-HR baseline, kept across nights
+
+
+def _dumps(obj):
+    import json
+
+    return json.dumps(obj).encode()
+
+
+def _hyper_text(s):
+    def f(v):
+        return "?" if v is None else "%.1f" % v
+
+    return "hyperarousal %s hr %s base %s decline %s" % (
+        f(s["score"]), f(s["evening_hr_bpm"]), f(s["baseline_hr_bpm"]), f(s["decline_bpm_30min"]))
 WIFI_FILE = "wifi.json"
 
 
