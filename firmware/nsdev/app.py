@@ -9,6 +9,7 @@ from nsdev.core import light, vocab
 from nsdev.core.arousal import ArousalEstimator, Hyperarousal
 from nsdev.core.ppg import MOTION, NO_CONTACT, OVERFLOW, SATURATED, LEDController, PPGPipeline
 from nsdev.drivers.bme680 import BME680
+from nsdev.drivers.button import Button
 from nsdev.drivers.lamp import Lamp
 from nsdev.drivers.max30102 import MAX30102
 from nsdev.drivers.veml7700 import VEML7700
@@ -55,6 +56,7 @@ class App:
         self._dark_since_s = None
         self._hyper_logged = False
         self.lamp = Lamp(board.pwm_warm, board.pwm_amber)
+        self.button = Button(board.button_pin)
         # latest environment readings (None = unknown)
         self.temp_c = self.rh_pct = self.pressure_hpa = self.gas_ohm = None
         self._env_ms = None
@@ -275,6 +277,10 @@ class App:
             await self._sleep("lamp", max(1, min(due, wait)))
 
     def _take_press(self):
+        """A debounced press since the last lamp update (the IRQ only sets a flag)."""
+        if self.button.take():
+            self.event(vocab.EV_BUTTON, (0, 0))
+            return True
         return False
 
     def _light_event(self, unix_s, kind, info):

@@ -82,7 +82,7 @@ class Board:
             self._wlan.connect(ssid, password)
 
     def tcp_host(self):
-        """Where the sync server listens: all interfaces on the board, loopback on the unix port."""
+        """Where the sync server listens: every interface on the board, loopback on unix."""
         return "0.0.0.0" if network is not None else "127.0.0.1"
 
     def wifi_connected(self):
