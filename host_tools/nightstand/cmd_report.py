@@ -1,0 +1,133 @@
+"""`nightstand report | export | journal`: night reports and trends (HTML), CSV/EDF+ exports, and
+the journal of protocol changes, all from the desktop store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from nightstand.cli import Command
+from nightstand.errors import UserError
+from nightstand.sync.store import Store
+
+
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", help="store file (default: nightstand.sqlite3 in the user data folder)")
+
+
+def _night_help() -> str:
+    return "a night: its store id (see `nightstand nights`) or the date of its evening YYYY-MM-DD"
+
+
+# ---- report -------------------------------------------------------------------------------------
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("night", nargs="?", help=_night_help() + " (default: the last night)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--last", action="store_true", help="the most recent night")
+    which.add_argument("--all", action="store_true",
+                       help="every night, plus the trends page linking them")
+    p.add_argument("--trends", action="store_true",
+                   help="write the trends page across all nights (trends.html)")
+    p.add_argument("--compare", type=int, metavar="ENTRY_ID",
+                   help="with --trends: compare nights before/after this journal entry "
+                        "(default: the latest entry)")
+    p.add_argument("--out", required=True, help="output folder (created)")
+    _db_arg(p)
+    p.add_argument("--json", action="store_true", help="print the written paths as JSON")
+
+
+def _report_run(args: argparse.Namespace) -> int:
+    from nightstand.report import write_night_report, write_trends_report
+    from nightstand.report.metrics import select_rows
+
+    if args.compare is not None and not (args.trends or args.all):
+        raise UserError("--compare needs --trends (or --all)")
+    if args.night and (args.last or args.all):
+        raise UserError("give a NIGHT or --last/--all, not both")
+    written: list[Path] = []
+    with Store(args.db) as store:
+        only_trends = args.trends and not (args.night or args.last or args.all)
+        if not only_trends:
+            for row in select_rows(store, args.night, args.last, args.all):
+                written.append(write_night_report(store, row["id"], args.out))
+        if args.trends or args.all:
+            written.append(write_trends_report(store, args.out, args.compare))
+    if args.json:
+        print(json.dumps([str(p) for p in written]))
+    else:
+        for p in written:
+            print(p)
+    return 0
+
+
+# ---- export -------------------------------------------------------------------------------------
+
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("night", help=_night_help())
+    p.add_argument("--format", choices=("csv", "edf"), default="csv",
+                   help="csv: epochs/beats/events tables; edf: EDF+ with annotations")
+    p.add_argument("--out", required=True, help="output folder (created)")
+    _db_arg(p)
+
+
+def _export_run(args: argparse.Namespace) -> int:
+    from nightstand.export import export_csv, export_edf
+    from nightstand.report.metrics import select_rows
+
+    with Store(args.db) as store:
+        rows = select_rows(store, args.night)
+        for row in rows:
+            if args.format == "csv":
+                out = Path(args.out) / f"night-{row['id']}" if len(rows) > 1 else Path(args.out)
+                for p in export_csv(store, row["id"], out):
+                    print(p)
+            else:
+                print(export_edf(store, row["id"], args.out))
+    return 0
+
+
+# ---- journal ------------------------------------------------------------------------------------
+
+def _journal_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
+    sub.required = True
+    add = sub.add_parser("add", help="record a change (medication, supplement, bedtime...)",
+                         description="record a change (medication, supplement, bedtime...)")
+    add.add_argument("date", help="local date the change took effect, YYYY-MM-DD")
+    add.add_argument("text", help='what changed, e.g. "started magnesium 300 mg at 21:00"')
+    add.add_argument("--tag", help="a short tag to group entries (e.g. medication)")
+    _db_arg(add)
+    ls = sub.add_parser("list", help="list the journal entries", description="list the entries")
+    _db_arg(ls)
+    ls.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def _journal_run(args: argparse.Namespace) -> int:
+    from nightstand import journal
+
+    with Store(args.db) as store:
+        if args.action == "add":
+            e = journal.add_entry(store, args.date, args.text, args.tag)
+            print(f"journal entry #{e.id} added: {e.label()}")
+            return 0
+        entries = journal.entries(store)
+    if args.json:
+        print(json.dumps([e.__dict__ for e in entries]))
+    elif not entries:
+        print('no journal entries yet: add one with `nightstand journal add YYYY-MM-DD "text"`')
+    else:
+        for e in entries:
+            print(e.label())
+    return 0
+
+
+COMMANDS = [
+    Command("report", "write HTML night reports and the trends page (open offline)",
+            _report_args, _report_run),
+    Command("export", "export a night as CSV tables or EDF+ for other tools", _export_args,
+            _export_run),
+    Command("journal", "note protocol changes (add/list) to compare nights before and after",
+            _journal_args, _journal_run),
+]

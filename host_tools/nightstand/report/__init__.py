@@ -1,0 +1,86 @@
+"""Night reports and the trends page: self-contained HTML (opens offline) plus a shareable PNG of
+the heart-rate/HRV/arousal panel. Pages: docs/reports-and-exports.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from nightstand import journal as journal_mod
+from nightstand.errors import UserError
+from nightstand.report import figures, pages
+from nightstand.report.metrics import build_grid, hyperarousal_for, load_night, night_metrics
+from nightstand.report.trends import bedtime_sd_min, compare, trend_rows
+from nightstand.sync.store import Store
+
+__all__ = ["night_file_stem", "prepare_out_dir", "write_night_report", "write_trends_report"]
+
+
+def prepare_out_dir(out_dir: Path | str) -> Path:
+    """Create the output folder, or UserError if it cannot be written."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the output folder {out}: {e.strerror}") from None
+    if not out.is_dir() or not os.access(out, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write to the output folder {out}: choose another with --out")
+    return out
+
+
+def _write(path: Path, data: bytes | str) -> None:
+    try:
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror}") from None
+
+
+def night_file_stem(date_iso: str, row_id: int) -> str:
+    return f"night-{date_iso}-{row_id}"
+
+
+def write_night_report(store: Store, row_id: int, out_dir: Path | str) -> Path:
+    """Write night-<date>-<id>.html and night-<date>-<id>-main.png into out_dir; returns the HTML
+    path. Raises UserError (no such night, unwritable folder)."""
+    out = prepare_out_dir(out_dir)
+    nd, _night = load_night(store, row_id)
+    g = build_grid(nd.epochs)
+    m = night_metrics(nd, g)
+    m["presleep"] = hyperarousal_for(store, nd, m.get("lights_out_unix_s"))
+    stem = night_file_stem(nd.night_date().isoformat(), row_id)
+    main_png = figures.png_bytes(figures.main_figure(nd, g, m))
+    detail_png = figures.png_bytes(figures.detail_figure(nd, g, m))
+    png_path = out / f"{stem}-main.png"
+    _write(png_path, main_png)
+    html_path = out / f"{stem}.html"
+    _write(html_path, pages.night_page(nd, m, main_png, detail_png, png_path.name))
+    return html_path
+
+
+def write_trends_report(store: Store, out_dir: Path | str,
+                        compare_entry: int | None = None) -> Path:
+    """Write trends.html into out_dir (all decoded nights; journal entries marked; nights before
+    vs after `compare_entry`, default the latest entry). Returns its path."""
+    out = prepare_out_dir(out_dir)
+    rows = trend_rows(store)
+    entries = journal_mod.entries(store)
+    entry = (journal_mod.get_entry(store, compare_entry) if compare_entry is not None
+             else (max(entries, key=lambda e: (e.date, e.id)) if entries else None))
+    cmp = None
+    if entry is not None:
+        table, info = compare(rows, entry, entries)
+        cmp = (entry, table, info)
+    png = figures.png_bytes(figures.trends_figure(
+        rows, entries, None if entry is None else dt.date.fromisoformat(entry.date)))
+    links = {}
+    for r in rows:
+        name = f"{night_file_stem(r['date'], r['row_id'])}.html"
+        if (out / name).exists():
+            links[r["row_id"]] = name
+    path = out / "trends.html"
+    _write(path, pages.trends_page(rows, png, entries, cmp, bedtime_sd_min(rows), links))
+    return path

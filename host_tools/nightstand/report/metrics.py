@@ -1,0 +1,501 @@
+"""Numbers for reports: a night's epochs on a regular 30-s grid (NaN = unknown, never filled in),
+lights-out/on, sleeping heart rate, arousal index, evening melanopic dose, pre-sleep score.
+
+Definitions are documented in docs/reports-and-exports.md; the vocabulary (fields, flags, event
+kinds) is nsdev.core.vocab, the melanopic lamp model and limits nsdev.core.light, and the pre-sleep
+hyperarousal score nsdev.core.arousal.Hyperarousal (the firmware's own code, run on the host)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from nsdev.core import arousal as ns_arousal
+from nsdev.core import light as ns_light
+from nsdev.core import vocab
+
+from nightstand.errors import UserError
+from nightstand.night import Night, decode_night
+from nightstand.sync.store import Store
+
+EPOCH_S = 30
+# Flags that make an epoch's heart values unreliable (the value may be stored, it is not used).
+ARTEFACT_FLAGS = (vocab.FLAG_CONTACT_OFF | vocab.FLAG_FIFO_OVERFLOW | vocab.FLAG_MOTION
+                  | vocab.FLAG_PPG_CLIPPED | vocab.FLAG_SENSOR_FAULT)
+EVENING_LIMIT_LX = float(ns_light.DEFAULTS["evening_cap_mel_lx"])  # Brown et al. 2022
+NIGHT_LIMIT_LX = float(ns_light.DEFAULTS["night_cap_mel_lx"])
+EVENING_WINDOW_S = int(ns_light.DEFAULTS["winddown_s"])  # 3 h before lights-out
+DARK_LUX = 3.0  # photopic lux at the sensor below which the room counts as dark
+DARK_MIN_S = 1800  # a dark stretch must last 30 min to count as lights-out
+LOWEST_HR_WINDOW = 10  # epochs: lowest sleeping HR is the lowest 5-min mean
+LOWEST_HR_MIN_VALID = 6  # valid epochs needed in such a window
+MIN_VALID_SLEEP_S = 600  # below 10 min of valid sleep recording an index is unknown
+BASELINE_NIGHTS = 28  # previous nights replayed for the pre-sleep baseline
+
+# The lamp's melanopic EDI at the eye per unit channel level, from the firmware's model with its
+# default photometry (the device's own lamp configuration is not in the night file).
+_LAMP_MODEL = ns_light.LightController()
+LAMP_MEL_PER_LEVEL = (_LAMP_MODEL.lamp_mel_edi_lx(1.0, 0.0), _LAMP_MODEL.lamp_mel_edi_lx(0.0, 1.0))
+
+GRID_FIELDS = ("hr_bpm", "rmssd_ms", "sdnn_ms", "pwa_mean", "spo2_pct", "sqi", "arousal_score",
+               "temp_c", "rh_pct", "pressure_hpa", "gas_ohm", "lux", "mel_edi_lx")
+
+
+@dataclass
+class NightData:
+    """What the report needs of a night, from a decoded night file or from the store's tables."""
+    row_id: int
+    device_id: str
+    night_id: int
+    start_unix_s: int
+    utc_offset_s: int
+    epochs: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    beat_t_ms: list[int] = field(default_factory=list)
+    beat_pwa: list[float | None] = field(default_factory=list)
+    skipped_ranges: int = 0
+    closed: bool = False
+
+    @classmethod
+    def from_night(cls, night: Night, row_id: int = 0) -> NightData:
+        return cls(row_id, str(night.header.get("device_id", "")), night.night_id,
+                   night.start_unix_s, night.utc_offset_s, night.epochs, night.events,
+                   night.beat_t_ms, night.beat_pwa, len(night.skipped), night.closed)
+
+    def night_date(self) -> dt.date:
+        return night_date(self.start_unix_s, self.utc_offset_s)
+
+    def local(self, unix_s: float) -> dt.datetime:
+        return local_time(unix_s, self.utc_offset_s)
+
+
+def local_time(unix_s: float, utc_offset_s: int) -> dt.datetime:
+    """Naive local wall-clock time (the night's own UTC offset)."""
+    return dt.datetime(1970, 1, 1) + dt.timedelta(seconds=unix_s + utc_offset_s)
+
+
+def night_date(start_unix_s: int, utc_offset_s: int) -> dt.date:
+    """A night belongs to the date of its evening: local start time minus 12 h."""
+    return local_time(start_unix_s - 43200, utc_offset_s).date()
+
+
+# ---- loading ------------------------------------------------------------------------------------
+
+def _night_row(store: Store, row_id: int) -> dict[str, Any]:
+    for row in store.nights():
+        if row["id"] == row_id:
+            return row
+    raise UserError(f"no night with id {row_id} in the store: see `nightstand nights`")
+
+
+def load_night(store: Store, row_id: int) -> tuple[NightData, Night]:
+    """Decode the stored raw night file (authoritative; includes the beats)."""
+    _night_row(store, row_id)
+    try:
+        data = store.raw_bytes(row_id)
+    except OSError as e:
+        raise UserError(f"night {row_id}: its raw file is missing from the store ({e})") from None
+    night = decode_night(data)
+    return NightData.from_night(night, row_id), night
+
+
+def load_light(store: Store, rows: Iterable[dict[str, Any]]) -> list[NightData]:
+    """Epochs and events (no beats) of the given nights from the store's decoded tables: fast
+    enough for a year of trends (decoding every raw file again would take minutes)."""
+    out = []
+    for row in rows:
+        rid = row["id"]
+        epochs = []
+        for unix_s, flags, data in store.db.execute(
+                "SELECT unix_s, flags, data_json FROM epochs WHERE night=? ORDER BY rowid",
+                (rid,)):
+            e = json.loads(data)
+            e["unix_s"] = unix_s
+            e["flags"] = flags or 0
+            epochs.append(e)
+        events = []
+        for unix_ms, kind, name, values, text in store.db.execute(
+                "SELECT unix_ms, kind, kind_name, values_json, text FROM events WHERE night=? "
+                "ORDER BY rowid", (rid,)):
+            events.append({"unix_ms": unix_ms, "kind": kind, "kind_name": name,
+                           "values": json.loads(values or "[]"), "text": text})
+        if row.get("start_unix_s") is None:
+            continue  # never decoded: no header, no times
+        out.append(NightData(rid, row["device_id"], row["night_id"], int(row["start_unix_s"]),
+                             int(row["utc_offset_s"] or 0), epochs, events,
+                             skipped_ranges=int(row.get("n_skipped") or 0)))
+    return out
+
+
+# ---- choosing nights ----------------------------------------------------------------------------
+
+def decoded_rows(store: Store) -> list[dict[str, Any]]:
+    rows = [r for r in store.nights() if r["start_unix_s"] is not None and not r["decode_error"]]
+    if not store.nights():
+        raise UserError(f"the store {store.db_path} holds no nights yet: run `nightstand sync`")
+    if not rows:
+        raise UserError("no night in the store could be decoded (see `nightstand nights`)")
+    return rows
+
+
+def select_rows(store: Store, night: str | None = None, last: bool = False,
+                every: bool = False) -> list[dict[str, Any]]:
+    """Nights by store id ("12"), by date ("2026-01-15", the date of the evening), the last one,
+    or all. Raises UserError when nothing matches."""
+    rows = decoded_rows(store)
+    if every:
+        return rows
+    if night is None or last:
+        return [rows[-1]]
+    text = night.strip()
+    if text.isdigit():
+        found = [r for r in rows if r["id"] == int(text)]
+        if not found:
+            raise UserError(f"no night with id {text}: see `nightstand nights` (ids "
+                            f"{rows[0]['id']}..{rows[-1]['id']})")
+        return found
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"bad night {night!r}: give a store id (e.g. 3) or a date "
+                        "YYYY-MM-DD") from None
+    found = [r for r in rows if night_date(r["start_unix_s"], r["utc_offset_s"] or 0) == day]
+    if not found:
+        raise UserError(f"no night on {day.isoformat()} in the store: see `nightstand nights`")
+    return found
+
+
+# ---- the regular epoch grid ---------------------------------------------------------------------
+
+@dataclass
+class Grid:
+    """Epochs on a regular 30-s grid from t0_s. NaN (or present=False) = unknown/missing."""
+    t0_s: int
+    unix_s: np.ndarray  # start of each grid epoch (float64, Unix s)
+    present: np.ndarray  # bool: an epoch record exists
+    flags: np.ndarray  # int64, 0 where missing
+    values: dict[str, np.ndarray]  # GRID_FIELDS + lamp_warm, lamp_amber (0..1)
+
+    @property
+    def n(self) -> int:
+        return len(self.unix_s)
+
+    def valid(self) -> np.ndarray:
+        """Epochs whose heart values are usable: HR known and no artefact flag."""
+        return self.present & ~np.isnan(self.values["hr_bpm"]) & ((self.flags & ARTEFACT_FLAGS)
+                                                                  == 0)
+
+    def heart(self, key: str) -> np.ndarray:
+        """A heart field with NaN where the epoch is not valid."""
+        return np.where(self.valid(), self.values[key], np.nan)
+
+    def lamp_mel_lx(self) -> np.ndarray:
+        return (self.values["lamp_warm"] * LAMP_MEL_PER_LEVEL[0]
+                + self.values["lamp_amber"] * LAMP_MEL_PER_LEVEL[1])
+
+    def total_mel_lx(self) -> np.ndarray:
+        """Melanopic EDI at the eye: room (recorded, lamp subtracted) + lamp (model)."""
+        return self.values["mel_edi_lx"] + self.lamp_mel_lx()
+
+    def index(self, unix_s: float) -> int:
+        return int(math.floor((unix_s - self.t0_s) / EPOCH_S))
+
+    def span(self, from_s: float | None, to_s: float | None) -> np.ndarray:
+        """Bool mask of grid epochs starting in [from_s, to_s)."""
+        if from_s is None or to_s is None:
+            return np.zeros(self.n, bool)
+        return (self.unix_s >= from_s) & (self.unix_s < to_s)
+
+
+def build_grid(epochs: list[dict[str, Any]]) -> Grid:
+    keys = (*GRID_FIELDS, "lamp_warm", "lamp_amber")
+    if not epochs:
+        return Grid(0, np.zeros(0), np.zeros(0, bool), np.zeros(0, np.int64),
+                    {k: np.zeros(0) for k in keys})
+    times = [int(e["unix_s"]) for e in epochs]
+    t0 = min(times)
+    n = (max(times) - t0) // EPOCH_S + 1
+    vals = {k: np.full(n, np.nan) for k in keys}
+    present = np.zeros(n, bool)
+    flags = np.zeros(n, np.int64)
+    for e, t in zip(epochs, times, strict=True):
+        i = (t - t0 + EPOCH_S // 2) // EPOCH_S
+        present[i] = True
+        flags[i] = int(e.get("flags") or 0)
+        for k in GRID_FIELDS:
+            v = e.get(k)
+            vals[k][i] = np.nan if v is None else float(v)
+        lamp = e.get("lamp_level")
+        w = a = np.nan
+        if lamp:
+            w = float(lamp[0]) if lamp[0] is not None else np.nan
+            a = float(lamp[1]) if len(lamp) > 1 and lamp[1] is not None else 0.0
+        vals["lamp_warm"][i] = w
+        vals["lamp_amber"][i] = a
+    unix = t0 + EPOCH_S * np.arange(n, dtype=np.float64)
+    return Grid(t0, unix, present, flags, vals)
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) index runs where mask is True."""
+    if not len(mask):
+        return []
+    m = np.concatenate(([False], mask.astype(bool), [False]))
+    d = np.flatnonzero(m[1:] != m[:-1])
+    return [(int(d[i]), int(d[i + 1])) for i in range(0, len(d), 2)]
+
+
+# ---- the night's numbers ------------------------------------------------------------------------
+
+def _events(nd: NightData, kind: int) -> list[dict[str, Any]]:
+    return [e for e in nd.events if e.get("kind") == kind and e.get("unix_ms") is not None]
+
+
+def _dark_runs(g: Grid) -> tuple[float | None, float | None, str]:
+    """First and last 30-min stretch with the lamp off and the room dark (< DARK_LUX)."""
+    if not g.n:
+        return None, None, "unknown"
+    lamp_off = (g.values["lamp_warm"] == 0) & (g.values["lamp_amber"] == 0)
+    lux = g.values["lux"]
+    if np.isnan(lux).all():
+        dark, source = lamp_off, "lamp"
+    else:
+        dark, source = lamp_off & (lux < DARK_LUX), "light"
+    long_runs = [r for r in runs(dark & g.present) if (r[1] - r[0]) * EPOCH_S >= DARK_MIN_S]
+    if not long_runs:
+        return None, None, "unknown"
+    return (float(g.unix_s[long_runs[0][0]]),
+            float(g.unix_s[long_runs[-1][1] - 1] + EPOCH_S), source)
+
+
+def lights(nd: NightData, g: Grid) -> tuple[float | None, float | None, str]:
+    """(lights-out, lights-on, source). LIGHTS_OUT/LIGHTS_ON events (the device's own detection)
+    win; otherwise each is estimated from light: the start of the first and the end of the last
+    30-min stretch with the lamp off and the room dark. Lights-on defaults to the end of the
+    recording."""
+    est_out, est_on, est_src = _dark_runs(g)
+    out_ev = _events(nd, vocab.EV_LIGHTS_OUT)
+    lo = out_ev[0]["unix_ms"] / 1000.0 if out_ev else est_out
+    if lo is None:
+        return None, None, "unknown"
+    on_ev = [e["unix_ms"] / 1000.0 for e in _events(nd, vocab.EV_LIGHTS_ON)
+             if e["unix_ms"] / 1000.0 > lo]
+    end = float(g.unix_s[-1] + EPOCH_S) if g.n else lo
+    if on_ev:
+        lon, on_src = on_ev[-1], "events"
+    elif est_on is not None and est_on > lo:
+        lon, on_src = est_on, est_src
+    else:
+        lon, on_src = end, "end"
+    return lo, lon, f"{'events' if out_ev else est_src}/{on_src}"
+
+
+def lowest_mean(values: np.ndarray, window: int = LOWEST_HR_WINDOW,
+                min_valid: int = LOWEST_HR_MIN_VALID) -> float | None:
+    """Lowest mean of `window` consecutive epochs with >= min_valid known values."""
+    best = None
+    for i in range(0, len(values) - window + 1):
+        w = values[i:i + window]
+        ok = w[~np.isnan(w)]
+        if len(ok) >= min_valid:
+            m = float(ok.mean())
+            best = m if best is None or m < best else best
+    return best
+
+
+def _f(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _nanmean(a: np.ndarray) -> float | None:
+    a = a[~np.isnan(a)]
+    return float(a.mean()) if len(a) else None
+
+
+def _nanmedian(a: np.ndarray) -> float | None:
+    a = a[~np.isnan(a)]
+    return float(np.median(a)) if len(a) else None
+
+
+def wind_down_sessions(nd: NightData) -> list[dict[str, Any]]:
+    """Breathing-paced wind-down sessions: WIND_DOWN events (started=1 opens, 0 closes), or the
+    lamp's breathing_start/breathing_end notes."""
+    sessions: list[dict[str, Any]] = []
+    for e in sorted(nd.events, key=lambda e: e.get("unix_ms") or 0):
+        t = (e.get("unix_ms") or 0) / 1000.0
+        vals = list(e.get("values") or [])
+        start = end = False
+        dur = None
+        if e.get("kind") == vocab.EV_WIND_DOWN:
+            start = bool(vals[0]) if vals else True
+            end = not start
+            dur = float(vals[1]) if len(vals) > 1 and vals[1] >= 0 else None
+        elif e.get("kind") == vocab.EV_LAMP_CHANGE:
+            start = e.get("text") == "breathing_start"
+            end = e.get("text") == "breathing_end"
+        if start:
+            sessions.append({"start_unix_s": t, "duration_s": None})
+        elif end and sessions and sessions[-1]["duration_s"] is None:
+            s = sessions[-1]
+            s["duration_s"] = dur if dur is not None else t - s["start_unix_s"]
+    return sessions
+
+
+def night_metrics(nd: NightData, g: Grid | None = None) -> dict[str, Any]:
+    """The summary numbers of one night (None = unknown). Times are Unix s."""
+    g = g if g is not None else build_grid(nd.epochs)
+    m: dict[str, Any] = {"row_id": nd.row_id, "device_id": nd.device_id,
+                         "night_id": nd.night_id, "date": nd.night_date().isoformat(),
+                         "utc_offset_s": nd.utc_offset_s, "skipped_ranges": nd.skipped_ranges}
+    if not g.n:
+        m.update(epochs_grid=0, epochs_recorded=0)
+        return m
+    valid = g.valid()
+    rec_start, rec_end = float(g.unix_s[0]), float(g.unix_s[-1] + EPOCH_S)
+    m.update(recording_start_unix_s=rec_start, recording_end_unix_s=rec_end,
+             recording_h=(rec_end - rec_start) / 3600.0, epochs_grid=g.n,
+             epochs_recorded=int(g.present.sum()), epochs_missing=int((~g.present).sum()),
+             epochs_valid_hr=int(valid.sum()), valid_hr_pct=100.0 * float(valid.sum()) / g.n)
+    m["flag_epochs"] = {name: int(((g.flags & bit) != 0).sum())
+                        for bit, name in vocab.FLAG_NAMES.items() if ((g.flags & bit) != 0).any()}
+    # time in bed: IN_BED/OUT_OF_BED events, else first..last epoch with sensor contact
+    ib, ob = _events(nd, vocab.EV_IN_BED), _events(nd, vocab.EV_OUT_OF_BED)
+    if ib:
+        bed_from = ib[0]["unix_ms"] / 1000.0
+        later = [e["unix_ms"] / 1000.0 for e in ob if e["unix_ms"] / 1000.0 > bed_from]
+        bed_to, bed_src = (later[-1] if later else rec_end), "events"
+    else:
+        contact = g.present & ~np.isnan(g.values["hr_bpm"]) & (
+            (g.flags & vocab.FLAG_CONTACT_OFF) == 0)
+        idx = np.flatnonzero(contact)
+        bed_from = float(g.unix_s[idx[0]]) if len(idx) else None
+        bed_to = float(g.unix_s[idx[-1]] + EPOCH_S) if len(idx) else None
+        bed_src = "sensor contact"
+    m.update(in_bed_from_unix_s=bed_from, in_bed_to_unix_s=bed_to, in_bed_source=bed_src,
+             time_in_bed_h=(bed_to - bed_from) / 3600.0 if bed_from is not None else None)
+    # the sleep period: lights-out .. lights-on
+    lo, lon, src = lights(nd, g)
+    m.update(lights_out_unix_s=lo, lights_on_unix_s=lon, lights_source=src)
+    sleep = g.span(lo, lon)
+    hr = g.heart("hr_bpm")
+    sleep_valid = sleep & valid
+    m["sleep_valid_h"] = float(sleep_valid.sum()) * EPOCH_S / 3600.0
+    m["sleep_hr_mean_bpm"] = _nanmean(hr[sleep])
+    m["sleep_hr_lowest_bpm"] = lowest_mean(hr[sleep]) if sleep.any() else None
+    m["sleep_rmssd_median_ms"] = _nanmedian(g.heart("rmssd_ms")[sleep])
+    m["sleep_spo2_median_pct"] = _nanmedian(g.heart("spo2_pct")[sleep])
+    m["arousal_score_mean"] = _nanmean(g.values["arousal_score"][sleep])
+    ar = [e["unix_ms"] / 1000.0 for e in _events(nd, vocab.EV_AROUSAL)]
+    m["arousal_events_total"] = len(ar)
+    if lo is not None and lon is not None:
+        n_sleep = sum(1 for t in ar if lo <= t < lon)
+        m["arousal_events_sleep"] = n_sleep
+        ok = m["sleep_valid_h"] * 3600 >= MIN_VALID_SLEEP_S
+        m["arousal_index_per_h"] = n_sleep / m["sleep_valid_h"] if ok else None
+    else:
+        m["arousal_events_sleep"] = None
+        m["arousal_index_per_h"] = None
+    # evening light: the 3 h before lights-out (or from the start of the recording)
+    total_mel = g.total_mel_lx()
+    if lo is not None:
+        ev_from = max(rec_start, lo - EVENING_WINDOW_S)
+        eve = g.span(ev_from, lo)
+        known = eve & ~np.isnan(total_mel)
+        known_h = float(known.sum()) * EPOCH_S / 3600.0
+        dose = float(total_mel[known].sum()) * EPOCH_S / 3600.0 if known.any() else None
+        m.update(
+            evening_from_unix_s=ev_from, evening_to_unix_s=lo, evening_known_h=known_h,
+            evening_coverage_pct=100.0 * known.sum() / max(1, eve.sum()),
+            evening_dose_lx_h=dose,
+            evening_limit_lx_h=EVENING_LIMIT_LX * known_h if known.any() else None,
+            evening_mean_mel_lx=dose / known_h if dose is not None and known_h else None,
+            evening_minutes_over_limit=float((total_mel[known] > EVENING_LIMIT_LX).sum())
+            * EPOCH_S / 60.0 if known.any() else None)
+        known_night = sleep & ~np.isnan(total_mel)
+        m["night_minutes_over_limit"] = (float((total_mel[known_night] > NIGHT_LIMIT_LX).sum())
+                                         * EPOCH_S / 60.0 if known_night.any() else None)
+    else:
+        m.update(evening_from_unix_s=None, evening_to_unix_s=None, evening_known_h=None,
+                 evening_coverage_pct=None, evening_dose_lx_h=None, evening_limit_lx_h=None,
+                 evening_mean_mel_lx=None, evening_minutes_over_limit=None,
+                 night_minutes_over_limit=None)
+    m["wind_down_sessions"] = wind_down_sessions(nd)
+    m["temp_c_median"] = _nanmedian(g.values["temp_c"][sleep]) if sleep.any() else None
+    m["rh_pct_median"] = _nanmedian(g.values["rh_pct"][sleep]) if sleep.any() else None
+    return m
+
+
+# ---- pre-sleep hyperarousal (the firmware's estimator, replayed over the nights in order) ----
+
+def _feed(h: ns_arousal.Hyperarousal, nd: NightData, lo: float) -> None:
+    g = build_grid(nd.epochs)
+    hr = g.heart("hr_bpm")
+    called = False
+    for t, v in zip(g.unix_s, hr, strict=True):
+        if not called and t >= lo:
+            h.lights_out(int(lo * 1000))
+            called = True
+        # an epoch's value is known at its end
+        h.add_epoch(int((t + EPOCH_S) * 1000), None if math.isnan(v) else float(v))
+    if not called:
+        h.lights_out(int(lo * 1000))
+
+
+def hyperarousal_series(nights: list[NightData],
+                        lights_out: list[float | None]) -> list[dict[str, Any]]:
+    """The pre-sleep score of each night (chronological), the baseline built from the nights
+    before it exactly as the device's estimator would; nights without lights-out are skipped."""
+    h = ns_arousal.Hyperarousal()
+    out = []
+    for nd, lo in zip(nights, lights_out, strict=True):
+        if lo is None:
+            out.append({"score": None, "decline_bpm_30min": None, "evening_hr_bpm": None,
+                        "baseline_hr_bpm": None, "hr_z": None, "baseline_nights": h.nights})
+            continue
+        _feed(h, nd, lo)
+        s = h.score()
+        s["baseline_nights"] = h.nights
+        s["source"] = "host"
+        out.append(device_presleep(nd) or s)
+        h.end_night()
+    return out
+
+
+def device_presleep(nd: NightData) -> dict[str, Any] | None:
+    """The pre-sleep score the device itself recorded (a lamp note "hyperarousal S hr H base B
+    decline D", "?" = unknown), or None if the night has none."""
+    for e in nd.events:
+        text = str(e.get("text") or "")
+        if e.get("kind") != vocab.EV_LAMP_CHANGE or not text.startswith("hyperarousal "):
+            continue
+        words = text.split()
+        vals: dict[str, float | None] = {}
+        for key, name in (("hyperarousal", "score"), ("hr", "evening_hr_bpm"),
+                          ("base", "baseline_hr_bpm"), ("decline", "decline_bpm_30min")):
+            try:
+                vals[name] = float(words[words.index(key) + 1])
+            except (ValueError, IndexError):
+                vals[name] = None
+        return {**vals, "hr_z": None, "baseline_nights": None, "source": "device"}
+    return None
+
+
+def hyperarousal_for(store: Store, nd: NightData, lo: float | None) -> dict[str, Any]:
+    """This night's pre-sleep score with the baseline from up to BASELINE_NIGHTS earlier nights
+    of the same device (read from the store's tables)."""
+    recorded = device_presleep(nd)
+    if recorded is not None:
+        return recorded
+    rows = [r for r in decoded_rows(store)
+            if r["device_id"] == nd.device_id and r["start_unix_s"] < nd.start_unix_s]
+    before = load_light(store, rows[-BASELINE_NIGHTS:])
+    los = [lights(b, build_grid(b.epochs))[0] for b in before]
+    return hyperarousal_series([*before, nd], [*los, lo])[-1]
