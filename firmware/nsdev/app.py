@@ -145,7 +145,8 @@ class App:
             if drv is None:
                 try:
                     drv = MAX30102(self.board.i2c, pinmap.ADDR_MAX30102)
-                    drv.setup()
+                    # 4x on-chip averaging: the FIFO delivers the configured rate.
+                    drv.setup(sample_rate_hz=4 * self.cfg["ppg_rate_hz"], averaging=4)
                     drv.set_led_codes(led.red_code, led.ir_code)
                     self.pipe.reset()
                     self._pipe_t0_ms = compat.unix_time_ms()
@@ -451,6 +452,7 @@ class App:
             VERSION, cause, "set" if self.clock_valid() else "NOT set",
             "resumed" if resumed is not None else "none"))
         self._boot_ms = compat.ticks_ms()
+        self._update_night(unix_s, False)  # inside the scheduled window: record from boot
         tasks = [self.ppg_task(), self.env_task(), self.lux_task(), self.lamp_task(),
                  self.epoch_task(), self.watchdog_task(), self.usb_task()]
         if self.cfg["wifi"]:

@@ -41,6 +41,7 @@ _MIN_IBI_MS = const(300)  # 200 bpm
 _REFRACTORY_MS = const(250)  # two candidates closer than this are one beat (240 bpm)
 _DICROTIC_MS = const(600)  # a dicrotic wave follows the systolic peak by ~250-500 ms
 _MAX_IBI_MS = const(2200)  # ~27 bpm: a bit of room below the 30 bpm spec
+MAX_IBI_MS = _MAX_IBI_MS  # public: hosts use it to tell an IBI from a gap
 _EPOCH_IBI_MAX = const(128)  # IBIs kept per epoch (200 bpm * 30 s = 100)
 _SDNN_EPOCHS = const(10)  # 10 x 30 s = 5 min SDNN
 _Q = const(12)  # fixed-point shift of the high-pass coefficient

@@ -1,0 +1,187 @@
+"""`nightstand replay`: a recorded PPG through the virtual MAX30102 into the unchanged firmware."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from nsdev import config as device_config
+from nsdev.core.ppg import MAX_IBI_MS
+
+from nightstand.cli import Command
+from nightstand.errors import UserError
+from nightstand.night import Night, flag_names
+from nightstand.progress import progress_bar
+from nightstand.sim import runner
+from nightstand.sim.generate import write_ppg_stimulus_from_recording
+
+# The replayed recording is placed at 01:00 UTC (device UTC offset 0), inside the default
+# night window, so the device records from its first sample.
+REPLAY_START = dt.datetime(2026, 1, 15, 1, 0, tzinfo=dt.UTC)
+TAIL_S = 40  # run past the end so the last epoch is closed and flushed
+PPG_COLUMNS = ("ppg", "ir")
+EPOCH_COLUMNS = ("hr_bpm", "rmssd_ms", "sdnn_ms", "pwa_mean", "spo2_pct", "sqi", "arousal_score")
+
+
+def read_recording(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(time_s, ir, red or None) from a CSV (time_s + ppg|ir [+ red]) or a WFDB record."""
+    if path.suffix.lower() in (".hea", ".dat") or (
+        not path.exists() and path.with_suffix(".hea").exists()
+    ):
+        return _read_wfdb(path.with_suffix(""))
+    if not path.exists():
+        raise UserError(f"{path}: no such file (give a CSV file or a WFDB record)")
+    return _read_csv(path)
+
+
+def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        try:
+            header = [h.strip().lower() for h in next(reader)]
+        except StopIteration:
+            raise UserError(f"{path}: the file is empty") from None
+        if "time_s" not in header:
+            raise UserError(f"{path}: no `time_s` column (found: {', '.join(header)}); "
+                            "the header must be time_s plus ppg or ir, optionally red")
+        ppg = next((c for c in PPG_COLUMNS if c in header), None)
+        if ppg is None:
+            raise UserError(f"{path}: no `ppg` or `ir` column (found: {', '.join(header)})")
+        cols = [header.index("time_s"), header.index(ppg)]
+        has_red = "red" in header
+        if has_red:
+            cols.append(header.index("red"))
+        rows = []
+        for line_no, row in enumerate(reader, start=2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            try:
+                rows.append([float(row[i]) for i in cols])
+            except (ValueError, IndexError):
+                raise UserError(f"{path}:{line_no}: expected numbers in columns "
+                                f"{', '.join(header[i] for i in cols)}") from None
+    if len(rows) < 2:
+        raise UserError(f"{path}: needs at least two samples")
+    data = np.asarray(rows)
+    if not np.all(np.isfinite(data)):
+        raise UserError(f"{path}: contains NaN or infinite values; remove or fill them first")
+    return data[:, 0], data[:, 1], (data[:, 2] if has_red else None)
+
+
+def _read_wfdb(record: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    import wfdb
+
+    try:
+        rec = wfdb.rdrecord(str(record))
+    except (OSError, ValueError) as e:
+        raise UserError(f"{record}: cannot read the WFDB record ({e})") from None
+    names = [n.lower() for n in rec.sig_name]
+    idx = next((i for i, n in enumerate(names) if "pleth" in n or "ppg" in n), None)
+    if idx is None:
+        raise UserError(f"{record}: no PPG channel (looked for PLETH or PPG in "
+                        f"{', '.join(rec.sig_name)})")
+    x = rec.p_signal[:, idx].astype(float)
+    ok = np.isfinite(x)
+    t = np.arange(x.size) / float(rec.fs)
+    return t[ok], x[ok], None
+
+
+def replay(recording: Path, out: Path, *, heapsize: str = runner.DEFAULT_HEAPSIZE,
+           quiet: bool = False) -> tuple[Path, Path]:
+    """Run the recording through the firmware; write out/beats.csv and out/epochs.csv."""
+    t, ir, red = read_recording(recording)
+    sim_dir = out / "sim"
+    if sim_dir.exists():
+        import shutil
+
+        shutil.rmtree(sim_dir)
+    sim_dir.mkdir(parents=True)
+    settings = device_config.defaults()
+    stim = write_ppg_stimulus_from_recording(t, ir, red, sim_dir, float(settings["ppg_rate_hz"]))
+    duration = stim.n_samples / stim.fs_hz + TAIL_S
+    start_unix_s = int(REPLAY_START.timestamp())
+    flash = sim_dir / "flash"
+    flash.mkdir()
+    (flash / device_config.CONFIG_FILE).write_text(json.dumps(settings))
+    runner.write_sim_config(sim_dir, {
+        "start_unix_s": start_unix_s,
+        "duration_s": duration,
+        "ticks_start_ms": (1 << 30) - 60_000,
+        "devices": runner.board_devices(ppg_stim="stim/ppg.f32", ppg_fs_hz=stim.fs_hz,
+                                        env_stim=None),
+    })
+    with progress_bar("replaying", duration, " s") as update:
+        runner.run(sim_dir, heapsize=heapsize, on_progress=None if quiet else update)
+    nights = _nights(sim_dir)
+    if not nights:
+        raise UserError("the firmware recorded no night; see " + str(sim_dir / "console.log"))
+    t0_s = stim.t0_s
+    beats_csv = out / "beats.csv"
+    epochs_csv = out / "epochs.csv"
+    _write_beats(nights, start_unix_s, t0_s, beats_csv)
+    _write_epochs(nights, start_unix_s, t0_s, epochs_csv)
+    return beats_csv, epochs_csv
+
+
+def _nights(sim_dir: Path) -> list[Night]:
+    from nightstand.cmd_sim import nights_in_flash
+
+    return nights_in_flash(sim_dir)
+
+
+def _write_beats(nights: list[Night], start_unix_s: int, t0_s: float, path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["time_s", "ibi_ms", "pwa"])
+        prev = None
+        for n in nights:
+            for t_ms, pwa in zip(n.beat_t_ms, n.beat_pwa, strict=True):
+                # An interval longer than the detector's slowest beat (27 bpm) spans missed
+                # beats (artefact, no contact): not an IBI.
+                ibi = "" if prev is None or t_ms - prev > MAX_IBI_MS else t_ms - prev
+                prev = t_ms
+                w.writerow([f"{(t_ms - start_unix_s * 1000) / 1000 + t0_s:.3f}", ibi,
+                            "" if pwa is None else f"{pwa:g}"])
+
+
+def _write_epochs(nights: list[Night], start_unix_s: int, t0_s: float, path: Path) -> None:
+    def cell(v: object) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["time_s", *EPOCH_COLUMNS, "flags"])
+        for n in nights:
+            for e in n.epochs:
+                w.writerow([f"{e['unix_s'] - start_unix_s + t0_s:.1f}",
+                            *(cell(e.get(k)) for k in EPOCH_COLUMNS),
+                            "|".join(flag_names(int(e.get("flags", 0))))])
+
+
+def _add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recording", type=Path,
+                   help="CSV with time_s and ppg (or ir) [and red], or a WFDB record path")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    p.add_argument("--heap", default=runner.DEFAULT_HEAPSIZE, help="firmware data heap size")
+
+
+def _run(args: argparse.Namespace) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
+    beats, epochs = replay(args.recording, args.out, heapsize=args.heap)
+    n_beats = sum(1 for _ in open(beats)) - 1
+    n_epochs = sum(1 for _ in open(epochs)) - 1
+    print(f"{n_beats} beats -> {beats}\n{n_epochs} epochs -> {epochs}")
+    return 0
+
+
+COMMANDS = [
+    Command("replay", "feed a recorded PPG through the firmware on the virtual board",
+            _add_args, _run),
+]
