@@ -63,9 +63,13 @@ def png_bytes(fig: Figure) -> bytes:
 def _time_axis(ax: Any, nd: NightData, x0: float, x1: float, label: bool) -> None:
     ax.set_xlim(x0, x1)
     hours = (x1 - x0) * 24
-    step = 1 if hours <= 14 else 2 if hours <= 28 else 6
-    ax.xaxis.set_major_locator(mdates.HourLocator(interval=step))
-    ax.xaxis.set_minor_locator(mdates.MinuteLocator(byminute=[0, 30] if step == 1 else [0]))
+    if hours <= 3:
+        ax.xaxis.set_major_locator(mdates.MinuteLocator(byminute=[0, 15, 30, 45]))
+        ax.xaxis.set_minor_locator(mdates.MinuteLocator(byminute=range(0, 60, 5)))
+    else:
+        step = 1 if hours <= 14 else 2 if hours <= 28 else 6
+        ax.xaxis.set_major_locator(mdates.HourLocator(interval=step))
+        ax.xaxis.set_minor_locator(mdates.MinuteLocator(byminute=[0, 30] if step == 1 else [0]))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     if label:
         off_h = nd.utc_offset_s / 3600
@@ -137,7 +141,8 @@ def main_figure(nd: NightData, g: Grid, m: dict[str, Any]) -> Figure:
         d = np.diff(t)
         ok = (d > 0) & (d < 3000)
         ax.plot(_x(nd, t[1:][ok] / 1000.0), 60000.0 / d[ok], ".", ms=1.2, color="#909497",
-                alpha=0.5, label="beat-to-beat")
+                alpha=0.5)
+        ax.plot([], [], ".", ms=6, color="#909497", label="beat-to-beat")  # legend proxy
     ax.plot(x, g.heart("hr_bpm"), color=C_HR, lw=1.3, label="heart rate (30-s epochs)")
     flagged = g.present & ~valid & ~np.isnan(g.values["hr_bpm"])
     if flagged.any():
@@ -156,7 +161,7 @@ def main_figure(nd: NightData, g: Grid, m: dict[str, Any]) -> Figure:
         ax.plot(_x(nd, np.array([a[0] for a in ar])), [top] * len(ar), "v", color=C_AR, ms=6,
                 clip_on=False, label="arousal event")
     _lights(ax, nd, m)
-    _legend(ax, ncol=4, markerscale=4.0)
+    _legend(ax, ncol=4)
     # HRV
     ax = axs[1]
     _quality_shade(ax, nd, g)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import statistics
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,7 +94,9 @@ def welch(before: list[float], after: list[float]) -> tuple[float, float] | None
     if statistics.pvariance(before) + statistics.pvariance(after) <= 1e-12 * (
             1.0 + statistics.fmean(before) ** 2 + statistics.fmean(after) ** 2):
         return None  # neither side varies: no interval (scipy would warn and give NaN)
-    res = stats.ttest_ind(after, before, equal_var=False)
+    with warnings.catch_warnings():  # near-constant sides: scipy warns, the interval is fine
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.ttest_ind(after, before, equal_var=False)
     ci = res.confidence_interval(0.95)
     lo, hi = float(ci.low), float(ci.high)
     if math.isnan(lo) or math.isnan(hi):
