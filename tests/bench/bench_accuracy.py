@@ -1,10 +1,13 @@
 """Accuracy benchmark on real recordings: firmware PPG pipeline vs NeuroKit2 and HeartPy.
 
-Usage: python tests/bench/bench_accuracy.py --data ../shared/data [--fs 50] [--cpython]
+Usage: python tests/bench/bench_accuracy.py --data ../shared/data [--fs 50] [--path board]
 
-ppg/: each record is resampled to the pipeline rate (default 50 Hz), turned into raw sensor
-counts (DC at 50% of the 18-bit full scale, pulse as a DIP in counts like a real MAX30102, 1-99
-percentile span = 2000 counts) and fed to the firmware under MicroPython (--cpython: in-process).
+ppg/: by default (--path board) each record goes through `nightstand replay`: resampled into the
+virtual MAX30102's stimulus and read by the unchanged firmware on the simulated board under
+MicroPython (LED control, FIFO, recorder and all); beats come back from the night file.
+--path pipeline feeds raw counts straight to the pipeline under MicroPython (DC at 50% of the
+18-bit full scale, pulse as a DIP in counts, 1-99 percentile span = 2000 counts); --cpython runs
+that in-process.
 Beats are scored against the ECG reference: +-150 ms after removing the median pulse-arrival
 delay per record. Baselines run on the same resampled signal.
 sleep/: slpdb RR beats go through the arousal estimator's beat-only path.
@@ -101,6 +104,19 @@ def run_firmware_cpython(counts: np.ndarray, fs: int) -> np.ndarray:
     while pipe.pop_beat(out):
         times.append(out[0] / 1000.0)
     return np.array(times)
+
+
+def run_firmware_board(t: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Beat times (s, recording clock) from `nightstand replay` of (t, x) on the virtual board."""
+    from nightstand.cmd_replay import replay
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "rec.csv"
+        np.savetxt(src, np.column_stack([t, x]), delimiter=",", header="time_s,ppg",
+                   comments="", fmt="%.6f")
+        beats_csv, _ = replay(src, Path(tmp) / "out", quiet=True)
+        rows = list(csv.DictReader(open(beats_csv)))
+    return np.array([float(r["time_s"]) for r in rows])
 
 
 def run_nk(x: np.ndarray, fs: int, method: str) -> np.ndarray:
@@ -211,7 +227,7 @@ def fmt(s: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- ppg/ part
-def bench_ppg(folder: Path, fs: int, cpython: bool, only_fw: bool) -> None:
+def bench_ppg(folder: Path, fs: int, cpython: bool, only_fw: bool, path: str = "board") -> None:
     recs = sorted(p for p in folder.iterdir() if (p / "ppg.csv").exists())
     # Baselines run on the same 50 Hz signal and on the original 125 Hz one ("@orig").
     # (NeuroKit2's "bishop" method is left out: it needs O(n^2) memory on 15-min records.)
@@ -234,7 +250,9 @@ def bench_ppg(folder: Path, fs: int, cpython: bool, only_fw: bool) -> None:
             name = m.split("@")[0]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                if m == "firmware":
+                if m == "firmware" and path == "board":
+                    det = run_firmware_board(t, x)
+                elif m == "firmware":
                     counts = to_counts(xr)
                     det = (run_firmware_cpython if cpython else run_firmware_mp)(counts, fs)
                 elif name == "heartpy":
@@ -251,7 +269,8 @@ def bench_ppg(folder: Path, fs: int, cpython: bool, only_fw: bool) -> None:
     print(head)
     for m in methods:
         print(f"{'pooled':12s} {m:17s} {fmt(summary(per[m]))}")
-    where = "CPython" if cpython else "MicroPython"
+    where = ("MicroPython on the simulated board via `nightstand replay`" if path == "board"
+             else "CPython" if cpython else "MicroPython (pipeline only)")
     print(f"(firmware ran under {where}; wall time {cpu:.1f} s incl. process start)")
 
 
@@ -337,6 +356,56 @@ def bench_sleep(folder: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- simulator part
+def _match(truth: np.ndarray, events: list[tuple[float, float]]) -> tuple[int, int]:
+    """(annotated arousals hit, detected events that hit one): onset within
+    [onset - 15 s, onset + duration + 10 s] (HR leads by up to ~10 beats, Bonnet & Arand 1997)."""
+    hit = np.zeros(len(truth), dtype=bool)
+    ok = 0
+    for onset, _dur in events:
+        good = False
+        for i, (t0, d, *_r) in enumerate(truth):
+            if t0 - 15.0 <= onset <= t0 + d + 10.0:
+                hit[i] = True
+                good = True
+        ok += good
+    return int(hit.sum()), ok
+
+
+def bench_scenarios_board(n: int) -> None:
+    """Seeded random nights simulated whole (`nightstand simulate --seed N`): the firmware on the
+    virtual board records arousal events; they are matched to the scenario's ground truth."""
+    from nightstand.cmd_sim import nights_in_flash, simulate
+    from nightstand.sim import scenario as scen
+    from nsdev.core import vocab
+
+    print(f"\nsimulator: {n} seeded random nights, whole nights through the firmware on the "
+          "virtual board (nightstand simulate --seed N)")
+    print(f"{'seed':>4s} {'hours':>5s} {'truth':>5s} {'events':>6s} {'TP':>4s} {'Se':>6s} "
+          f"{'PPV':>6s} {'wall s':>6s}")
+    tot_truth = tot_ev = tot_hit = tot_ok = 0
+    for seed in range(1, n + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            night, result = simulate(scen.random_scenario(seed), Path(tmp) / "run", quiet=True)
+            wall = time.perf_counter() - t0
+            truth = np.loadtxt(night.paths["arousals"], delimiter=",", skiprows=1, ndmin=2)
+            start_ms = int(night.start_unix_s) * 1000
+            events = [((ev["unix_ms"] - start_ms) / 1000.0, ev["values"][0] / 1000.0)
+                      for nt in nights_in_flash(Path(tmp) / "run") for ev in nt.events
+                      if ev["kind"] == vocab.EV_AROUSAL]
+        hit, ok = _match(truth, events)
+        se = hit / len(truth) if len(truth) else float("nan")
+        ppv = ok / len(events) if events else float("nan")
+        print(f"{seed:4d} {night.duration_s / 3600:5.1f} {len(truth):5d} {len(events):6d} "
+              f"{hit:4d} {se:6.3f} {ppv:6.3f} {wall:6.1f}")
+        tot_truth += len(truth)
+        tot_hit += hit
+        tot_ev += len(events)
+        tot_ok += ok
+    print(f"{'all':>4s} {'':5s} {tot_truth:5d} {tot_ev:6d} {tot_hit:4d} "
+          f"{tot_hit / max(1, tot_truth):6.3f} {tot_ok / max(1, tot_ev):6.3f}")
+
+
 def bench_scenarios(n: int, fs: int) -> None:
     """Seeded random nights from the simulator: arousal Se/PPV against the scenario truth.
 
@@ -371,21 +440,13 @@ def bench_scenarios(n: int, fs: int) -> None:
         lines = run_mp_driver(counts.astype(np.int64), fs)
         events = [(int(p[1]) / 1000.0, int(p[2]) / 1000.0) for p in
                   (line.split() for line in lines if line.startswith("A "))]
-        hit = np.zeros(len(truth), dtype=bool)
-        ok = 0
-        for onset, _dur in events:
-            good = False
-            for i, (t0, d, *_r) in enumerate(truth):
-                if t0 - 15.0 <= onset <= t0 + d + 10.0:
-                    hit[i] = True
-                    good = True
-            ok += good
-        se = hit.mean() if len(truth) else float("nan")
+        hit, ok = _match(truth, events)
+        se = hit / len(truth) if len(truth) else float("nan")
         ppv = ok / len(events) if events else float("nan")
         print(f"{seed:4d} {night.duration_s / 3600:5.1f} {len(truth):5d} {len(events):6d} "
-              f"{int(hit.sum()):4d} {se:6.3f} {ppv:6.3f}")
+              f"{hit:4d} {se:6.3f} {ppv:6.3f}")
         tot_truth += len(truth)
-        tot_hit += int(hit.sum())
+        tot_hit += hit
         tot_ev += len(events)
         tot_ok += ok
     print(f"{'all':>4s} {'':5s} {tot_truth:5d} {tot_ev:6d} {tot_hit:4d} "
@@ -401,16 +462,22 @@ def main() -> int:
     ap.add_argument("--skip-sleep", action="store_true")
     ap.add_argument("--skip-ppg", action="store_true")
     ap.add_argument("--scenarios", type=int, default=20, help="seeded simulator nights (0: none)")
+    ap.add_argument("--path", choices=("board", "pipeline"), default="board",
+                    help="board: the whole firmware on the simulated board (default); "
+                    "pipeline: raw counts straight into the PPG pipeline (faster)")
     a = ap.parse_args()
     data = Path(a.data)
     if not data.is_dir():
         print(f"bench-accuracy: SKIP real recordings - data folder {data} not found "
               "(pass --data DIR); the simulator part still runs")
     if not a.skip_ppg and (data / "ppg").is_dir():
-        bench_ppg(data / "ppg", a.fs, a.cpython, a.firmware_only)
+        bench_ppg(data / "ppg", a.fs, a.cpython, a.firmware_only,
+                  "pipeline" if a.cpython else a.path)
     if not a.skip_sleep and (data / "sleep").is_dir():
         bench_sleep(data / "sleep")
-    if a.scenarios > 0:
+    if a.scenarios > 0 and a.path == "board":
+        bench_scenarios_board(a.scenarios)
+    elif a.scenarios > 0:
         bench_scenarios(a.scenarios, a.fs)
     return 0
 
