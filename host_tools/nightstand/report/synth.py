@@ -8,7 +8,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nsdev.core import vocab
+from nsdev.core import nightfile, vocab
 from nsdev.recorder import Recorder
 
 from nightstand.sync.store import Store
@@ -110,3 +110,18 @@ def store_night(store: Store, data: bytes, device_id: str, night_id: int) -> int
     part = store.partial_path(device_id, night_id)
     part.write_bytes(data)
     return store.commit_night(device_id, night_id, part, zlib.crc32(data))
+
+
+def restamp(data: bytes, start_unix_s: int, night_id: int, device_id: str = "synth-01",
+            utc_offset_s: int = 3600) -> bytes:
+    """The same night moved to another start time and id: a new header record (the firmware's
+    encoder) in front of the template's other records, whose times are relative to the start."""
+    end = len(data)
+    n = nightfile.check_frame(data, len(vocab.MAGIC), end)
+    if n < 0 or data[len(vocab.MAGIC)] != vocab.REC_HEADER:
+        raise ValueError("template does not start with a header record")
+    buf = bytearray(512)
+    p = nightfile.write_magic(buf, 0)
+    p = nightfile.encode_header(buf, p, device_id, night_id, start_unix_s, utc_offset_s,
+                                "synth", 30, "")
+    return bytes(buf[:p]) + data[len(vocab.MAGIC) + n + vocab.FRAME_OVERHEAD:]
