@@ -25,6 +25,11 @@ demo: setup
 
 bench: setup
 	$(BIN)/python tests/bench/bench_sim.py
+	$(BIN)/python tests/bench/bench_pipeline_cpu.py
+	$(BIN)/python tests/bench/bench_flash.py
+	$(BIN)/python tests/bench/bench_sync.py
+	$(BIN)/python tests/bench/bench_lamp.py
+	$(BIN)/python tests/bench/bench_report.py
 
 bench-accuracy: setup
 	$(BIN)/python tests/bench/bench_accuracy.py --data $(DATA)
