@@ -3,6 +3,7 @@
 # Uses only `open` and `os` (littlefs on the device, the unix port or CPython in tests).
 import json
 import os
+from array import array
 
 from nsdev.core import nightfile, vocab
 
@@ -33,7 +34,8 @@ class Recorder:
 
     def __init__(self, root="data", device_id="", fw_version="", sensor_config="", epoch_s=30,
                  buf_bytes=4096, free_fn=None, low_free_bytes=160 * 1024,
-                 beats_min_free_bytes=64 * 1024, check_every=10):
+                 beats_min_free_bytes=64 * 1024, check_every=10, ibi_res_ms=vocab.IBI_RES_MS,
+                 pwa_shift=vocab.PWA_SHIFT):
         self.root = root
         self.device_id = device_id
         self.fw_version = fw_version
@@ -43,8 +45,15 @@ class Recorder:
         self.beats_min_free_bytes = beats_min_free_bytes
         self.check_every = check_every
         self._free_fn = free_fn or _statvfs_free
+        self.ibi_res_ms = ibi_res_ms  # beat-time resolution stored (1, 2, 4 or 8 ms)
+        self.pwa_shift = pwa_shift  # per-beat amplitude step = block maximum >> pwa_shift
         self._buf = bytearray(buf_bytes)
         self._n = 0
+        # The last EPOCH record while it is still the last record in the buffer: add_beats
+        # attaches the epoch's beat stream to it (one frame and one CRC for both).
+        self._mark = array("i", [0, 0, 0])
+        self._ep_end = -1
+        self._ep_t_off_s = 0
         self._file = None
         self._scratch = None
         self.night_id = None  # the open night, or None
@@ -73,6 +82,7 @@ class Recorder:
         self._blocks_dropped = 0
         self._pending_flags = 0
         self._last_unix_s = 0
+        self._ep_end = -1
 
     def _load_index(self):
         idx = None
@@ -280,21 +290,16 @@ class Recorder:
                 try:
                     if rtype == vocab.REC_HEADER and start is None:
                         start = nightfile.decode_payload(rtype, buf, 3, 3 + ln)["start_unix_s"]
-                    elif rtype in (vocab.REC_EPOCH, vocab.REC_NIGHT_END):
-                        t = nightfile.unzigzag(nightfile.get_uvarint(buf, 3, 3 + ln)[0])
+                    t, nb = nightfile.record_time_beats(rtype, buf, 3, 3 + ln)
+                    if t is not None:
                         last_s = t if last_s is None or t > last_s else last_s
-                        if rtype == vocab.REC_EPOCH:
-                            self.n_epochs += 1
-                        else:
-                            closed = True
-                    elif rtype in (vocab.REC_EVENT, vocab.REC_BEATS, vocab.REC_ENV):
-                        t, p = nightfile.get_uvarint(buf, 3, 3 + ln)
-                        t = nightfile.unzigzag(t) // 1000
-                        last_s = t if last_s is None or t > last_s else last_s
-                        if rtype == vocab.REC_EVENT:
-                            self.n_events += 1
-                        elif rtype == vocab.REC_BEATS:
-                            self.n_beats += nightfile.get_uvarint(buf, p, 3 + ln)[0]
+                    self.n_beats += nb
+                    if rtype == vocab.REC_EPOCH:
+                        self.n_epochs += 1
+                    elif rtype == vocab.REC_EVENT:
+                        self.n_events += 1
+                    elif rtype == vocab.REC_NIGHT_END:
+                        closed = True
                 except ValueError:
                     pass  # CRC-valid but malformed payload: keep it, the decoder reports it
                 pos += 7 + ln
@@ -326,6 +331,7 @@ class Recorder:
     # ---- adding records (RAM only: safe from the processing path) -----------------------
 
     def _put(self, end):
+        self._ep_end = -1
         if end < 0:
             self.lost_records += 1
             return False
@@ -342,11 +348,14 @@ class Recorder:
         flags |= self._pending_flags
         if self.beats_dropping:
             flags |= vocab.FLAG_BEATS_DROPPED
+        t_off_s = unix_s - self.start_unix_s
         ok = self._put(nightfile.encode_epoch(
-            self._buf, self._n, unix_s - self.start_unix_s,
+            self._buf, self._n, t_off_s,
             (hr_bpm, rmssd_ms, sdnn_ms, pwa_mean, spo2_pct, sqi, arousal_score, temp_c, rh_pct,
-             pressure_hpa, gas_ohm, lux, mel_edi_lx, lamp_level), flags))
+             pressure_hpa, gas_ohm, lux, mel_edi_lx, lamp_level), flags, self._mark))
         if ok:
+            self._ep_end = self._n
+            self._ep_t_off_s = t_off_s
             self.n_epochs += 1
             self._pending_flags = 0
             self._last_unix_s = unix_s
@@ -365,16 +374,24 @@ class Recorder:
     def add_beats(self, unix_s, ms, ibi_ms, pwa, n):
         """n beats, beat 0 at unix_s + ms/1000; ibi_ms[i] = ms from beat i to beat i+1
         (n-1 values, 1..65535); pwa[i] = amplitude of beat i in ADC counts (0 = unknown) or
-        None. Dropped (and counted) while the flash is full of unsynced nights. -> stored?"""
+        None. Right after add_epoch (the app's order) the beats go into that EPOCH record,
+        otherwise into a BEATS record of their own. Dropped (and counted) while the flash is full
+        of unsynced nights. -> stored?"""
         if self.night_id is None or n <= 0:
             return False
         if self.beats_dropping:
             self.n_beats_dropped += n
             self._blocks_dropped += 1
             return False
+        t0_off_ms = (unix_s - self.start_unix_s) * 1000 + ms
+        end = -1
         try:
-            end = nightfile.encode_beats(
-                self._buf, self._n, (unix_s - self.start_unix_s) * 1000 + ms, ibi_ms, pwa, n)
+            if self._ep_end == self._n and self._n > 0:
+                end = nightfile.append_beats(self._buf, self._mark, self._ep_t_off_s, t0_off_ms,
+                                             ibi_ms, pwa, n, self.ibi_res_ms, self.pwa_shift)
+            if end < 0:
+                end = nightfile.encode_beats(self._buf, self._n, t0_off_ms, ibi_ms, pwa, n,
+                                             self.ibi_res_ms, self.pwa_shift)
         except ValueError:
             end = -1
         if self._put(end):
@@ -426,8 +443,10 @@ class Recorder:
                     self.lost_records += 1
                     self.lost_bytes += n
                     self._n = 0
+                    self._ep_end = -1
             return 0
         self._n = 0
+        self._ep_end = -1
         self._flushes += 1
         if self._flushes % self.check_every == 0:
             self._check_space()

@@ -64,8 +64,7 @@ def check_night(rec, nid, committed, full):
                 start = nightfile.decode_payload(rtype, data, off + 3, off + 3 + n)[
                     "start_unix_s"]
             elif rtype == vocab.REC_EPOCH and start is not None:
-                z = nightfile.get_uvarint(data, off + 3, off + 3 + n)[0]
-                t = start + nightfile.unzigzag(z)
+                t = start + nightfile.record_time_beats(rtype, data, off + 3, off + 3 + n)[0]
                 dup = dup or t in seen
                 seen.add(t)
         ok = ok and start is not None

@@ -56,6 +56,37 @@ def test_night_round_trip_and_index(tmp_path):
     assert json.loads((tmp_path / "data" / "index.json").read_text())["open"] is None
 
 
+def test_beats_share_the_epoch_record_in_the_app_order(tmp_path):
+    rec = Recorder(str(tmp_path / "data"), free_fn=FakeFree(10 ** 9))
+    nid = rec.start_night(T0, 0)
+    rec.add_epoch(T0, hr_bpm=60.0)
+    assert rec.add_beats(T0, 250, IBI, PWA, 30)  # attached to the epoch
+    assert rec.add_beats(T0 + 30, 0, IBI, PWA, 5)  # a second block: a record of its own
+    rec.add_epoch(T0 + 30, hr_bpm=61.0)
+    rec.add_event(T0 + 40, vocab.EV_BUTTON, (1, 0))
+    assert rec.add_beats(T0 + 30, 100, IBI, None, 3)  # not right after the epoch
+    rec.add_epoch(T0 + 60, hr_bpm=62.0)
+    rec.flush()
+    assert rec.add_beats(T0 + 60, 100, IBI, PWA, 4)  # the epoch is on flash already
+    rec.flush()
+    d = _decode(rec, nid)
+    assert d["skipped"] == []
+    recs = d["records"]
+    assert [r["type"] for r in recs] == ["epoch", "beats", "beats", "epoch", "event", "beats",
+                                         "epoch", "beats"]
+    assert recs[0]["offset"] == recs[1]["offset"] and recs[1]["offset"] != recs[2]["offset"]
+    assert abs(recs[1]["t_ms"][0] - 250) <= 2 and recs[1]["n"] == 30
+    assert recs[7]["t_ms"][0] == 60100
+    # Beat times at the default 4 ms resolution: never more than 2 ms off, no drift.
+    t = 250
+    for i, got in enumerate(recs[1]["t_ms"]):
+        assert abs(got - t) <= 2
+        t += IBI[i] if i < 29 else 0
+    # A reboot counts the beats of both kinds of record.
+    rec2 = Recorder(str(tmp_path / "data"), free_fn=FakeFree(10 ** 9))
+    assert rec2.recover(T0 + 100) == nid and rec2.n_beats == 42 and rec2.n_epochs == 3
+
+
 def test_resume_after_reboot_truncates_torn_tail(tmp_path):
     root = str(tmp_path / "data")
     rec = Recorder(root, free_fn=FakeFree(10 ** 9))
@@ -119,7 +150,7 @@ def test_full_of_unsynced_drops_beats_and_flags_it(tmp_path):
 def test_buffer_full_counts_loss_never_raises(tmp_path):
     rec = Recorder(str(tmp_path / "data"), free_fn=FakeFree(10 ** 9), buf_bytes=256)
     rec.start_night(T0, 0)
-    stored = [rec.add_epoch(T0 + 30 * e, hr_bpm=60.0) for e in range(20)]
+    stored = [rec.add_epoch(T0 + 30 * e, hr_bpm=60.0) for e in range(40)]
     assert stored[0] and not stored[-1] and rec.lost_records > 0
     assert not rec.add_beats(T0, 0, [0], None, 2)  # bad IBI: refused, counted
     assert rec.flush() > 0 and rec.pending_bytes() == 0

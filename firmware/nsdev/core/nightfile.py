@@ -2,13 +2,18 @@
 # Pure (no file I/O): used by the recorder on the device and by the host tools (defined once).
 # Specification: docs/night-format.md. Vocabulary (fields, units, flags, events): nsdev.core.vocab.
 import binascii
+import math
 
 from nsdev.core import vocab
 
 _MAX_PAYLOAD = vocab.MAX_PAYLOAD
 _RICE_ESCAPE = 15  # unary prefix length that announces a raw value
 _RICE_RAW_BITS = 20
+_EXPG_MAX_ZEROS = 40  # longer zero runs are damage, not data
 _MAX_IBI_MS = 65535
+_MAX_BEATS = 1000  # per block
+_LN2 = 0.6931471805599453
+_EPOCH_S = vocab.EPOCH_S
 
 # Frame check results (negative): why the bytes at a position are not a record.
 BAD_TRUNCATED = -1
@@ -83,17 +88,21 @@ def _get_text(data, pos, end):
     return bytes(data[pos:pos + n]).decode("utf-8", "replace"), pos + n
 
 
-# ---- bit stream (Golomb-Rice codes for the beat block) --------------------------------------
+# ---- bit stream (bit-packed payloads) ---------------------------------------------------------
 
 class _BitWriter:
-    # Bits are packed most significant bit first.
-    def __init__(self, buf, pos):
+    # Bits are packed most significant bit first. `used` > 0 continues a partly written byte.
+    def __init__(self, buf, pos, used=0):
         self.buf = buf
         self.pos = pos
-        self.acc = 0
-        self.nbits = 0
+        self.nbits = used
+        self.acc = buf[pos] >> (8 - used) if used else 0
 
     def put(self, value, nbits):
+        if nbits > 16:  # keep the accumulator a small int
+            self.put(value >> 16, nbits - 16)
+            value &= 0xFFFF
+            nbits = 16
         self.acc = (self.acc << nbits) | (value & ((1 << nbits) - 1))
         self.nbits += nbits
         while self.nbits >= 8:
@@ -110,6 +119,15 @@ class _BitWriter:
         else:
             self.put((1 << _RICE_ESCAPE) - 1, _RICE_ESCAPE)
             self.put(z, _RICE_RAW_BITS)
+
+    def expg(self, z, k):
+        """Exp-Golomb of order k: w = z + 2^k has b bits; b-k-1 zero bits, then w."""
+        w = z + (1 << k)
+        b = k + 1
+        while w >> b:
+            b += 1
+        self.put(0, b - k - 1)
+        self.put(w, b)
 
     def close(self):
         if self.nbits:
@@ -129,6 +147,9 @@ class _BitReader:
         self.nbits = 0
 
     def get(self, nbits):
+        if nbits > 16:
+            hi = self.get(nbits - 16)
+            return (hi << 16) | self.get(16)
         while self.nbits < nbits:
             if self.pos >= self.end:
                 raise ValueError("bit stream overrun")
@@ -147,6 +168,14 @@ class _BitReader:
         if q == _RICE_ESCAPE:
             return self.get(_RICE_RAW_BITS)
         return (q << k) | self.get(k)
+
+    def expg(self, k):
+        m = 0
+        while not self.get(1):
+            m += 1
+            if m > _EXPG_MAX_ZEROS:
+                raise ValueError("bad exp-Golomb code")
+        return ((1 << (m + k)) | self.get(m + k)) - (1 << k)
 
 
 def _rice_cost(z, k):
@@ -195,22 +224,6 @@ def check_frame(data, pos, end):
 # ---- encoders: each writes one framed record into `buf` at `pos` and returns the end position,
 # or -1 when the buffer has no room (the bytes after `pos` are then undefined). ----------------
 
-def _fixed(x, scale, signed):
-    """round(x * scale) as int, or None if x is unknown (None, NaN, inf) or out of range."""
-    if x is None:
-        return None
-    if isinstance(x, int):
-        v = x * scale
-    else:
-        if x != x or x in (float("inf"), float("-inf")):
-            return None
-        f = x * scale
-        v = int(f + 0.5) if f >= 0 else -int(-f + 0.5)
-    if v < 0 and not signed:
-        return -1
-    return v
-
-
 def write_magic(buf, pos=0):
     buf[pos:pos + 4] = vocab.MAGIC
     return pos + 4
@@ -233,9 +246,52 @@ def encode_header(buf, pos, device_id, night_id, start_unix_s, utc_offset_s, fw_
         return -1
 
 
-def _encode_fields(buf, p, table, values, lamp_index):
-    """Presence mask then the known values; returns (end, invalid) where invalid says a value was
-    unusable and stored as unknown."""
+def field_code(x, spec):
+    """Stored code of value x for a field spec of vocab.EPOCH_FIELDS; None if x is unknown,
+    -1 if it cannot be stored (NaN, infinite, negative, out of the field's range)."""
+    if x is None:
+        return None
+    bits, scale, low, knee = spec[1], spec[2], spec[3], spec[4]
+    if isinstance(x, int) and not knee:
+        v = x * scale - low
+    else:
+        x = float(x)
+        if x != x or x < -3e38 or x > 3e38:
+            return -1
+        if knee:
+            if x < 0:
+                return -1
+            f = scale * math.log(1.0 + x / knee) / _LN2
+        else:
+            f = x * scale - low
+        if f < -1 or f > (1 << bits):
+            return -1
+        v = int(f + 0.5) if f >= 0 else -int(-f + 0.5)
+    if v < 0 or v >> bits:
+        return -1
+    return v
+
+
+def field_value(code, spec):
+    """Value of a stored code (inverse of field_code, to the field's resolution)."""
+    scale, low, knee = spec[2], spec[3], spec[4]
+    if knee:
+        return knee * (2.0 ** (code / scale) - 1.0)
+    return (code + low) / scale
+
+
+def _lamp_ok(levels, spec):
+    if len(levels) > vocab.MAX_LAMP_CHANNELS:
+        return False
+    for level in levels:
+        v = field_code(level, spec)
+        if v is None or v < 0 or v > spec[2]:
+            return False
+    return True
+
+
+def _fields_mask(table, values, lamp_index):
+    """-> (presence mask, invalid): invalid says a given value was unusable (stored unknown)."""
     mask = 0
     invalid = False
     for i in range(len(table)):
@@ -243,68 +299,82 @@ def _encode_fields(buf, p, table, values, lamp_index):
         if x is None:
             continue
         if i == lamp_index:
-            ok = True
-            for level in x:
-                v = _fixed(level, table[i][1], False)
-                if v is None or v < 0 or v > 10000:
-                    ok = False
-            if ok and len(x) < 16:
-                mask |= 1 << i
-            else:
-                invalid = True
-            continue
-        v = _fixed(x, table[i][1], table[i][2])
-        if v is None or (v < 0 and not table[i][2]):
-            invalid = True  # NaN, inf or a negative value for an unsigned field
-            continue
-        mask |= 1 << i
-    p = put_uvarint(buf, p, mask)
-    return p, mask, invalid
+            ok = _lamp_ok(x, table[i])
+        else:
+            ok = field_code(x, table[i]) >= 0
+        if ok:
+            mask |= 1 << i
+        else:
+            invalid = True
+    return mask, invalid
 
 
-def _encode_values(buf, p, table, values, mask, lamp_index):
+def _put_fields(bw, table, values, mask, lamp_index):
     for i in range(len(table)):
         if not mask & (1 << i):
             continue
-        name, scale, signed, _unit = table[i]
+        spec = table[i]
         if i == lamp_index:
-            p = put_uvarint(buf, p, len(values[i]))
+            bw.put(len(values[i]), 4)
             for level in values[i]:
-                p = put_uvarint(buf, p, _fixed(level, scale, False))
-        elif signed:
-            p = put_svarint(buf, p, _fixed(values[i], scale, True))
+                v = field_code(level, spec)
+                if v:
+                    bw.put(1, 1)
+                    bw.put(v, spec[1])
+                else:
+                    bw.put(0, 1)
         else:
-            p = put_uvarint(buf, p, _fixed(values[i], scale, False))
-    return p
+            bw.put(field_code(values[i], spec), spec[1])
 
 
-def encode_epoch(buf, pos, t_off_s, values, flags=0):
-    """values: sequence in vocab.EPOCH_FIELDS order (None = unknown; lamp_level a sequence)."""
+def epoch_time_code(t_off_s):
+    """EPOCH time: w = 2 * index when t_off_s = 30 * index, else w = 2 * t_off_s + 1."""
+    if t_off_s % _EPOCH_S == 0:
+        return (t_off_s // _EPOCH_S) * 2
+    return t_off_s * 2 + 1
+
+
+def epoch_t_off_s(w):
+    return (w >> 1) * _EPOCH_S if not w & 1 else w >> 1
+
+
+def encode_epoch(buf, pos, t_off_s, values, flags=0, mark=None):
+    """values: sequence in vocab.EPOCH_FIELDS order (None = unknown; lamp_level a sequence).
+    mark: optional array of 3 ints that receives what append_beats needs to attach the beat
+    stream to this record later (record start, bit position of the has-beats bit, payload end)."""
+    mask, invalid = _fields_mask(vocab.EPOCH_FIELDS, values, vocab.EPOCH_LAMP_INDEX)
+    if invalid:
+        flags |= vocab.FLAG_INVALID_VALUE
     try:
         buf[pos] = vocab.REC_EPOCH
-        p = put_svarint(buf, pos + 3, t_off_s)
-        # The mask goes before the flags; the flags may change if a value is invalid, so the
-        # mask is computed first and the flags are written after it.
-        p, mask, invalid = _encode_fields(buf, p, vocab.EPOCH_FIELDS, values,
-                                          vocab.EPOCH_LAMP_INDEX)
-        if invalid:
-            flags |= vocab.FLAG_INVALID_VALUE
-        p = put_uvarint(buf, p, flags)
-        p = _encode_values(buf, p, vocab.EPOCH_FIELDS, values, mask, vocab.EPOCH_LAMP_INDEX)
-        return _finish(buf, pos, p)
+        p = put_svarint(buf, pos + 3, epoch_time_code(t_off_s))
+        bw = _BitWriter(buf, p)
+        bw.put(mask, len(vocab.EPOCH_FIELDS))
+        bw.expg(flags, 0)
+        _put_fields(bw, vocab.EPOCH_FIELDS, values, mask, vocab.EPOCH_LAMP_INDEX)
+        if mark is not None:
+            mark[0] = pos
+            mark[1] = bw.pos * 8 + bw.nbits
+        bw.put(0, 1)  # no beats (yet)
+        end = bw.close()
+        if mark is not None:
+            mark[2] = end
+        return _finish(buf, pos, end)
     except IndexError:
         return -1
 
 
 def encode_env(buf, pos, t_off_ms, values):
     """values: sequence in vocab.ENV_FIELDS order (None = unknown)."""
+    mask, invalid = _fields_mask(vocab.ENV_FIELDS, values, -1)
     try:
         buf[pos] = vocab.REC_ENV
         p = put_svarint(buf, pos + 3, t_off_ms)
-        p, mask, invalid = _encode_fields(buf, p, vocab.ENV_FIELDS, values, -1)
-        p = put_uvarint(buf, p, 1 if invalid else 0)
-        p = _encode_values(buf, p, vocab.ENV_FIELDS, values, mask, -1)
-        return _finish(buf, pos, p)
+        bw = _BitWriter(buf, p)
+        bw.put(mask, len(vocab.ENV_FIELDS))
+        bw.put(1 if invalid else 0, 1)
+        _put_fields(bw, vocab.ENV_FIELDS, values, mask, -1)
+        return _finish(buf, pos, bw.close())
     except IndexError:
         return -1
 
@@ -324,78 +394,6 @@ def encode_event(buf, pos, t_off_ms, kind, values=(), text=None):
         return -1
 
 
-def encode_beats(buf, pos, t0_off_ms, ibi_ms, pwa, n):
-    """n beats: beat 0 at t0_off_ms (ms since night start), beat i+1 = beat i + ibi_ms[i]
-    (1..65535 ms); pwa[i] = pulse-wave amplitude of beat i in ADC counts (<= 0: unknown), or
-    pwa None for a block without amplitudes. ValueError on an impossible IBI or n."""
-    if n < 1 or n > 1000:
-        raise ValueError("beats per block must be 1..1000")
-    for i in range(n - 1):
-        if not 0 < ibi_ms[i] <= _MAX_IBI_MS:
-            raise ValueError("ibi_ms out of range")
-    step = 0
-    if pwa is not None:
-        top = 0
-        for i in range(n):
-            if pwa[i] > top:
-                top = pwa[i]
-        if top > 0:
-            step = top >> 5 if top >= 64 else 1
-            step = int(step)
-    # Choose the Rice parameters with the smallest exact cost.
-    k_ibi = 0
-    k_pwa = 0
-    best = -1
-    for k in range(13):
-        cost = 0
-        for i in range(1, n - 1):
-            cost += _rice_cost(zigzag(ibi_ms[i] - ibi_ms[i - 1]), k)
-        if best < 0 or cost < best:
-            best = cost
-            k_ibi = k
-    if step:
-        best = -1
-        for k in range(8):
-            cost = 0
-            prev = _pwa_q(pwa[0], step)
-            for i in range(1, n):
-                q = _pwa_q(pwa[i], step)
-                cost += _rice_cost(zigzag(q - prev), k)
-                prev = q
-            if best < 0 or cost < best:
-                best = cost
-                k_pwa = k
-    try:
-        buf[pos] = vocab.REC_BEATS
-        p = put_svarint(buf, pos + 3, t0_off_ms)
-        p = put_uvarint(buf, p, n)
-        if n >= 2:
-            p = put_uvarint(buf, p, ibi_ms[0])
-        buf[p] = k_ibi | (k_pwa << 4)
-        p = put_uvarint(buf, p + 1, step)
-        if step:
-            p = put_uvarint(buf, p, _pwa_q(pwa[0], step))
-        bits = _BitWriter(buf, p)
-        for i in range(1, n - 1):
-            bits.rice(zigzag(ibi_ms[i] - ibi_ms[i - 1]), k_ibi)
-        if step:
-            prev = _pwa_q(pwa[0], step)
-            for i in range(1, n):
-                q = _pwa_q(pwa[i], step)
-                bits.rice(zigzag(q - prev), k_pwa)
-                prev = q
-        return _finish(buf, pos, bits.close())
-    except IndexError:
-        return -1
-
-
-def _pwa_q(v, step):
-    if v <= 0:
-        return 0
-    q = int((v + (step >> 1)) // step)
-    return q if q > 0 else 1
-
-
 def encode_night_end(buf, pos, t_off_s, n_epochs, n_events, n_beats, n_beats_dropped, reason):
     try:
         buf[pos] = vocab.REC_NIGHT_END
@@ -410,31 +408,237 @@ def encode_night_end(buf, pos, t_off_s, n_epochs, n_events, n_beats, n_beats_dro
         return -1
 
 
+# ---- the beat stream ---------------------------------------------------------------------------
+# Beat i is at t_i = t0 + ibi_0 + ... + ibi_{i-1} ms. With resolution r ms, the stored beat times
+# are T_i = round((t_i - base) / r) (so errors never accumulate) and the stored intervals are
+# U_i = T_{i+1} - T_i. The section (bit stream) holds: n-1 expg4, T_0 zigzag expg10, r code u2,
+# then if n >= 2: U_0 expg9, k_ibi u4, the n-2 Rice(zigzag(U_i - U_{i-1}), k_ibi); has_pwa u1 and,
+# if set: step exponent e u5, q_0 expg3, and if n >= 2: k_pwa u3 and the n-1
+# Rice(zigzag(q_i - q_{i-1})); amplitude_i = q_i * 2^e (q_i = 0: unknown).
+
+def _check_beats(ibi_ms, n, res_ms):
+    if n < 1 or n > _MAX_BEATS:
+        raise ValueError("beats per block must be 1..1000")
+    for i in range(n - 1):
+        if not 0 < ibi_ms[i] <= _MAX_IBI_MS:
+            raise ValueError("ibi_ms out of range")
+    if res_ms not in (1, 2, 4, 8):
+        raise ValueError("ibi resolution must be 1, 2, 4 or 8 ms")
+
+
+def _pwa_q(v, e):
+    # Amplitude v in steps of 2^e counts, rounded; at least 1 for a known amplitude.
+    v = int(v)
+    if v <= 0:
+        return 0
+    q = (v + ((1 << e) >> 1)) >> e
+    return q if q > 0 else 1
+
+
+def _pwa_exp(pwa, n, shift):
+    """Step exponent e (step 2^e = the block's largest amplitude >> shift, rounded down to a
+    power of two), or -1 for a block without amplitudes."""
+    if pwa is None:
+        return -1
+    top = 0
+    for i in range(n):
+        if pwa[i] > top:
+            top = pwa[i]
+    top = int(top)
+    if top <= 0:
+        return -1
+    e = -shift - 1
+    while top:
+        top >>= 1
+        e += 1
+    return e if e > 0 else 0
+
+
+def _ibi_cost(ibi_ms, n, d0, res, k):
+    # Exact bits of the IBI delta stream with Rice parameter k; k < 0: the sum of the zigzag
+    # deltas (for the first guess of k). No allocation.
+    half = res >> 1
+    t = d0
+    tq = (t + half) // res
+    prev_u = -1
+    cost = 0
+    for i in range(n - 1):
+        t += ibi_ms[i]
+        nq = (t + half) // res
+        u = nq - tq
+        tq = nq
+        if prev_u >= 0:
+            z = zigzag(u - prev_u)
+            cost += z if k < 0 else _rice_cost(z, k)
+        prev_u = u
+    return cost
+
+
+def _pwa_cost(pwa, n, step, _unused, k):
+    prev = _pwa_q(pwa[0], step)
+    cost = 0
+    for i in range(1, n):
+        q = _pwa_q(pwa[i], step)
+        z = zigzag(q - prev)
+        cost += z if k < 0 else _rice_cost(z, k)
+        prev = q
+    return cost
+
+
+def _best_k(cost_fn, a, b, c, d, count, kmax):
+    """Rice parameter with the fewest bits: start near log2(mean * ln 2) (the optimum for a
+    geometric distribution) and walk downhill (the cost is convex in k)."""
+    mean = cost_fn(a, b, c, d, -1) // count if count else 0
+    k = 0
+    while k < kmax and (2 << k) <= mean:
+        k += 1
+    best = cost_fn(a, b, c, d, k)
+    for step in (-1, 1):
+        while 0 <= k + step <= kmax:
+            cost = cost_fn(a, b, c, d, k + step)
+            if cost >= best:
+                break
+            best = cost
+            k += step
+    return k
+
+
+def _put_beats(bw, d0, ibi_ms, pwa, n, res, shift):
+    """Beat section; d0 = beat 0 in ms after the record's base time."""
+    half = res >> 1
+    bw.expg(n - 1, 4)
+    tq = (d0 + half) // res  # T_0 (floor division rounds half up for negative d0 too)
+    bw.expg(zigzag(tq), 10)
+    bw.put((1, 2, 4, 8).index(res), 2)
+    if n >= 2:
+        k_ibi = _best_k(_ibi_cost, ibi_ms, n, d0, res, n - 2, 15) if n >= 3 else 0
+        t = d0
+        prev_u = -1
+        for i in range(n - 1):
+            t += ibi_ms[i]
+            nq = (t + half) // res
+            u = nq - tq
+            tq = nq
+            if prev_u < 0:
+                bw.expg(u, 9)
+                bw.put(k_ibi, 4)
+            else:
+                bw.rice(zigzag(u - prev_u), k_ibi)
+            prev_u = u
+    step = _pwa_exp(pwa, n, shift)
+    if step < 0:
+        bw.put(0, 1)
+        return
+    bw.put(1, 1)
+    bw.put(step, 5)
+    prev = _pwa_q(pwa[0], step)
+    bw.expg(prev, 3)
+    if n >= 2:
+        k_pwa = _best_k(_pwa_cost, pwa, n, step, 0, n - 1, 7)
+        bw.put(k_pwa, 3)
+        for i in range(1, n):
+            q = _pwa_q(pwa[i], step)
+            bw.rice(zigzag(q - prev), k_pwa)
+            prev = q
+
+
+def encode_beats(buf, pos, t0_off_ms, ibi_ms, pwa, n, res_ms=vocab.IBI_RES_MS,
+                 pwa_shift=vocab.PWA_SHIFT):
+    """A beat block not attached to an epoch. n beats: beat 0 at t0_off_ms (ms since night
+    start), beat i+1 = beat i + ibi_ms[i] (1..65535 ms); pwa[i] = pulse-wave amplitude of beat i
+    in ADC counts (<= 0: unknown), or pwa None. Times are stored to res_ms (1, 2, 4 or 8 ms),
+    amplitudes to max(pwa) >> pwa_shift. ValueError on an impossible IBI, n or res_ms."""
+    _check_beats(ibi_ms, n, res_ms)
+    try:
+        buf[pos] = vocab.REC_BEATS
+        p = put_svarint(buf, pos + 3, t0_off_ms)
+        bw = _BitWriter(buf, p)
+        _put_beats(bw, 0, ibi_ms, pwa, n, res_ms, pwa_shift)
+        return _finish(buf, pos, bw.close())
+    except IndexError:
+        return -1
+
+
+def append_beats(buf, mark, t_off_s, t0_off_ms, ibi_ms, pwa, n, res_ms=vocab.IBI_RES_MS,
+                 pwa_shift=vocab.PWA_SHIFT):
+    """Attach a beat block to the EPOCH record that encode_epoch(..., mark) wrote (it must still
+    be the last record in `buf`; t_off_s is its time). -> new end of the record, or -1 (buffer
+    full or record too long: the EPOCH record is left as it was). ValueError as encode_beats."""
+    _check_beats(ibi_ms, n, res_ms)
+    pos = mark[0]
+    bit = mark[1]
+    byte = bit >> 3
+    try:
+        buf[byte] |= 0x80 >> (bit & 7)  # has beats
+        bw = _BitWriter(buf, byte + ((bit & 7) + 1) // 8, ((bit & 7) + 1) & 7)
+        _put_beats(bw, t0_off_ms - t_off_s * 1000, ibi_ms, pwa, n, res_ms, pwa_shift)
+        return _finish(buf, pos, bw.close())
+    except (IndexError, ValueError):
+        buf[byte] &= (0xFF00 >> (bit & 7)) & 0xFF  # bits before the has-beats bit
+        _finish(buf, pos, mark[2])
+        return -1
+
+
 # ---- decoder --------------------------------------------------------------------------------
 
-def _decode_fields(data, p, end, table, lamp_index, mask, out):
+def _get_fields(bits, table, lamp_index, mask, out):
     for i in range(len(table)):
-        name, scale, signed, _unit = table[i]
+        spec = table[i]
         if not mask & (1 << i):
-            out[name] = None
-            continue
-        if i == lamp_index:
-            cnt, p = get_uvarint(data, p, end)
+            out[spec[0]] = None
+        elif i == lamp_index:
             levels = []
-            for _ in range(cnt):
-                v, p = get_uvarint(data, p, end)
-                levels.append(v / scale)
-            out[name] = levels
-            continue
-        v, p = get_uvarint(data, p, end)
-        if signed:
-            v = unzigzag(v)
-        out[name] = v / scale if scale != 1 else v
-    return p
+            for _ in range(bits.get(4)):
+                levels.append(bits.get(spec[1]) / spec[2] if bits.get(1) else 0.0)
+            out[spec[0]] = levels
+        else:
+            out[spec[0]] = field_value(bits.get(spec[1]), spec)
 
 
-def decode_payload(rtype, data, p, end):
-    """Decode one payload (data[p:end]) into a dict; ValueError if it is malformed."""
+def _get_beats(bits, base_ms, out):
+    """Decode a beat section into out (n, t_off_ms, ibi_ms, t_ms, pwa); base_ms = the record's
+    base time. With out None only n is read. -> n."""
+    n = bits.expg(4) + 1
+    if n > _MAX_BEATS:
+        raise ValueError("too many beats")
+    if out is None:
+        return n
+    tq = unzigzag(bits.expg(10))
+    res = 1 << bits.get(2)
+    t = base_ms + tq * res
+    times = [t]
+    ibis = []
+    if n >= 2:
+        u = bits.expg(9)
+        k_ibi = bits.get(4)
+        for i in range(n - 1):
+            if i:
+                u += unzigzag(bits.rice(k_ibi))
+            t += u * res
+            ibis.append(u * res)
+            times.append(t)
+    pwas = None
+    if bits.get(1):
+        step = 1 << bits.get(5)
+        q = bits.expg(3)
+        pwas = [q * step if q else None]
+        if n >= 2:
+            k_pwa = bits.get(3)
+            for _ in range(n - 1):
+                q += unzigzag(bits.rice(k_pwa))
+                pwas.append(q * step if q > 0 else None)
+    out["type"] = "beats"
+    out["t_off_ms"] = times[0]
+    out["n"] = n
+    out["ibi_ms"] = ibis
+    out["t_ms"] = times
+    out["pwa"] = pwas
+    return n
+
+
+def decode_payload(rtype, data, p, end, beats=None):
+    """Decode one payload (data[p:end]) into a dict; ValueError if it is malformed. An EPOCH
+    record with a beat stream also fills the dict `beats` (if given) with the beats record."""
     if rtype == vocab.REC_HEADER:
         version, p = get_uvarint(data, p, end)
         if version != vocab.FORMAT_VERSION:
@@ -451,16 +655,23 @@ def decode_payload(rtype, data, p, end):
         out["sensor_config"], p = _get_text(data, p, end)
     elif rtype == vocab.REC_EPOCH:
         v, p = get_uvarint(data, p, end)
-        out = {"type": "epoch", "t_off_s": unzigzag(v)}
-        mask, p = get_uvarint(data, p, end)
-        out["flags"], p = get_uvarint(data, p, end)
-        p = _decode_fields(data, p, end, vocab.EPOCH_FIELDS, vocab.EPOCH_LAMP_INDEX, mask, out)
+        t = epoch_t_off_s(unzigzag(v))
+        out = {"type": "epoch", "t_off_s": t}
+        bits = _BitReader(data, p, end)
+        mask = bits.get(len(vocab.EPOCH_FIELDS))
+        out["flags"] = bits.expg(0)
+        _get_fields(bits, vocab.EPOCH_FIELDS, vocab.EPOCH_LAMP_INDEX, mask, out)
+        if bits.get(1):
+            _get_beats(bits, t * 1000, beats if beats is not None else {})
+        p = bits.pos  # the padding bits of the last byte are ignored
     elif rtype == vocab.REC_ENV:
         v, p = get_uvarint(data, p, end)
         out = {"type": "env", "t_off_ms": unzigzag(v)}
-        mask, p = get_uvarint(data, p, end)
-        out["invalid"], p = get_uvarint(data, p, end)
-        p = _decode_fields(data, p, end, vocab.ENV_FIELDS, -1, mask, out)
+        bits = _BitReader(data, p, end)
+        mask = bits.get(len(vocab.ENV_FIELDS))
+        out["invalid"] = bits.get(1)
+        _get_fields(bits, vocab.ENV_FIELDS, -1, mask, out)
+        p = bits.pos
     elif rtype == vocab.REC_EVENT:
         v, p = get_uvarint(data, p, end)
         out = {"type": "event", "t_off_ms": unzigzag(v)}
@@ -477,50 +688,51 @@ def decode_payload(rtype, data, p, end):
         out["text"], p = _get_text(data, p, end)
     elif rtype == vocab.REC_BEATS:
         v, p = get_uvarint(data, p, end)
-        t = unzigzag(v)
-        out = {"type": "beats", "t_off_ms": t}
-        n, p = get_uvarint(data, p, end)
-        if n < 1:
-            raise ValueError("empty beat block")
-        ibis = []
-        if n >= 2:
-            v, p = get_uvarint(data, p, end)
-            ibis.append(v)
-        if p >= end:
-            raise ValueError("beat block too short")
-        k_ibi = data[p] & 15
-        k_pwa = data[p] >> 4
-        step, p = get_uvarint(data, p + 1, end)
-        pwas = None
-        if step:
-            q, p = get_uvarint(data, p, end)
-            pwas = [q * step if q else None]
+        out = {}
         bits = _BitReader(data, p, end)
-        for _ in range(n - 2):
-            ibis.append(ibis[-1] + unzigzag(bits.rice(k_ibi)))
-        if step:
-            for _ in range(n - 1):
-                q += unzigzag(bits.rice(k_pwa))
-                pwas.append(q * step if q > 0 else None)
-        times = [t]
-        for d in ibis:
-            t += d
-            times.append(t)
-        out["n"] = n
-        out["ibi_ms"] = ibis
-        out["t_ms"] = times
-        out["pwa"] = pwas
-        p = bits.pos  # the padding bits of the last byte are ignored
+        _get_beats(bits, unzigzag(v), out)
+        p = bits.pos
     elif rtype == vocab.REC_NIGHT_END:
         v, p = get_uvarint(data, p, end)
         out = {"type": "night_end", "t_off_s": unzigzag(v)}
         for name in ("n_epochs", "n_events", "n_beats", "n_beats_dropped", "reason"):
             out[name], p = get_uvarint(data, p, end)
+    elif rtype in vocab.REC_V1:
+        raise ValueError("format version 1 record type %d" % rtype)
     else:
         raise ValueError("unknown record type %d" % rtype)
     if p != end:
         raise ValueError("payload length mismatch")
     return out
+
+
+def record_time_beats(rtype, data, p, end):
+    """Cheap look at a record for the recorder's boot scan: -> (time in s since the night start
+    or None, beats in the record). ValueError if malformed."""
+    if rtype in (vocab.REC_HEADER,) or rtype not in vocab.RECORD_NAMES:
+        return None, 0
+    v, p = get_uvarint(data, p, end)
+    v = unzigzag(v)
+    if rtype == vocab.REC_NIGHT_END:
+        return v, 0
+    if rtype == vocab.REC_EPOCH:
+        t = epoch_t_off_s(v)
+        bits = _BitReader(data, p, end)
+        mask = bits.get(len(vocab.EPOCH_FIELDS))
+        bits.expg(0)
+        table = vocab.EPOCH_FIELDS
+        for i in range(len(table)):
+            if mask & (1 << i):
+                if i == vocab.EPOCH_LAMP_INDEX:
+                    for _ in range(bits.get(4)):
+                        if bits.get(1):
+                            bits.get(table[i][1])
+                else:
+                    bits.get(table[i][1])
+        return t, _get_beats(bits, 0, None) if bits.get(1) else 0
+    if rtype == vocab.REC_BEATS:
+        return v // 1000, _get_beats(_BitReader(data, p, end), 0, None)
+    return v // 1000, 0
 
 
 def iter_frames(data, pos=0, end=-1):
@@ -544,8 +756,9 @@ def iter_frames(data, pos=0, end=-1):
 
 def decode(data):
     """Decode a whole night file (bytes-like). Returns a dict:
-    header (dict or None), records (list of dicts, each with 'offset'), skipped (list of
-    (start, stop, reason) byte ranges that were not used)."""
+    header (dict or None), records (list of dicts, each with 'offset'; an EPOCH record that
+    carries its beat stream gives an 'epoch' then a 'beats' dict with the same offset),
+    skipped (list of (start, stop, reason) byte ranges that were not used)."""
     records = []
     skipped = []
     header = None
@@ -558,8 +771,9 @@ def decode(data):
         if rtype < 0:
             skipped.append((off, n[0], n[1]))
             continue
+        beats = {}
         try:
-            rec = decode_payload(rtype, data, off + 3, off + 3 + n)
+            rec = decode_payload(rtype, data, off + 3, off + 3 + n, beats)
         except (ValueError, IndexError) as e:
             skipped.append((off, off + 7 + n, "bad payload: %s" % e))
             continue
@@ -569,6 +783,9 @@ def decode(data):
                 header = rec
             continue
         records.append(rec)
+        if beats:
+            beats["offset"] = off
+            records.append(beats)
     if header is not None:
         start = header["start_unix_s"]
         for rec in records:

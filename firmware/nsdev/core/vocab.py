@@ -3,16 +3,19 @@
 # Full specification: docs/night-format.md.
 
 MAGIC = b"NSNF"  # first 4 bytes of every night file
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # version 1 (EPOCH/BEATS/ENV types 2/4/5) is not decoded any more
+EPOCH_S = 30  # epoch length used by the EPOCH time code (t_off_s = 30 * index)
 
 # Record types (1 byte). Decoders skip types they do not know (by length), so new types can be
 # added without breaking old readers.
+# Types 2 (EPOCH), 4 (BEATS) and 5 (ENV) were format version 1 and are never reused.
 REC_HEADER = 1
-REC_EPOCH = 2
 REC_EVENT = 3
-REC_BEATS = 4
-REC_ENV = 5
 REC_NIGHT_END = 6
+REC_EPOCH = 7  # epoch summary, with that epoch's beat stream when the device had it
+REC_BEATS = 8  # a beat block not attached to an epoch
+REC_ENV = 9
+REC_V1 = (2, 4, 5)
 RECORD_NAMES = {
     REC_HEADER: "header",
     REC_EPOCH: "epoch",
@@ -25,35 +28,39 @@ RECORD_NAMES = {
 MAX_PAYLOAD = 2048  # bytes; a frame whose length field says more is invalid
 FRAME_OVERHEAD = 7  # type (1) + length (2) + CRC32 (4)
 
-# Field tables: (name, scale, signed, unit). The stored integer is round(value * scale); a field
-# that is unknown is simply absent (its bit in the record's presence mask is 0).
-# "lamp_level" is a list: one level per lamp channel, 0..1 stored as 0..10000.
+# Field tables: (name, bits, scale, low, knee, unit). Each known value is one unsigned integer
+# code of `bits` bits in the record's bit stream; an unknown value is absent (its bit in the
+# record's presence mask is 0). Two codings (docs/night-format.md, section 2):
+#   knee == 0, linear:     code = round(value * scale) - low;  value = (code + low) / scale
+#   knee > 0, logarithmic: code = round(scale * log2(1 + value / knee));
+#                          value = knee * (2 ** (code / scale) - 1)   (relative step 2^(1/scale))
+# A value whose code does not fit (or NaN, inf, negative) is stored as unknown and flagged.
+# Resolutions are chosen against what the sensors resolve and what the analyses need (sources in
+# docs/night-format.md, section 8).
 EPOCH_FIELDS = (
-    ("hr_bpm", 10, False, "bpm"),
-    ("rmssd_ms", 10, False, "ms"),
-    ("sdnn_ms", 10, False, "ms"),
-    ("pwa_mean", 1, False, "ADC counts"),
-    ("spo2_pct", 10, False, "%"),
-    ("sqi", 100, False, "0..1"),
-    ("arousal_score", 1000, False, "0..1"),
-    ("temp_c", 100, True, "degC"),
-    ("rh_pct", 10, False, "%RH"),
-    ("pressure_hpa", 10, False, "hPa"),
-    ("gas_ohm", 1, False, "ohm"),
-    ("lux", 100, False, "lx"),
-    ("mel_edi_lx", 100, False, "lx (melanopic EDI)"),
-    ("lamp_level", 10000, False, "0..1 per channel"),
+    ("hr_bpm", 12, 10, 0, 0, "bpm"),  # 0..409.5, 0.1 bpm
+    ("rmssd_ms", 13, 4, 0, 0, "ms"),  # 0..2047.75, 0.25 ms
+    ("sdnn_ms", 13, 4, 0, 0, "ms"),  # 0..2047.75, 0.25 ms
+    ("pwa_mean", 10, 32, 0, 1, "ADC counts"),  # log, 2.2 % steps, up to 4.2e9
+    ("spo2_pct", 10, 10, 0, 0, "%"),  # 0..102.3, 0.1 %
+    ("sqi", 7, 100, 0, 0, "0..1"),  # 0..1.27, 0.01
+    ("arousal_score", 10, 1000, 0, 0, "0..1"),  # 0..1.023, 0.001
+    ("temp_c", 12, 20, -800, 0, "degC"),  # -40..164.75, 0.05 degC
+    ("rh_pct", 10, 10, 0, 0, "%RH"),  # 0..102.3, 0.1 %
+    ("pressure_hpa", 13, 10, 3000, 0, "hPa"),  # 300..1119.1, 0.1 hPa
+    ("gas_ohm", 10, 32, 0, 1, "ohm"),  # log, 2.2 % steps, up to 4.2e9
+    ("lux", 10, 32, 0, 0.001, "lx"),  # log, 2.2 % steps above ~0.01 lx, up to 4.2e6
+    ("mel_edi_lx", 10, 32, 0, 0.001, "lx (melanopic EDI)"),  # as lux
+    ("lamp_level", 14, 10000, 0, 0, "0..1 per channel"),  # 0..1, 1e-4; a list (below)
 )
-EPOCH_LAMP_INDEX = 13
+EPOCH_LAMP_INDEX = 13  # lamp_level: 4-bit channel count, per channel 1 bit (non-zero) + 14 bits
+MAX_LAMP_CHANNELS = 15
 
-ENV_FIELDS = (
-    ("temp_c", 100, True, "degC"),
-    ("rh_pct", 10, False, "%RH"),
-    ("pressure_hpa", 10, False, "hPa"),
-    ("gas_ohm", 1, False, "ohm"),
-    ("lux", 100, False, "lx"),
-    ("mel_edi_lx", 100, False, "lx (melanopic EDI)"),
-)
+ENV_FIELDS = EPOCH_FIELDS[7:13]  # temp_c, rh_pct, pressure_hpa, gas_ohm, lux, mel_edi_lx
+
+# Beat stream defaults (per block in the record, so a device may change them).
+IBI_RES_MS = 4  # beat-time resolution stored: 1, 2, 4 or 8 ms (docs/night-format.md, section 8)
+PWA_SHIFT = 4  # per-beat amplitude step: 2^e <= max amplitude of the block >> 4 (3..6 %)
 
 # Epoch flag bits (uvarint in every EPOCH record).
 FLAG_CONTACT_OFF = 0x0001  # no finger/wrist contact for part of the epoch

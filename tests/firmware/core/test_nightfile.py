@@ -1,4 +1,7 @@
-"""Night file format: round trip, CRC, unknown encoding, resync after damage (dual test)."""
+"""Night file format v2: round trip, CRC, unknown encoding, epoch + beat stream in one record,
+resync after damage, the worked example of docs/night-format.md (dual test)."""
+
+from array import array
 
 from nsdev.core import nightfile as nf
 from nsdev.core import vocab
@@ -6,22 +9,28 @@ from nsdev.core import vocab
 RUN_UNDER_MICROPYTHON = True
 
 START = 1767225600
-EPOCH = [60.2, 45.1, None, 1200, 97.5, 0.9, 0.12, -3.25, 45.0, 1013.2, 120000, 0.5, 0.2,
+EPOCH = [60.2, 45.25, None, 1200, 97.5, 0.9, 0.12, -3.25, 45.0, 1013.2, 120000, 0.5, 0.2,
          (0.1, 0.0, 1.0)]
 IBI = [1000, 980, 1020, 1500, 700, 65535, 1]
 PWA = [1200, 0, 1300, 5, 100000, 1200, 1250, 1190]
 
 
-def _night():
+def _night(res_ms=1):
     buf = bytearray(2048)
+    mark = array("i", [0, 0, 0])
     p = nf.write_magic(buf)
     p = nf.encode_header(buf, p, "dev-1", 7, START, -18000, "0.1.0", 30, "ppg=max30102")
-    p = nf.encode_epoch(buf, p, 30, EPOCH, vocab.FLAG_LAMP_ON)
-    p = nf.encode_beats(buf, p, 30123, IBI, PWA, 8)
+    p = nf.encode_epoch(buf, p, 30, EPOCH, vocab.FLAG_LAMP_ON, mark)
+    p = nf.append_beats(buf, mark, 30, 30123, IBI, PWA, 8, res_ms)
     p = nf.encode_event(buf, p, 40000, vocab.EV_AROUSAL, (14000, -600), "onset")
     p = nf.encode_env(buf, p, 41000, [21.0, None, 1000.0, None, 1.5, None])
-    p = nf.encode_night_end(buf, p, 28800, 1, 1, 8, 0, vocab.END_SCHEDULE)
+    p = nf.encode_beats(buf, p, 50000, IBI, None, 8, res_ms)
+    p = nf.encode_night_end(buf, p, 28800, 1, 1, 16, 0, vocab.END_SCHEDULE)
     return bytes(buf[:p])
+
+
+def _close(a, b, rel):
+    return abs(a - b) <= rel * abs(b) + 1e-9
 
 
 def test_varint_zigzag():
@@ -33,38 +42,111 @@ def test_varint_zigzag():
     assert nf.put_uvarint(buf, 0, 300) == 2 and buf[0] == 0xAC and buf[1] == 0x02
 
 
+def test_bit_codes_round_trip():
+    buf = bytearray(64)
+    bw = nf._BitWriter(buf, 0)
+    vals = [(0, 0), (1, 0), (5, 0), (29, 4), (1000, 9), (2 ** 31, 3), (70000, 10)]
+    for z, k in vals:
+        bw.expg(z, k)
+    bw.rice(7, 2)
+    bw.rice(10 ** 6, 0)  # escape
+    end = bw.close()
+    br = nf._BitReader(buf, 0, end)
+    for z, k in vals:
+        assert br.expg(k) == z
+    assert br.rice(2) == 7 and br.rice(0) == 10 ** 6
+
+
+def test_epoch_time_code():
+    for t in (0, 30, 28800, -30, 7, -7, 45, 10 ** 6 + 1):
+        assert nf.epoch_t_off_s(nf.epoch_time_code(t)) == t
+    assert nf.epoch_time_code(28800) == 1920  # index 960: a 2-byte svarint
+
+
 def test_round_trip_all_types():
     d = nf.decode(_night())
     assert d["skipped"] == []
     h = d["header"]
     assert h["device_id"] == "dev-1" and h["night_id"] == 7 and h["utc_offset_s"] == -18000
-    assert h["start_unix_s"] == START and h["epoch_s"] == 30
-    ep, beats, ev, env, end = d["records"]
+    assert h["start_unix_s"] == START and h["epoch_s"] == 30 and h["format_version"] == 2
+    ep, beats, ev, env, beats2, end = d["records"]
+    assert ep["offset"] == beats["offset"]  # one record, two dicts
     assert ep["unix_s"] == START + 30 and ep["flags"] == vocab.FLAG_LAMP_ON
-    assert ep["hr_bpm"] == 60.2 and ep["sdnn_ms"] is None and ep["temp_c"] == -3.25
-    assert ep["gas_ohm"] == 120000 and ep["lamp_level"] == [0.1, 0.0, 1.0]
-    assert beats["ibi_ms"] == IBI and beats["n"] == 8
+    assert ep["hr_bpm"] == 60.2 and ep["rmssd_ms"] == 45.25 and ep["sdnn_ms"] is None
+    assert ep["temp_c"] == -3.25 and ep["pressure_hpa"] == 1013.2 and ep["spo2_pct"] == 97.5
+    assert _close(ep["gas_ohm"], 120000, 0.011) and _close(ep["pwa_mean"], 1200, 0.011)
+    assert _close(ep["lux"], 0.5, 0.011) and _close(ep["mel_edi_lx"], 0.2, 0.011)
+    assert ep["lamp_level"] == [0.1, 0.0, 1.0]
+    assert beats["type"] == "beats" and beats["ibi_ms"] == IBI and beats["n"] == 8
+    assert beats["t_off_ms"] == 30123 and beats["unix_ms"] == START * 1000 + 30123
     assert beats["t_ms"][0] == 30123 and beats["t_ms"][-1] == 30123 + sum(IBI)
     assert beats["pwa"][1] is None  # 0 = unknown
-    step = 100000 >> 5
+    step = 1 << 12  # 100000 >> 4 = 6250, rounded down to a power of two
     for i, want in enumerate(PWA):
         got = beats["pwa"][i]
         if want:
-            assert abs(got - want) <= step // 2 + 1 or (want < step and got == step)
+            assert abs(got - want) <= step // 2 or (want < step and got == step)
     assert ev["kind_name"] == "arousal" and ev["values"] == [14000, -600] and ev["text"] == "onset"
     assert ev["unix_ms"] == START * 1000 + 40000
-    assert env["temp_c"] == 21.0 and env["rh_pct"] is None and env["lux"] == 1.5
-    assert end["type"] == "night_end" and end["n_beats"] == 8
+    assert env["temp_c"] == 21.0 and env["rh_pct"] is None and _close(env["lux"], 1.5, 0.011)
+    assert env["pressure_hpa"] == 1000.0 and env["invalid"] == 0
+    assert beats2["t_off_ms"] == 50000 and beats2["ibi_ms"] == IBI and beats2["pwa"] is None
+    assert end["type"] == "night_end" and end["n_beats"] == 16
+
+
+def test_coarser_beat_times_do_not_accumulate_error():
+    d = nf.decode(_night(4))
+    assert d["skipped"] == []
+    beats = d["records"][1]
+    t = 30123
+    for i in range(8):
+        assert abs(beats["t_ms"][i] - t) <= 2  # each beat time within res/2
+        if i < 7:
+            t += IBI[i]
+    assert beats["t_ms"][1] - beats["t_ms"][0] == beats["ibi_ms"][0]
 
 
 def test_invalid_values_become_unknown_and_flagged():
     buf = bytearray(200)
-    vals = [float("nan"), -5.0, None, None, None, None, None, None, None, None, None, None,
+    vals = [float("nan"), -5.0, 5000.0, None, None, None, None, -41.0, None, 200.0, None, -1.0,
             None, (2.0,)]
     p = nf.encode_epoch(buf, 0, 0, vals, 0)
     rec = nf.decode(b"NSNF" + bytes(buf[:p]))["records"][0]
-    assert rec["hr_bpm"] is None and rec["rmssd_ms"] is None and rec["lamp_level"] is None
+    for name in ("hr_bpm", "rmssd_ms", "sdnn_ms", "temp_c", "pressure_hpa", "lux", "lamp_level"):
+        assert rec[name] is None
     assert rec["flags"] & vocab.FLAG_INVALID_VALUE
+    p = nf.encode_env(buf, 0, 0, [float("inf"), 50.0, None, None, None, None])
+    rec = nf.decode(b"NSNF" + bytes(buf[:p]))["records"][0]
+    assert rec["temp_c"] is None and rec["rh_pct"] == 50.0 and rec["invalid"] == 1
+
+
+def test_field_ranges_edges():
+    spec = vocab.EPOCH_FIELDS[7]  # temp_c: -40..164.75 in 0.05
+    assert nf.field_code(-40.0, spec) == 0 and nf.field_code(-40.1, spec) == -1
+    assert nf.field_value(nf.field_code(164.75, spec), spec) == 164.75
+    assert nf.field_code(165.0, spec) == -1 and nf.field_code(None, spec) is None
+    lux = vocab.EPOCH_FIELDS[11]
+    assert nf.field_code(0.0, lux) == 0 and nf.field_value(0, lux) == 0.0
+    for x in (0.001, 0.05, 3.0, 500.0, 120000.0):
+        assert _close(nf.field_value(nf.field_code(x, lux), lux), x, 0.011)
+
+
+def test_append_beats_failure_keeps_the_epoch():
+    buf = bytearray(60)
+    mark = array("i", [0, 0, 0])
+    p = nf.encode_epoch(buf, 0, 60, EPOCH, 0, mark)
+    want = bytes(buf[:p])
+    many = [1000 + 37 * (i % 5) for i in range(100)]
+    assert nf.append_beats(buf, mark, 60, 60500, many, None, 100) == -1  # no room
+    assert bytes(buf[:p]) == want
+    try:
+        nf.append_beats(buf, mark, 60, 60500, [0], None, 2)
+        raise AssertionError("bad IBI accepted")
+    except ValueError:
+        pass
+    assert bytes(buf[:p]) == want
+    d = nf.decode(b"NSNF" + bytes(buf[:p]))
+    assert [r["type"] for r in d["records"]] == ["epoch"] and d["skipped"] == []
 
 
 def test_buffer_full_returns_minus_one():
@@ -73,14 +155,22 @@ def test_buffer_full_returns_minus_one():
     assert nf.encode_beats(buf, 0, 0, IBI, PWA, 8) == -1
 
 
+def test_record_time_beats():
+    data = _night()
+    seen = []
+    for off, rtype, n in nf.iter_frames(data, 4):
+        seen.append(nf.record_time_beats(rtype, data, off + 3, off + 3 + n))
+    assert seen == [(None, 0), (30, 8), (40, 0), (41, 0), (50, 8), (28800, 0)]
+
+
 def test_crc_detects_flip_and_resyncs():
     data = bytearray(_night())
     clean = nf.decode(data)["records"]
-    off = clean[1]["offset"]  # flip a bit inside the beats record
+    off = clean[0]["offset"]  # flip a bit inside the epoch + beats record
     data[off + 5] ^= 0x10
     d = nf.decode(data)
     types = [r["type"] for r in d["records"]]
-    assert types == ["epoch", "event", "env", "night_end"]
+    assert types == ["event", "env", "beats", "night_end"]
     assert d["skipped"][0][0] == off and d["skipped"][0][2] == "crc mismatch"
     assert d["skipped"][0][1] == clean[2]["offset"]
 
@@ -88,7 +178,7 @@ def test_crc_detects_flip_and_resyncs():
 def test_truncated_tail_reported():
     data = _night()
     d = nf.decode(data[:-3])
-    assert [r["type"] for r in d["records"]] == ["epoch", "beats", "event", "env"]
+    assert [r["type"] for r in d["records"]] == ["epoch", "beats", "event", "env", "beats"]
     assert d["skipped"][-1][2] == "truncated" and d["skipped"][-1][1] == len(data) - 3
 
 
@@ -96,18 +186,54 @@ def test_garbage_between_records_and_missing_header():
     data = _night()
     recs = nf.decode(data)["records"]
     cut = recs[0]["offset"]
-    damaged = data[:cut] + b"\x02\x05\x00garbage" + data[cut:]
+    damaged = data[:cut] + b"\x07\x05\x00garbage" + data[cut:]
     d = nf.decode(damaged)
-    assert len(d["records"]) == 5 and d["skipped"][0][1] - d["skipped"][0][0] == 10
+    assert len(d["records"]) == 6 and d["skipped"][0][1] - d["skipped"][0][0] == 10
     d = nf.decode(b"\x00" * 9 + data[recs[0]["offset"]:])
-    assert d["header"] is None and len(d["records"]) == 5 and "unix_s" not in d["records"][0]
+    assert d["header"] is None and len(d["records"]) == 6 and "unix_s" not in d["records"][0]
 
 
-def test_unknown_type_skipped_by_length():
-    buf = bytearray(64)
-    buf[0] = 99
-    p = nf._finish(buf, 0, 3 + 4)
+def test_unknown_and_version_1_types_skipped_by_length():
     data = _night()
-    d = nf.decode(data + bytes(buf[:p]))
-    assert d["skipped"][-1][2].startswith("bad payload")
-    assert len(d["records"]) == 5
+    extra = b""
+    for t in (99, 2):
+        buf = bytearray(64)
+        buf[0] = t
+        extra += bytes(buf[:nf._finish(buf, 0, 3 + 4)])
+    d = nf.decode(data + extra)
+    assert d["skipped"][-2][2] == "bad payload: unknown record type 99"
+    assert d["skipped"][-1][2] == "bad payload: format version 1 record type 2"
+    assert len(d["records"]) == 6
+
+
+# docs/night-format.md, section 7 (the worked example): these exact bytes.
+EXAMPLE_HEX = (
+    "4e534e46"
+    "011800" "02036e733105a081b7950da03805302e312e301e03707067" "a431f3aa"
+    "071500" "04a20410933a5aa3e307d339f55f46d3949e045da0" "faf52c67"
+    "030800" "90bf050702020000" "e74d6f53"
+)
+
+
+def _example():
+    buf = bytearray(256)
+    mark = array("i", [0, 0, 0])
+    p = nf.write_magic(buf)
+    p = nf.encode_header(buf, p, "ns1", 5, 1767301200, 3600, "0.1.0", 30, "ppg")
+    vals = [61.5, None, None, None, None, None, None, 20.25, None, None, None, 0.5, None,
+            (0.05,)]
+    p = nf.encode_epoch(buf, p, 30, vals, vocab.FLAG_LAMP_ON, mark)
+    p = nf.append_beats(buf, mark, 30, 30500, [1000, 1012, 988], [992, 960, 1000, 0], 4, 4)
+    p = nf.encode_event(buf, p, 45000, vocab.EV_BUTTON, (1, 0))
+    return bytes(buf[:p])
+
+
+def test_worked_example():
+    data = _example()
+    assert data.hex() == EXAMPLE_HEX.replace(" ", "")
+    d = nf.decode(data)
+    ep, beats, ev = d["records"]
+    assert ep["hr_bpm"] == 61.5 and ep["temp_c"] == 20.25 and ep["lamp_level"] == [0.05]
+    assert beats["t_ms"] == [30500, 31500, 32512, 33500] and beats["ibi_ms"] == [1000, 1012, 988]
+    assert beats["pwa"] == [992, 960, 992, None]
+    assert ev["values"] == [1, 0]
