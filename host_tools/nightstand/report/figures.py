@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MultipleLocator  # noqa: E402
 from nsdev.core import vocab  # noqa: E402
 
 from nightstand.report.metrics import (  # noqa: E402
@@ -138,8 +138,13 @@ def main_figure(nd: NightData, g: Grid, m: dict[str, Any]) -> Figure:
     _quality_shade(ax, nd, g)
     t = np.asarray(nd.beat_t_ms, dtype=np.float64)
     if len(t) > 1:
+        # beat-to-beat rate only inside valid epochs: beats stored while the contact was off or
+        # during artefacts would look like physiology
         d = np.diff(t)
-        ok = (d > 0) & (d < 3000)
+        k = np.floor((t[1:] / 1000.0 - g.t0_s) / EPOCH_S).astype(np.int64)
+        inside = (k >= 0) & (k < g.n)
+        ok = (d > 0) & (d < 3000) & inside
+        ok[inside] &= valid[k[inside]]
         ax.plot(_x(nd, t[1:][ok] / 1000.0), 60000.0 / d[ok], ".", ms=1.2, color="#909497",
                 alpha=0.5)
         ax.plot([], [], ".", ms=6, color="#909497", label="beat-to-beat")  # legend proxy
@@ -157,9 +162,8 @@ def main_figure(nd: NightData, g: Grid, m: dict[str, Any]) -> Figure:
         ax.set_ylim(max(25, lo - 8), min(200, hi + 12))
     ar = _arousal_times(nd)
     if ar:
-        top = ax.get_ylim()[1]
-        ax.plot(_x(nd, np.array([a[0] for a in ar])), [top] * len(ar), "v", color=C_AR, ms=6,
-                clip_on=False, label="arousal event")
+        ax.plot(_x(nd, np.array([a[0] for a in ar])), [0.95] * len(ar), "v", color=C_AR, ms=6,
+                transform=ax.get_xaxis_transform(), label="arousal event")
     _lights(ax, nd, m)
     _legend(ax, ncol=4)
     # HRV
@@ -196,10 +200,11 @@ def main_figure(nd: NightData, g: Grid, m: dict[str, Any]) -> Figure:
     _time_axis(axs[-1], nd, x0, x1, label=True)
     for a in axs[:-1]:
         _time_axis(a, nd, x0, x1, label=False)
-    if m.get("lights_out_unix_s") is not None:
-        axs[0].annotate("lights out", (_x(nd, m["lights_out_unix_s"]), 1.0),
-                        xycoords=("data", "axes fraction"), xytext=(3, -10),
-                        textcoords="offset points", fontsize=8, color="#34495e")
+    for key, text in (("lights_out_unix_s", "lights out"), ("lights_on_unix_s", "lights on")):
+        if m.get(key) is not None:
+            axs[2].annotate(text, (_x(nd, m[key]), 1.0), xycoords=("data", "axes fraction"),
+                            xytext=(3, -10), textcoords="offset points", fontsize=8,
+                            color="#34495e")
     return fig
 
 
@@ -354,7 +359,9 @@ def trends_figure(rows: list[dict[str, Any]], journal: list[Any],
     ax.axhline(EVENING_LIMIT_LX, color="#b03a2e", ls=":", lw=1.5,
                label=f"evening limit {EVENING_LIMIT_LX:g} lx")
     ax.set_yscale("symlog", linthresh=1.0)
-    ax.set_ylim(bottom=0)
+    eve = series("evening_mean_mel_lx")
+    top = float(np.nanmax(eve)) if len(eve) and not np.isnan(eve).all() else 10.0
+    ax.set_ylim(0, max(2 * EVENING_LIMIT_LX, 2 * top))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
     ax.set_ylabel("melanopic EDI (lx)")
     _legend(ax)
@@ -380,6 +387,10 @@ def trends_figure(rows: list[dict[str, Any]], journal: list[Any],
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{int(v) % 24:02d}:"
                                                f"{int(round((v % 1) * 60)) % 60:02d}"))
     ax.set_ylabel("bedtime (local)")
+    known = bed[~np.isnan(bed)]
+    span_h = float(known.max() - known.min()) if len(known) else 1.0
+    ax.yaxis.set_major_locator(MultipleLocator(0.25 if span_h <= 1.5 else 0.5 if span_h <= 4
+                                               else 1.0))
     ax.invert_yaxis()
     for a in axs:
         for e in journal:

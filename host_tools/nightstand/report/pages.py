@@ -160,9 +160,10 @@ def summary_rows(nd: NightData, m: dict[str, Any]) -> list[str]:
     ps = m.get("presleep") or {}
     score = ps.get("score")
     if ps.get("source") == "device":
-        basis = (f"as recorded by the device (0.1 steps); evening HR "
-                 f"{fmt(ps.get('evening_hr_bpm'), '.1f', 'bpm')} vs own baseline "
-                 f"{fmt(ps.get('baseline_hr_bpm'), '.1f', 'bpm')}")
+        basis = "as recorded by the device (0.1 steps)"
+        if ps.get("evening_hr_bpm") is not None and ps.get("baseline_hr_bpm") is not None:
+            basis += (f"; evening HR {ps['evening_hr_bpm']:.1f} bpm vs own baseline "
+                      f"{ps['baseline_hr_bpm']:.1f} bpm")
     elif ps.get("hr_z") is not None:
         basis = (f"computed here: evening HR vs own baseline of {ps.get('baseline_nights', 0)} "
                  "nights + HR decline")
@@ -224,7 +225,8 @@ def night_page(nd: NightData, m: dict[str, Any], main_png: bytes, detail_png: by
         "<h2>Heart rate, HRV and arousal</h2>",
         _img(main_png, "heart rate, HRV and arousal over the night"),
         f'<p class="muted">Grey bands: heart values unknown or unreliable (no contact, motion, '
-        f"FIFO overflow, clipping, sensor fault) — gaps are left empty, never filled in. Dashed "
+        f"FIFO overflow, clipping, sensor fault) — gaps are left empty, never filled in; "
+        f"beat-to-beat dots are shown in valid epochs only. Dashed "
         f'lines: lights out / lights on. Shareable image: <a href="{_esc(png_name)}">'
         f"{_esc(png_name)}</a>.</p>",
         "<h2>SpO2, signal quality, lamp, light and room</h2>",
