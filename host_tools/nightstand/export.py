@@ -196,12 +196,11 @@ def _annotations(nd: NightData, g: Grid, t0: float, pad: int) -> list[tuple[floa
         dur = -1.0
         if e.get("kind") == vocab.EV_AROUSAL and vals and vals[0] > 0:
             dur = vals[0] / 1000.0
-        text = str(e.get("kind_name") or e.get("kind"))
-        detail = _values_text(e.get("kind", 0), vals)
-        if detail:
-            text += " " + detail
-        if e.get("text"):
-            text += " " + str(e["text"])
+        name = str(e.get("kind_name") or e.get("kind"))
+        note = f" {e['text']}" if e.get("text") else ""
+        text = f"{name} {_values_text(e.get('kind', 0), vals)}".rstrip() + note
+        if len(text) > MAX_TEXT:  # too long with value names: values only, in vocab order
+            text = f"{name} {','.join(str(v) for v in vals)}".rstrip() + note
         ann.append((e["unix_ms"] / 1000.0 - t0, dur, text[:MAX_TEXT]))
     for bit in QUALITY_FLAGS:
         for a, b in runs((g.flags & bit) != 0):

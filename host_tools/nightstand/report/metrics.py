@@ -60,6 +60,7 @@ class NightData:
     beat_pwa: list[float | None] = field(default_factory=list)
     skipped_ranges: int = 0
     closed: bool = False
+    grid: Grid | None = None  # set by load_light (epochs then stay empty); else built on demand
 
     @classmethod
     def from_night(cls, night: Night, row_id: int = 0) -> NightData:
@@ -105,30 +106,26 @@ def load_night(store: Store, row_id: int) -> tuple[NightData, Night]:
 
 
 def load_light(store: Store, rows: Iterable[dict[str, Any]]) -> list[NightData]:
-    """Epochs and events (no beats) of the given nights from the store's decoded tables: fast
-    enough for a year of trends (decoding every raw file again would take minutes)."""
+    """Epoch grids and events (no beats) of the given nights from the store's decoded tables:
+    fast enough for a year of trends (decoding every raw file again would take minutes)."""
+    cols = ", ".join(f"json_extract(data_json, '$.{k}')" for k in GRID_FIELDS)
+    q = (f"SELECT unix_s, flags, {cols}, json_extract(data_json, '$.lamp_level[0]'), "
+         "json_extract(data_json, '$.lamp_level[1]') FROM epochs WHERE night=? ORDER BY rowid")
     out = []
     for row in rows:
+        if row.get("start_unix_s") is None:
+            continue  # never decoded: no header, no times
         rid = row["id"]
-        epochs = []
-        for unix_s, flags, data in store.db.execute(
-                "SELECT unix_s, flags, data_json FROM epochs WHERE night=? ORDER BY rowid",
-                (rid,)):
-            e = json.loads(data)
-            e["unix_s"] = unix_s
-            e["flags"] = flags or 0
-            epochs.append(e)
+        grid = _grid_from_rows(store.db.execute(q, (rid,)).fetchall())
         events = []
         for unix_ms, kind, name, values, text in store.db.execute(
                 "SELECT unix_ms, kind, kind_name, values_json, text FROM events WHERE night=? "
                 "ORDER BY rowid", (rid,)):
             events.append({"unix_ms": unix_ms, "kind": kind, "kind_name": name,
                            "values": json.loads(values or "[]"), "text": text})
-        if row.get("start_unix_s") is None:
-            continue  # never decoded: no header, no times
         out.append(NightData(rid, row["device_id"], row["night_id"], int(row["start_unix_s"]),
-                             int(row["utc_offset_s"] or 0), epochs, events,
-                             skipped_ranges=int(row.get("n_skipped") or 0)))
+                             int(row["utc_offset_s"] or 0), [], events,
+                             skipped_ranges=int(row.get("n_skipped") or 0), grid=grid))
     return out
 
 
@@ -213,30 +210,41 @@ class Grid:
 
 
 def build_grid(epochs: list[dict[str, Any]]) -> Grid:
+    def lamp(e: dict[str, Any], i: int) -> float | None:
+        levels = e.get("lamp_level")
+        return levels[i] if levels and len(levels) > i else None
+
+    return _grid_from_rows([(e["unix_s"], e.get("flags") or 0, *(e.get(k) for k in GRID_FIELDS),
+                             lamp(e, 0), lamp(e, 1)) for e in epochs])
+
+
+def grid_of(nd: NightData) -> Grid:
+    if nd.grid is None:
+        nd.grid = build_grid(nd.epochs)
+    return nd.grid
+
+
+def _grid_from_rows(rows: list[tuple[Any, ...]]) -> Grid:
+    """rows: (unix_s, flags, *GRID_FIELDS, lamp warm, lamp amber), None = unknown."""
     keys = (*GRID_FIELDS, "lamp_warm", "lamp_amber")
-    if not epochs:
+    rows = [r for r in rows if r[0] is not None]
+    if not rows:
         return Grid(0, np.zeros(0), np.zeros(0, bool), np.zeros(0, np.int64),
                     {k: np.zeros(0) for k in keys})
-    times = [int(e["unix_s"]) for e in epochs]
-    t0 = min(times)
-    n = (max(times) - t0) // EPOCH_S + 1
-    vals = {k: np.full(n, np.nan) for k in keys}
+    a = np.array(rows, dtype=np.float64)  # None -> NaN
+    times = a[:, 0].astype(np.int64)
+    t0 = int(times.min())
+    n = int((times.max() - t0) // EPOCH_S + 1)
+    idx = (times - t0 + EPOCH_S // 2) // EPOCH_S  # a later duplicate wins, as in the file
     present = np.zeros(n, bool)
+    present[idx] = True
     flags = np.zeros(n, np.int64)
-    for e, t in zip(epochs, times, strict=True):
-        i = (t - t0 + EPOCH_S // 2) // EPOCH_S
-        present[i] = True
-        flags[i] = int(e.get("flags") or 0)
-        for k in GRID_FIELDS:
-            v = e.get(k)
-            vals[k][i] = np.nan if v is None else float(v)
-        lamp = e.get("lamp_level")
-        w = a = np.nan
-        if lamp:
-            w = float(lamp[0]) if lamp[0] is not None else np.nan
-            a = float(lamp[1]) if len(lamp) > 1 and lamp[1] is not None else 0.0
-        vals["lamp_warm"][i] = w
-        vals["lamp_amber"][i] = a
+    flags[idx] = np.nan_to_num(a[:, 1]).astype(np.int64)
+    vals = {}
+    for j, k in enumerate(keys):
+        col = np.full(n, np.nan)
+        col[idx] = a[:, 2 + j]
+        vals[k] = col
     unix = t0 + EPOCH_S * np.arange(n, dtype=np.float64)
     return Grid(t0, unix, present, flags, vals)
 
@@ -298,14 +306,17 @@ def lights(nd: NightData, g: Grid) -> tuple[float | None, float | None, str]:
 def lowest_mean(values: np.ndarray, window: int = LOWEST_HR_WINDOW,
                 min_valid: int = LOWEST_HR_MIN_VALID) -> float | None:
     """Lowest mean of `window` consecutive epochs with >= min_valid known values."""
-    best = None
-    for i in range(0, len(values) - window + 1):
-        w = values[i:i + window]
-        ok = w[~np.isnan(w)]
-        if len(ok) >= min_valid:
-            m = float(ok.mean())
-            best = m if best is None or m < best else best
-    return best
+    if len(values) < window:
+        return None
+    known = ~np.isnan(values)
+    csum = np.concatenate(([0.0], np.cumsum(np.where(known, values, 0.0))))
+    ccount = np.concatenate(([0], np.cumsum(known)))
+    sums = csum[window:] - csum[:-window]
+    counts = ccount[window:] - ccount[:-window]
+    ok = counts >= min_valid
+    if not ok.any():
+        return None
+    return float((sums[ok] / counts[ok]).min())
 
 
 def _f(x: Any) -> float | None:
@@ -351,7 +362,7 @@ def wind_down_sessions(nd: NightData) -> list[dict[str, Any]]:
 
 def night_metrics(nd: NightData, g: Grid | None = None) -> dict[str, Any]:
     """The summary numbers of one night (None = unknown). Times are Unix s."""
-    g = g if g is not None else build_grid(nd.epochs)
+    g = g if g is not None else grid_of(nd)
     m: dict[str, Any] = {"row_id": nd.row_id, "device_id": nd.device_id,
                          "night_id": nd.night_id, "date": nd.night_date().isoformat(),
                          "utc_offset_s": nd.utc_offset_s, "skipped_ranges": nd.skipped_ranges}
@@ -436,14 +447,18 @@ def night_metrics(nd: NightData, g: Grid | None = None) -> dict[str, Any]:
 # ---- pre-sleep hyperarousal (the firmware's estimator, replayed over the nights in order) ----
 
 def _feed(h: ns_arousal.Hyperarousal, nd: NightData, lo: float) -> None:
-    g = build_grid(nd.epochs)
+    """Valid epoch HR (known at each epoch's end) and lights-out into the estimator. Only the
+    hour around lights-out matters to it (30 min before, 30 min after), so only that is fed."""
+    g = grid_of(nd)
     hr = g.heart("hr_bpm")
+    near = np.flatnonzero((g.unix_s >= lo - 2400) & (g.unix_s <= lo + 1860))
     called = False
-    for t, v in zip(g.unix_s, hr, strict=True):
+    for i in near:
+        t = float(g.unix_s[i])
         if not called and t >= lo:
             h.lights_out(int(lo * 1000))
             called = True
-        # an epoch's value is known at its end
+        v = hr[i]
         h.add_epoch(int((t + EPOCH_S) * 1000), None if math.isnan(v) else float(v))
     if not called:
         h.lights_out(int(lo * 1000))
@@ -497,5 +512,5 @@ def hyperarousal_for(store: Store, nd: NightData, lo: float | None) -> dict[str,
     rows = [r for r in decoded_rows(store)
             if r["device_id"] == nd.device_id and r["start_unix_s"] < nd.start_unix_s]
     before = load_light(store, rows[-BASELINE_NIGHTS:])
-    los = [lights(b, build_grid(b.epochs))[0] for b in before]
+    los = [lights(b, grid_of(b))[0] for b in before]
     return hyperarousal_series([*before, nd], [*los, lo])[-1]

@@ -14,8 +14,8 @@ from scipy import stats
 
 from nightstand.journal import Entry
 from nightstand.report.metrics import (
-    build_grid,
     decoded_rows,
+    grid_of,
     hyperarousal_series,
     lights,
     load_light,
@@ -50,7 +50,7 @@ def trend_rows(store: Store) -> list[dict[str, Any]]:
     rows = decoded_rows(store)
     nights = load_light(store, rows)
     out: list[dict[str, Any]] = []
-    grids = [build_grid(nd.epochs) for nd in nights]
+    grids = [grid_of(nd) for nd in nights]
     metrics = [night_metrics(nd, g) for nd, g in zip(nights, grids, strict=True)]
     for dev in sorted({nd.device_id for nd in nights}):
         idx = [i for i, nd in enumerate(nights) if nd.device_id == dev]
