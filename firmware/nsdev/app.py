@@ -372,7 +372,8 @@ class App:
 
     def _track_sleep_onset(self, start_s, hr_bpm):
         """Pre-sleep hyperarousal: evening HR before lights-out, HR decline in the 30 min after.
-        Lights-out = the room stays dark (< 1 lx) for 2 min after wind-down began, or bedtime."""
+        Lights-out = the room stays dark (< 1 lx) for 2 min during wind-down or the night; with
+        no light reading, the scheduled bedtime."""
         if self.rec.night_id is None:
             return
         t_ms = start_s * 1000
@@ -381,11 +382,11 @@ class App:
             dark = self.room_lux is not None and self.room_lux < 1.0
             self._dark_since_s = (self._dark_since_s or start_s) if dark else None
             phase = self.light.phase
-            by_dark = dark and start_s - self._dark_since_s >= 120
-            if phase == light.PHASE_NIGHT and (by_dark or not dark):
-                self._lights_out_s = self._dark_since_s if by_dark else start_s
-            elif phase == light.PHASE_WIND_DOWN and by_dark:
-                self._lights_out_s = self._dark_since_s
+            if phase in (light.PHASE_WIND_DOWN, light.PHASE_NIGHT):
+                if dark and start_s - self._dark_since_s >= 120:
+                    self._lights_out_s = self._dark_since_s
+                elif self.room_lux is None and phase == light.PHASE_NIGHT:
+                    self._lights_out_s = start_s  # no light reading: the scheduled bedtime
             if self._lights_out_s is not None:
                 self.hyper.lights_out(self._lights_out_s * 1000)
                 self.event(vocab.EV_LIGHTS_OUT, (), None, self._lights_out_s)

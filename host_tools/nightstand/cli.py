@@ -20,9 +20,9 @@ class Command:
 
 def _commands() -> list[Command]:
     # Each command module exposes COMMANDS; imported lazily so `--help` stays fast.
-    from nightstand import cmd_replay, cmd_sim, cmd_sync
+    from nightstand import cmd_replay, cmd_report, cmd_sim, cmd_sync
 
-    return [*cmd_sim.COMMANDS, *cmd_replay.COMMANDS, *cmd_sync.COMMANDS]
+    return [*cmd_sim.COMMANDS, *cmd_replay.COMMANDS, *cmd_sync.COMMANDS, *cmd_report.COMMANDS]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -178,7 +178,7 @@ def _run_demo(args: argparse.Namespace) -> int:
           f"     ({sc['name']})")
     _gen, result = simulate(sc, sim_dir)
     print("\n".join("   " + ln for ln in summary.sim_text(result).splitlines()[1:]))
-    print("2/3  Morning: the board is plugged in by USB (a pseudo-terminal) and synced")
+    print("2/3  Morning: the board is plugged in by USB (a pseudo-terminal) and synced:")
     morning_usb_config(sim_dir)
     if db.parent.exists():
         import shutil
@@ -189,14 +189,21 @@ def _run_demo(args: argparse.Namespace) -> int:
         rc = cli.main(["sync", "--port", dev.port, "--db", str(db)])
         if rc:
             return rc
-    print("3/3  The night as stored on the desktop")
+    print("3/3  The night as stored on the desktop, and its report")
+    from nightstand.report import write_night_report
+
     with Store(db) as store:
         rows = store.nights()
         if not rows:
             raise UserError("the sync stored no night; see " + str(sim_dir / "console.log"))
+        pages = []
         for row in rows:
             night = decode_night(store.raw_bytes(row["id"]))
             print(summary.night_text(night))
+            pages.append(write_night_report(store, row["id"], out / "report"))
+    for page in pages:
+        print(f"Report: {page.resolve()}")
+    print(f"(store: {db}; try `.venv/bin/nightstand report --last --db {db} --out DIR`)")
     return 0
 
 
