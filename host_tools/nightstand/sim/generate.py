@@ -1,0 +1,563 @@
+"""Scenario -> stimulus files (PPG photocurrents, room environment) and ground truth for a night."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import signal
+
+from nightstand.errors import UserError
+from nightstand.sim import scenario as scen
+
+Array = NDArray[np.float64]
+
+PPG_COLUMNS = ("red_na_per_ma", "ir_na_per_ma", "ambient_na")
+ENV_COLUMNS = ("t_s", "temp_c", "rh_pct", "pressure_hpa", "gas_ohm", "lux", "cct_k")
+ENV_PERIOD_S = 10.0
+PROCESS_HZ = 8.0  # rate of the slow physiological processes (HR, respiration, PWA)
+
+# Empirical, uncalibrated SpO2 curve shared with the firmware: SpO2 = A - B * R.
+SPO2_A = 110.0
+SPO2_B = 25.0
+
+# Pulse template: two Gaussians (systolic + diastolic wave) after the pulse foot, their positions
+# and widths scaled with sqrt(cycle length in s). Fitted by eye to fingertip PPG contours.
+_SYS_MU_S, _SYS_SD_S = 0.14, 0.045
+_DIA_MU_S, _DIA_SD_S = 0.36, 0.08
+_TEMPLATE_SPAN_S = 1.1  # rendered length after the foot (covers 4 SD of the diastolic wave)
+
+# Arousal time course (see docs/simulation-scenarios.md).
+_HR_PEAK_AFTER_ONSET_S = 4.0
+_HR_RECOVERY_S = 8.0
+_PWA_FALL_S = 3.0
+_PWA_RECOVERY_S = 6.0
+
+
+def r_from_spo2(spo2_pct: float) -> float:
+    """Ratio of ratios for a given SpO2 on the shared empirical curve."""
+    return (SPO2_A - spo2_pct) / SPO2_B
+
+
+def spo2_from_r(r: float) -> float:
+    """SpO2 in percent from the ratio of ratios R = (AC_red/DC_red)/(AC_ir/DC_ir)."""
+    return SPO2_A - SPO2_B * r
+
+
+@dataclass(frozen=True)
+class TruthSummary:
+    """Night-level ground truth (times in s from the simulation start)."""
+
+    n_beats: int
+    n_ectopic: int
+    n_arousals: int
+    contact_s: float
+    arousal_index_per_h: float  # arousals per hour of sensor contact
+    motion_s: float
+    finger_off_s: float
+    hr_evening_bpm: float  # mean HR from bedtime to lights-out (nan if that window is empty)
+    hr_sleep_bpm: float  # mean HR in stable sleep (lights-out + 30 min to wake, no events)
+    rmssd_sleep_ms: float  # RMSSD of normal-to-normal intervals in the same window
+    spo2_pct: float
+
+
+@dataclass(frozen=True)
+class GeneratedNight:
+    """What generate() wrote and when the night happens."""
+
+    start_unix_s: float  # UTC seconds since 1970 of sample 0
+    duration_s: float
+    utc_offset_s: int  # local offset at the start
+    utc_offset_changes: list[tuple[float, int]]  # (t_s from start, new offset) for DST changes
+    fs_hz: float
+    n_samples: int
+    paths: dict[str, Path]  # ppg, env, meta, beats, arousals, periods, scenario
+    button_presses_s: list[float]
+    truth: TruthSummary
+    scenario: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ReplayStimulus:
+    """What write_ppg_stimulus_from_recording() wrote."""
+
+    path: Path
+    n_samples: int
+    fs_hz: float
+    t0_s: float  # recording time of sample 0
+    had_dc: bool  # True: recording scaled as a photocurrent; False: DC synthesised
+    scale_na_per_unit: float  # nA/mA per input unit (DC case) or per unit of AC (no-DC case)
+
+
+def pulse_shape(tau_s: Array, cycle_s: Array | float, dicrotic_ratio: float) -> Array:
+    """Normalised pulse (systolic peak ~1) at `tau_s` after the pulse foot."""
+    k = np.sqrt(np.clip(cycle_s, 0.3, 1.5))
+    sys = np.exp(-0.5 * ((tau_s - _SYS_MU_S * k) / (_SYS_SD_S * k)) ** 2)
+    dia = np.exp(-0.5 * ((tau_s - _DIA_MU_S * k) / (_DIA_SD_S * k)) ** 2)
+    return np.asarray(sys + dicrotic_ratio * dia, dtype=np.float64)
+
+
+def pulse_peak_delay_s(cycle_s: float, pat_ms: float, dicrotic_ratio: float) -> float:
+    """Delay from the cardiac beat time (truth) to the systolic peak of an isolated pulse."""
+    tau = np.arange(0.0, 0.6, 1e-5)
+    shape = pulse_shape(tau, cycle_s, dicrotic_ratio)
+    return float(pat_ms / 1000.0 + tau[int(np.argmax(shape))])
+
+
+def _ou(rng: np.random.Generator, n: int, dt_s: float, sd: float, tau_s: float) -> Array:
+    """Stationary Ornstein-Uhlenbeck samples (vectorised AR(1))."""
+    if sd <= 0 or n == 0:
+        return np.zeros(n)
+    a = math.exp(-dt_s / tau_s)
+    w = rng.standard_normal(n) * sd * math.sqrt(1.0 - a * a)
+    x0 = rng.standard_normal() * sd
+    out, _ = signal.lfilter([1.0], [1.0, -a], w, zi=[a * x0])
+    return np.asarray(out, dtype=np.float64)
+
+
+def _raised(x: Array) -> Array:
+    """0 -> 1 raised cosine for x in [0, 1] (clipped outside)."""
+    return 0.5 - 0.5 * np.cos(np.pi * np.clip(x, 0.0, 1.0))
+
+
+def _window(t: Array, a: float, b: float, edge_s: float) -> Array:
+    """Smooth 0/1 window over [a, b) with raised-cosine edges of edge_s."""
+    if edge_s <= 0:
+        return ((t >= a) & (t < b)).astype(np.float64)
+    return _raised((t - a) / edge_s) * (1.0 - _raised((t - b) / edge_s))
+
+
+def series_at(points: list[dict[str, float]], t: Array) -> Array:
+    """Linear interpolation of [{"at", "value"}] points, held constant outside."""
+    xs = np.array([p["at"] for p in points], dtype=np.float64)
+    ys = np.array([p["value"] for p in points], dtype=np.float64)
+    return np.interp(t, xs, ys)
+
+
+def light_at(segments: list[dict[str, Any]], t: Array) -> tuple[Array, Array]:
+    """(lux, cct_k) of the room light at times t: steps, or linear ramps of ramp_s."""
+    lux = np.full(t.shape, float(segments[0]["lux"]))
+    cct = np.full(t.shape, float(segments[0]["cct_k"]))
+    for seg in segments[1:]:
+        if seg["ramp_s"] > 0:
+            w = np.clip((t - seg["at"]) / seg["ramp_s"], 0.0, 1.0)
+        else:
+            w = (t >= seg["at"]).astype(np.float64)
+        lux = lux + (seg["lux"] - lux) * w
+        cct = cct + (seg["cct_k"] - cct) * w
+    return lux, cct
+
+
+def _contact(sc: dict[str, Any], t: Array, edge_s: float) -> Array:
+    """1 while the finger is in the sensor (bedtime..wake minus finger_off periods)."""
+    c = _window(t, sc["bedtime"], sc["wake"], edge_s)
+    for p in sc["events"]["finger_off"]:
+        c = c * (1.0 - _window(t, p["at"], p["at"] + p["duration_s"], edge_s))
+    return c
+
+
+def _hr_process(sc: dict[str, Any], tg: Array, rng: np.random.Generator,
+                resp_phase: Array) -> tuple[Array, Array]:
+    """(HR in bpm, baseline HR without RSA/LF/arousals) on the process grid."""
+    p = sc["person"]
+    lo, wake = sc["lights_out"], sc["wake"]
+    tau_s = p["hr_decline_tau_min"] * 60.0
+    evening = p["hr_evening_bpm"] + p["hr_excess_bpm"]
+    base = np.where(tg < lo, evening,
+                    p["hr_sleep_bpm"] + (evening - p["hr_sleep_bpm"])
+                    * np.exp(-np.clip(tg - lo, 0.0, None) / tau_s))
+    at_wake = p["hr_sleep_bpm"] + (evening - p["hr_sleep_bpm"]) * math.exp(
+        -max(wake - lo, 0.0) / tau_s)
+    awake = p["hr_evening_bpm"] + 8.0
+    base = base + np.where(tg >= wake, (awake - at_wake)
+                           * (1.0 - np.exp(-np.clip(tg - wake, 0.0, None) / 180.0)), 0.0)
+    dt_s = float(tg[1] - tg[0])
+    base = base + _ou(rng, tg.size, dt_s, p["hr_drift_sd_bpm"], p["hr_drift_tau_min"] * 60.0)
+    for d in sc["events"]["hr_drift"]:
+        x = (tg - d["at"]) / d["duration_s"]
+        base = base + np.where((x >= 0) & (x <= 1),
+                               d["delta_bpm"] * 0.5 * (1 - np.cos(2 * np.pi * x)), 0.0)
+    lf_phase = rng.uniform(0, 2 * np.pi)
+    hr = (base + 0.5 * p["rsa_bpm"] * np.sin(resp_phase)
+          + p["lf_bpm"] * np.sin(2 * np.pi * 0.095 * tg + lf_phase))
+    for a in sc["events"]["arousals"]:
+        base_at = float(np.interp(a["at"], tg, base))
+        lead_s = a["lead_beats"] * 60.0 / max(base_at, 30.0)
+        t0 = a["at"] - lead_s
+        tp = a["at"] + _HR_PEAK_AFTER_ONSET_S
+        te = a["at"] + a["duration_s"] + _HR_RECOVERY_S
+        rise = _raised((tg - t0) / (tp - t0))
+        fall = 1.0 - _raised((tg - tp) / (te - tp))
+        hr = hr + a["hr_surge_bpm"] * np.where(tg < tp, rise, fall)
+    return np.clip(hr, 25.0, 220.0), base
+
+
+def _pwa_process(sc: dict[str, Any], tg: Array, rng: np.random.Generator,
+                 resp_phase: Array) -> Array:
+    """Relative pulse amplitude (1 = the person's evening baseline) on the process grid."""
+    p = sc["person"]
+    lo = sc["lights_out"]
+    tau_s = p["hr_decline_tau_min"] * 60.0
+    vaso = 1.0 + p["sleep_vasodilation"] * (1.0 - np.exp(-np.clip(tg - lo, 0.0, None) / tau_s))
+    pwa = vaso * (1.0 + p["pwa_resp_mod"] * np.cos(resp_phase))
+    pwa = pwa * np.exp(_ou(rng, tg.size, float(tg[1] - tg[0]), 0.04, 300.0))
+    for a in sc["events"]["arousals"]:
+        down = _raised((tg - a["at"]) / _PWA_FALL_S)
+        up = _raised((tg - a["at"] - a["duration_s"]) / _PWA_RECOVERY_S)
+        pwa = pwa * (1.0 - a["pwa_drop"] * down * (1.0 - up))
+    return np.asarray(pwa, dtype=np.float64)
+
+
+def _rmssd_jitter_ms(p: dict[str, Any]) -> float:
+    """SD of white beat-time jitter so that RSA + jitter give the target RMSSD in sleep.
+
+    RSA at HR h and breathing f: IBI swing amplitude A = 60000 * (rsa/2) / h**2 ms, whose
+    successive differences have RMS sqrt(2) * A * sin(pi * f * IBI). White jitter of SD s on beat
+    times gives second differences of SD sqrt(6) * s.
+    """
+    h = p["hr_sleep_bpm"]
+    ibi_s = 60.0 / h
+    amp_ms = 60000.0 * 0.5 * p["rsa_bpm"] / (h * h)
+    rsa_rmssd = math.sqrt(2.0) * amp_ms * abs(math.sin(math.pi * p["resp_rate_bpm"] / 60 * ibi_s))
+    target = p["rmssd_ms"]
+    return math.sqrt(max(target * target - rsa_rmssd * rsa_rmssd, (0.2 * target) ** 2) / 6.0)
+
+
+def _beats(sc: dict[str, Any], tg: Array, hr: Array,
+           rng: np.random.Generator) -> tuple[Array, NDArray[np.bool_]]:
+    """Beat times (s) by integral pulse frequency modulation, jitter and ectopic beats."""
+    p = sc["person"]
+    dt_s = float(tg[1] - tg[0])
+    phase = np.concatenate([[0.0], np.cumsum(0.5 * (hr[1:] + hr[:-1]) / 60.0 * dt_s)])
+    phase = phase + rng.uniform(0.0, 1.0)
+    k = np.arange(math.ceil(phase[0]), math.floor(phase[-1]) + 1, dtype=np.float64)
+    t = np.interp(k, phase, tg)
+    jitter_s = _rmssd_jitter_ms(p) / 1000.0
+    if t.size > 2:
+        ibi_min = np.minimum(np.diff(t, prepend=t[0] - 1.0), np.diff(t, append=t[-1] + 1.0))
+        t = t + np.clip(rng.standard_normal(t.size) * jitter_s, -0.3 * ibi_min, 0.3 * ibi_min)
+    ectopic = np.zeros(t.size, dtype=bool)
+    ect = sc["events"]["ectopic"]
+    chosen: list[int] = []
+    if t.size > 6:
+        n_rand = int(rng.poisson(ect["rate_per_hour"] * sc["duration_s"] / 3600.0))
+        chosen.extend(int(i) for i in rng.integers(2, t.size - 2, size=n_rand))
+        chosen.extend(int(np.clip(np.searchsorted(t, x), 2, t.size - 3)) for x in ect["times"])
+    for j in sorted(set(chosen)):
+        if ectopic[j - 1] or ectopic[j + 1]:
+            continue
+        prem = float(np.clip(ect["prematurity"] + rng.normal(0.0, 0.04), 0.3, 0.95))
+        t[j] = t[j - 1] + prem * (t[j] - t[j - 1])
+        ectopic[j] = True
+    return t, ectopic
+
+
+def _motion_factor(sc: dict[str, Any], ts: Array, fs_hz: float,
+                   rng: np.random.Generator) -> tuple[Array, Array]:
+    """Multiplicative coupling changes (IR, red) from motion: broadband, large, random."""
+    ones = np.ones(ts.size)
+    motions = sc["events"]["motion"]
+    if not motions:
+        return ones, ones.copy()
+    env = np.zeros(ts.size)
+    for m in motions:
+        env = env + m["intensity"] * _window(ts, m["at"], m["at"] + m["duration_s"], 0.3)
+    idx = np.flatnonzero(env > 0)
+    lo_i, hi_i = int(idx[0]), int(idx[-1]) + 1
+    n = hi_i - lo_i
+    hi_hz = min(4.0, 0.45 * fs_hz)
+    sos = signal.butter(2, [0.2, hi_hz], btype="bandpass", fs=fs_hz, output="sos")
+    common = signal.sosfilt(sos, rng.standard_normal(n))
+    own = signal.sosfilt(sos, rng.standard_normal(n))
+    scale = 1.0 / max(float(np.std(common)), 1e-12)
+    common, own = common * scale, own * scale
+    steps = np.cumsum(rng.standard_normal(n) * 0.01)  # slow sensor slip
+    m_ir = 0.25 * (common + steps)
+    m_red = 0.25 * (0.85 * common + 0.53 * own + steps)
+    f_ir, f_red = ones.copy(), ones.copy()
+    f_ir[lo_i:hi_i] = np.clip(1.0 + env[lo_i:hi_i] * m_ir, 0.05, None)
+    f_red[lo_i:hi_i] = np.clip(1.0 + env[lo_i:hi_i] * m_red, 0.05, None)
+    return f_ir, f_red
+
+
+def _render_pulses(beat_t: Array, cycle_s: Array, amp: Array, pat_s: float, dicrotic: float,
+                   n: int, fs_hz: float) -> Array:
+    """Sum of pulse templates (amplitude `amp`) on the sample grid t = i / fs_hz."""
+    span = int(math.ceil(_TEMPLATE_SPAN_S * fs_hz)) + 1
+    foot = beat_t + pat_s
+    first = np.floor(foot * fs_hz).astype(np.int64)
+    idx = first[:, None] + np.arange(span, dtype=np.int64)[None, :]
+    tau = idx / fs_hz - foot[:, None]
+    vals = amp[:, None] * pulse_shape(tau, cycle_s[:, None], dicrotic)
+    ok = (idx >= 0) & (idx < n)
+    return np.bincount(idx[ok], weights=vals[ok], minlength=n)[:n]
+
+
+def _write_csv(path: Path, header: str, rows: list[str]) -> None:
+    path.write_text(header + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
+
+
+def generate(scenario: dict[str, Any], out_dir: Path, fs_hz: float = 50.0) -> GeneratedNight:
+    """Write out_dir/stim/{ppg.f32, env.f32, meta.json} and out_dir/truth/* for a scenario."""
+    if not 10.0 <= fs_hz <= 4000.0:
+        raise UserError(f"generate: fs_hz={fs_hz:g} is out of range: use 10 to 4000 Hz")
+    sc = scen.validate(scenario, str(scenario.get("name", "<dict>")))
+    p, sensor = sc["person"], sc["sensor"]
+    rng = np.random.default_rng([sc["seed"], 1])
+    duration_s = sc["duration_s"]
+    n = int(round(duration_s * fs_hz))
+
+    # Slow processes on a coarse grid, extended so beats and pulses cover the whole night.
+    tg = np.arange(-2.0, duration_s + 3.0, 1.0 / PROCESS_HZ)
+    resp_bpm = np.clip(p["resp_rate_bpm"] + _ou(rng, tg.size, 1.0 / PROCESS_HZ,
+                                                 p["resp_rate_sd_bpm"], 300.0), 2.0, 45.0)
+    resp_phase = 2 * np.pi * np.cumsum(resp_bpm / 60.0 / PROCESS_HZ) + rng.uniform(0, 2 * np.pi)
+    hr, _base = _hr_process(sc, tg, rng, resp_phase)
+    pwa_g = _pwa_process(sc, tg, rng, resp_phase)
+    beat_t, ectopic = _beats(sc, tg, hr, rng)
+
+    cycle = np.diff(beat_t, append=beat_t[-1] + 60.0 / float(hr[-1]))
+    amp = np.interp(beat_t, tg, pwa_g)
+    amp[ectopic] *= sc["events"]["ectopic"]["amplitude"]
+    after = np.flatnonzero(ectopic) + 1
+    amp[after[after < amp.size]] *= 1.15  # post-extrasystolic potentiation
+
+    ts = np.arange(n, dtype=np.float64) / fs_hz
+    pulses = _render_pulses(beat_t, cycle, amp, p["pat_ms"] / 1000.0, p["dicrotic_ratio"],
+                            n, fs_hz)
+    pi_ir = p["perfusion_index_pct"] / 100.0
+    pi_red = pi_ir * r_from_spo2(p["spo2_pct"])
+    resp_s = np.sin(np.interp(ts, tg, resp_phase))
+    wander = 1.0 + p["baseline_resp_mod"] * pi_ir * resp_s
+    slow = np.exp(np.interp(ts, tg, _ou(rng, tg.size, 1.0 / PROCESS_HZ, 0.01, 600.0)))
+    f_ir, f_red = _motion_factor(sc, ts, fs_hz, rng)
+    contact = _contact(sc, ts, 1.0)
+    noise_sd = sensor["noise_na_per_ma"]
+    off = sensor["off_stim_na_per_ma"]
+    out = np.empty((n, 3), dtype="<f4")
+    finger_ir = p["ir_dc_na_per_ma"] * wander * slow * f_ir * (1.0 - pi_ir * pulses)
+    off_ir = off * (1.0 + 0.05 * rng.standard_normal(n))
+    out[:, 1] = (contact * finger_ir + (1.0 - contact) * off_ir
+                 + rng.standard_normal(n) * noise_sd)
+    del finger_ir, off_ir
+    finger_red = p["red_dc_na_per_ma"] * wander * slow * f_red * (1.0 - pi_red * pulses)
+    off_red = 0.8 * off * (1.0 + 0.05 * rng.standard_normal(n))
+    out[:, 0] = (contact * finger_red + (1.0 - contact) * off_red
+                 + rng.standard_normal(n) * noise_sd)
+    del finger_red, off_red
+    lux, _cct = light_at(sc["room"]["light"], ts)
+    coupling = contact * sensor["ambient_coupling_on"] + (1 - contact) * sensor[
+        "ambient_coupling_off"]
+    out[:, 2] = np.clip(lux * coupling + rng.standard_normal(n) * sensor["ambient_noise_na"],
+                        0.0, None)
+
+    out_dir = Path(out_dir)
+    stim, truth = out_dir / "stim", out_dir / "truth"
+    try:
+        stim.mkdir(parents=True, exist_ok=True)
+        truth.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"generate: cannot create {out_dir} ({exc.strerror})") from None
+    paths = {"ppg": stim / "ppg.f32", "env": stim / "env.f32", "meta": stim / "meta.json",
+             "beats": truth / "beats.csv", "arousals": truth / "arousals.csv",
+             "periods": truth / "periods.csv", "scenario": truth / "scenario.json"}
+    out.tofile(paths["ppg"])
+
+    t_env = np.arange(0.0, duration_s + 1e-9, ENV_PERIOD_S)
+    room = sc["room"]
+    lux_e, cct_e = light_at(room["light"], t_env)
+    env = np.column_stack([
+        t_env, series_at(room["temp_c"], t_env), series_at(room["rh_pct"], t_env),
+        series_at(room["pressure_hpa"], t_env), series_at(room["gas_ohm"], t_env), lux_e, cct_e,
+    ]).astype("<f4")
+    env.tofile(paths["env"])
+
+    start_unix = scen.start_unix_s(sc)
+    changes = [(float(c["at"]), int(c["utc_offset_s"])) for c in sc["utc_offset_changes"]]
+    meta = {
+        "fs_hz": fs_hz, "n_samples": n, "start_unix_s": start_unix,
+        "utc_offset_s": sc["utc_offset_s"], "utc_offset_changes": changes,
+        "ppg": {"file": "ppg.f32", "dtype": "<f4", "columns": list(PPG_COLUMNS)},
+        "env": {"file": "env.f32", "dtype": "<f4", "columns": list(ENV_COLUMNS),
+                "period_s": ENV_PERIOD_S, "n_rows": int(t_env.size)},
+        "spo2_curve": {"a": SPO2_A, "b": SPO2_B},
+    }
+    paths["meta"].write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+
+    # Ground truth.
+    keep = (beat_t >= 0.0) & (beat_t < duration_s)
+    bt, kinds = beat_t[keep], ectopic[keep]
+    ibi_ms = np.diff(beat_t, prepend=beat_t[0] - 60.0 / float(hr[0]))[keep] * 1000.0
+    in_contact = _contact(sc, bt, 0.0) > 0.5
+    pwa_rel = np.where(in_contact, amp[keep], 0.0)
+    _write_csv(paths["beats"], "time_s,ibi_ms,pwa_rel,kind", [
+        f"{t:.4f},{i:.1f},{a:.4f},{'ectopic' if k else 'normal'}"
+        for t, i, a, k in zip(bt.tolist(), ibi_ms.tolist(), pwa_rel.tolist(), kinds.tolist(),
+                              strict=True)])
+    ev = sc["events"]
+    _write_csv(paths["arousals"], "onset_s,duration_s,hr_surge_bpm,pwa_drop", [
+        f"{a['at']:.3f},{a['duration_s']:.3f},{a['hr_surge_bpm']:.3f},{a['pwa_drop']:.4f}"
+        for a in ev["arousals"]])
+    periods: list[tuple[str, float, float]] = [
+        ("motion", m["at"], m["duration_s"]) for m in ev["motion"]]
+    periods += [("finger_off", f["at"], f["duration_s"]) for f in ev["finger_off"]]
+    if sc["bedtime"] > 0:
+        periods.append(("finger_off", 0.0, sc["bedtime"]))
+    if sc["wake"] < duration_s:
+        periods.append(("finger_off", sc["wake"], duration_s - sc["wake"]))
+    periods.sort(key=lambda x: (x[1], x[0]))
+    _write_csv(paths["periods"], "kind,start_s,duration_s",
+               [f"{k},{a:.3f},{d:.3f}" for k, a, d in periods])
+    paths["scenario"].write_text(json.dumps(sc, indent=1) + "\n", encoding="utf-8")
+
+    summary = _summary(sc, bt, ibi_ms, kinds, in_contact, ts, contact, fs_hz)
+    return GeneratedNight(
+        start_unix_s=start_unix, duration_s=duration_s, utc_offset_s=sc["utc_offset_s"],
+        utc_offset_changes=changes, fs_hz=fs_hz, n_samples=n, paths=paths,
+        button_presses_s=list(sc["button_presses"]), truth=summary, scenario=sc)
+
+
+def _summary(sc: dict[str, Any], bt: Array, ibi_ms: Array, ectopic: NDArray[np.bool_],
+             in_contact: NDArray[np.bool_], ts: Array, contact: Array,
+             fs_hz: float) -> TruthSummary:
+    ev = sc["events"]
+    contact_s = float(np.sum(contact > 0.5)) / fs_hz
+    # Stable sleep: lights-out + 30 min .. wake, away from arousals, motion and ectopic beats.
+    quiet = (bt >= sc["lights_out"] + 1800.0) & (bt < sc["wake"]) & in_contact
+    for a in ev["arousals"]:
+        quiet &= ~((bt > a["at"] - 20.0) & (bt < a["at"] + a["duration_s"] + 20.0))
+    for m in ev["motion"]:
+        quiet &= ~((bt > m["at"] - 5.0) & (bt < m["at"] + m["duration_s"] + 5.0))
+    for d in ev["hr_drift"]:
+        quiet &= ~((bt >= d["at"]) & (bt < d["at"] + d["duration_s"]))
+    near_ect = ectopic | np.roll(ectopic, 1) | np.roll(ectopic, 2)
+    nn = quiet & ~near_ect
+    hr_sleep = float(np.mean(60000.0 / ibi_ms[nn])) if nn.any() else float("nan")
+    pair = nn[1:] & nn[:-1]
+    diffs = np.diff(ibi_ms)[pair]
+    rmssd = float(np.sqrt(np.mean(diffs * diffs))) if diffs.size else float("nan")
+    eve = (bt >= sc["bedtime"]) & (bt < sc["lights_out"]) & in_contact & ~near_ect
+    hr_eve = float(np.mean(60000.0 / ibi_ms[eve])) if eve.any() else float("nan")
+    motion_s = float(sum(m["duration_s"] for m in ev["motion"]))
+    return TruthSummary(
+        n_beats=int(bt.size), n_ectopic=int(np.sum(ectopic)), n_arousals=len(ev["arousals"]),
+        contact_s=contact_s,
+        arousal_index_per_h=len(ev["arousals"]) / (contact_s / 3600.0) if contact_s else 0.0,
+        motion_s=motion_s, finger_off_s=float(ts.size / fs_hz - contact_s),
+        hr_evening_bpm=hr_eve, hr_sleep_bpm=hr_sleep, rmssd_sleep_ms=rmssd,
+        spo2_pct=sc["person"]["spo2_pct"])
+
+
+def read_ppg_stimulus(path: Path) -> NDArray[np.float32]:
+    """The (n, 3) float32 array of a ppg.f32 file: red, IR (nA/mA) and ambient (nA)."""
+    data = np.fromfile(path, dtype="<f4")
+    if data.size % 3:
+        raise UserError(f"{path}: size is not a multiple of 12 bytes: not a ppg.f32 stimulus")
+    return data.reshape(-1, 3)
+
+
+def read_env_stimulus(path: Path) -> NDArray[np.float32]:
+    """The (n, 7) float32 array of an env.f32 file (columns ENV_COLUMNS)."""
+    data = np.fromfile(path, dtype="<f4")
+    if data.size % 7:
+        raise UserError(f"{path}: size is not a multiple of 28 bytes: not an env.f32 stimulus")
+    return data.reshape(-1, 7)
+
+
+# Replay of recordings ---------------------------------------------------------------------
+
+REPLAY_IR_DC_NA_PER_MA = 1000.0
+REPLAY_RED_DC_NA_PER_MA = 800.0
+REPLAY_PI_IR = 0.015  # AC/DC given to band-passed recordings that carry no DC
+REPLAY_SPO2_PCT = 97.0  # SpO2 encoded when red is absent or has no DC
+
+
+def _uniform(time_s: Array, x: Array, name: str) -> tuple[Array, float]:
+    """Recording interpolated onto a uniform grid at its median rate; NaNs bridged."""
+    good = np.isfinite(x)
+    if good.sum() < 2:
+        raise UserError(f"replay: the {name} column has fewer than 2 numeric samples")
+    dt_s = float(np.median(np.diff(time_s)))
+    grid = time_s[0] + np.arange(int(math.floor((time_s[-1] - time_s[0]) / dt_s)) + 1) * dt_s
+    return np.interp(grid, time_s[good], x[good]), 1.0 / dt_s
+
+
+def _has_dc(x: Array) -> bool:
+    """True if x looks like a raw photocurrent: positive with a DC well above its pulsatility."""
+    lo, hi = np.percentile(x, [1, 99])
+    med = float(np.median(x))
+    return bool(lo > 0 and med > 0 and (hi - lo) < 0.25 * med)
+
+
+def write_ppg_stimulus_from_recording(time_s: Array, ir: Array, red: Array | None,
+                                      out_dir: Path, fs_hz: float) -> ReplayStimulus:
+    """Resample a recording (25 Hz-2 kHz) to fs_hz and write out_dir/stim/ppg.f32 for replay.
+
+    Mapping (docs/simulation-scenarios.md): a recording with a DC level (positive, pulsatility
+    < 25% of the median) is taken as a photocurrent and scaled so the IR median is 1000 nA/mA;
+    red uses the same factor, so both AC/DC ratios are kept. A recording without DC (band-passed,
+    pulse peaks upward as in usual PPG plots) gets DC 1000 nA/mA (IR) / 800 (red) and a pulse
+    that lowers the photocurrent, with an IR AC/DC of 1.5% for its 5-95 percentile span and red
+    AC/DC set for SpO2 97% on the shared curve.
+    """
+    t = np.asarray(time_s, dtype=np.float64)
+    x_ir = np.asarray(ir, dtype=np.float64)
+    if t.ndim != 1 or t.size != x_ir.size or t.size < 2:
+        raise UserError("replay: time_s and ir must be 1-D columns of the same length (>= 2)")
+    if red is not None and np.asarray(red).size != t.size:
+        raise UserError("replay: the red column must have as many samples as time_s")
+    if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+        raise UserError("replay: time_s must be numeric and strictly increasing")
+    if not 10.0 <= fs_hz <= 4000.0:
+        raise UserError(f"replay: fs_hz={fs_hz:g} is out of range: use 10 to 4000 Hz")
+    ir_u, fs_in = _uniform(t, x_ir, "ir")
+    if not 24.0 <= fs_in <= 2100.0:
+        raise UserError(f"replay: the recording's sample rate is {fs_in:.1f} Hz: supported "
+                        "rates are 25 Hz to 2 kHz")
+    red_u = _uniform(t, np.asarray(red, dtype=np.float64), "red")[0] if red is not None else None
+
+    def resample(x: Array) -> Array:
+        if fs_in > fs_hz:  # anti-alias: zero-phase low-pass below the new Nyquist
+            sos = signal.butter(8, 0.4 * fs_hz, fs=fs_in, output="sos")
+            padlen = min(x.size - 1, 3 * 60)
+            x = signal.sosfiltfilt(sos, x, padlen=padlen)
+        src = np.arange(x.size) / fs_in
+        dst = np.arange(int(math.floor(src[-1] * fs_hz)) + 1) / fs_hz
+        return np.interp(dst, src, x)
+
+    ir_r = resample(ir_u)
+    had_dc = _has_dc(ir_u)
+    if had_dc:
+        scale = REPLAY_IR_DC_NA_PER_MA / float(np.median(ir_u))
+        ir_out = ir_r * scale
+        if red_u is not None and _has_dc(red_u):
+            red_out = resample(red_u) * scale
+        else:
+            ac = ir_out / float(np.median(ir_out)) - 1.0
+            red_out = REPLAY_RED_DC_NA_PER_MA * (1.0 + r_from_spo2(REPLAY_SPO2_PCT) * ac)
+    else:
+        med = float(np.median(ir_u))
+        lo, hi = np.percentile(ir_u, [5, 95])
+        span = max(float(hi - lo), 1e-12)
+        scale = REPLAY_IR_DC_NA_PER_MA * REPLAY_PI_IR / span
+        xn = (ir_r - med) / span
+        ir_out = REPLAY_IR_DC_NA_PER_MA * (1.0 - REPLAY_PI_IR * xn)
+        pi_red = REPLAY_PI_IR * r_from_spo2(REPLAY_SPO2_PCT)
+        red_out = REPLAY_RED_DC_NA_PER_MA * (1.0 - pi_red * xn)
+    out = np.zeros((ir_out.size, 3), dtype="<f4")
+    out[:, 0] = np.clip(red_out, 0.0, None)
+    out[:, 1] = np.clip(ir_out, 0.0, None)
+    stim = Path(out_dir) / "stim"
+    try:
+        stim.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"replay: cannot create {stim} ({exc.strerror})") from None
+    path = stim / "ppg.f32"
+    out.tofile(path)
+    return ReplayStimulus(path=path, n_samples=int(out.shape[0]), fs_hz=fs_hz, t0_s=float(t[0]),
+                          had_dc=had_dc, scale_na_per_unit=scale)
