@@ -1,7 +1,7 @@
 # nightstand device firmware: pure core (nsdev.core), drivers handed a bus (nsdev.drivers), board.
-VERSION = "0.1.0"
-
 import sys
+
+VERSION = "0.1.0"
 
 if sys.implementation.name != "micropython":
     # CPython (host tools, tests): a stand-in so firmware modules can `import micropython` and

@@ -19,6 +19,7 @@ EPOCH_MS = 30000
 _PPG_POLL_MS = 200  # FIFO: 32 samples = 640 ms at 50 Hz; read well before it fills
 _LED_EVERY = 5  # LED-current control every 5 polls (1 s)
 _LUX_EVERY_MS = 10000
+_BUTTON_POLL_MS = 250  # a press lights the night light within a quarter second
 _WDT_TIMEOUT_MS = 8000
 _CHECKIN_SLACK_MS = 5000  # a task this late for its promised check-in stops the WDT feed
 _CONTACT_HOLD_S = 600  # outside the schedule a night stays open this long after contact
@@ -47,7 +48,7 @@ class App:
         self.pipe = PPGPipeline(self.cfg["ppg_rate_hz"], self.cfg["spo2_a"], self.cfg["spo2_b"])
         self.rec = Recorder("data", device_id=board.device_id(), fw_version=VERSION,
                             sensor_config="max30102 %dHz" % self.cfg["ppg_rate_hz"])
-        self.light = light.LightController(_light_config(self.cfg))
+        self.light = light.LightController(light.config_from_device(self.cfg))
         self.arousal = ArousalEstimator()
         base = _load_json(BASELINE_FILE)
         self.hyper = Hyperarousal.from_dict(base) if isinstance(base, dict) else Hyperarousal()
@@ -275,7 +276,9 @@ class App:
                 if lvl > peak[ch]:
                     peak[ch] = lvl
             wait = compat.ticks_diff(next_ctrl, compat.ticks_ms())
-            await self._sleep("lamp", max(1, min(due, wait)))
+            await self._sleep("lamp", max(1, min(due, wait, _BUTTON_POLL_MS)))
+            if self.button.pending():
+                next_ctrl = compat.ticks_ms()  # answer a press now, not at the next second
 
     def _take_press(self):
         """A debounced press since the last lamp update (the IRQ only sets a flag)."""
@@ -466,7 +469,7 @@ class App:
 
     def apply_config(self, cfg):
         self.cfg = cfg
-        self.light = light.LightController(_light_config(cfg))
+        self.light = light.LightController(light.config_from_device(cfg))
         self.pipe.set_spo2_calibration(cfg["spo2_a"], cfg["spo2_b"])
 
 
@@ -558,6 +561,10 @@ class SyncDevice:
         new, errors = config.merge(self.app.cfg, changes)
         if errors:
             return "; ".join(errors)[:200]
+        try:  # settings that are valid one by one but not together (e.g. a night too short)
+            light.LightController(light.config_from_device(new))
+        except ValueError as e:
+            return str(e)[:200]
         config.save(new)
         self.app.apply_config(new)
         return None
@@ -591,18 +598,6 @@ class SyncDevice:
             return "ssid must be 1-32 bytes and the password at most 64"
         _write_atomic(WIFI_FILE, json.dumps({"ssid": ssid, "password": password}).encode())
         return None
-
-
-def _light_config(cfg):
-    return {
-        "bedtime": cfg["bedtime"],
-        "wake": cfg["wake"],
-        "winddown_s": cfg["winddown_min"] * 60,
-        "dawn_s": max(60, cfg["dawn_min"] * 60),
-        "dawn_peak_lux": cfg["dawn_peak_lux"],
-        "night_light_s": cfg["night_light_s"],
-        "arousal_on": cfg["hyperarousal_on"],
-    }
 
 
 def main():

@@ -28,9 +28,10 @@ class Board:
             sda=machine.Pin(pinmap.I2C_SDA),
             freq=pinmap.I2C_FREQ_HZ,
         )
-        # Lamp channels start dark: duty 0 before anything else can run.
-        self.pwm_warm = machine.PWM(machine.Pin(pinmap.LAMP_WARM), freq=1000, duty_u16=0)
-        self.pwm_amber = machine.PWM(machine.Pin(pinmap.LAMP_AMBER), freq=1000, duty_u16=0)
+        # Lamp channels start dark: duty 0 before anything else can run (the gate pull-downs
+        # keep them dark while the board boots); 4 kHz is the lamp driver's carrier.
+        self.pwm_warm = machine.PWM(machine.Pin(pinmap.LAMP_WARM), freq=4000, duty_u16=0)
+        self.pwm_amber = machine.PWM(machine.Pin(pinmap.LAMP_AMBER), freq=4000, duty_u16=0)
         self.button_pin = machine.Pin(pinmap.BUTTON, machine.Pin.IN, machine.Pin.PULL_UP)
         self.ppg_int_pin = machine.Pin(pinmap.PPG_INT, machine.Pin.IN)
         self._wdt = None

@@ -8,7 +8,7 @@ SCHEMA = {
     "bedtime": ("hhmm", "22:30", None, None, "habitual bedtime (local)"),
     "wake": ("hhmm", "06:30", None, None, "wake time (local); the dawn ends here"),
     "winddown_min": ("int", 180, 30, 240, "evening wind-down before bedtime, minutes"),
-    "dawn_min": ("int", 30, 0, 90, "dawn ramp before wake, minutes (0: no dawn)"),
+    "dawn_min": ("int", 30, 5, 90, "dawn ramp before wake, minutes"),
     "dawn_peak_lux": ("float", 100.0, 0.0, 250.0, "photopic lux at the eye at the end of dawn"),
     "night_light_s": ("int", 180, 10, 1800, "button night light duration, seconds"),
     "utc_offset_s": ("int", 0, -14 * 3600, 14 * 3600, "local time minus UTC, seconds"),
@@ -51,7 +51,7 @@ def check_value(key, value):
         try:
             hhmm_to_min(value)
         except ValueError as e:
-            raise ValueError("%s: %s" % (key, e))
+            raise ValueError("%s: %s" % (key, e)) from None
         return value
     if kind == "bool":
         if value is True or value is False:

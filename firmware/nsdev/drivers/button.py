@@ -37,6 +37,10 @@ class Button:
             return True
         return False
 
+    def pending(self):
+        """True if a press is waiting for take() (does not consume it)."""
+        return self._pending
+
     def is_down(self):
         return self._pin.value() == 0
 
