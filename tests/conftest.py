@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from nightstand import paths
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +46,9 @@ def mp_board(tmp_path):
     virtual clock set up at 2026-01-01T00:00Z and `world`, `machine` importable.
     """
 
-    def run(script: str, heapsize: str = "1M", timeout: float = 300) -> subprocess.CompletedProcess:
+    def run(
+        script: str, heapsize: str = "1M", timeout: float = 300
+    ) -> subprocess.CompletedProcess:
         prelude = (
             "import time, world, vasyncio\n"
             "time.setup(1767225600, -1, (1 << 30) - 5000)\n"

@@ -7,7 +7,6 @@ MicroPython unix port with tests/mp_runner.py, so pure firmware logic is proven 
 from __future__ import annotations
 
 import pytest
-
 from conftest import ROOT, TESTS, check, mp_plain_path, run_micropython
 
 DUAL = sorted(

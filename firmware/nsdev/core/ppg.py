@@ -106,8 +106,10 @@ class PPGPipeline:
     """
 
     def __init__(self, fs_hz=50, spo2_a=110.0, spo2_b=25.0):
-        if not 20 <= fs_hz <= 400:
-            raise ValueError("fs_hz must be 20..400, got %r" % (fs_hz,))
+        # The board runs the FIFO at 50 or 100 Hz; below 50 Hz a 200-bpm beat is < 8 samples and
+        # the 667-ms beat window no longer separates beats reliably.
+        if not 50 <= fs_hz <= 400:
+            raise ValueError("fs_hz must be 50..400, got %r" % (fs_hz,))
         fs = int(fs_hz)
         self.fs_hz = fs
         # SpO2 = a - b * R; uncalibrated default 110 - 25 R (set_spo2_calibration per device).

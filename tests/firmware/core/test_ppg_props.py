@@ -17,7 +17,7 @@ SETTINGS = settings(max_examples=12, deadline=None,
     phase_s=st.floats(0, 2),
     ac=st.integers(150, 20000),
     dc=st.integers(40000, 230000),
-    fs=st.sampled_from([25, 50, 64, 100, 125]),
+    fs=st.sampled_from([50, 64, 100, 125, 200]),
 )
 def test_clean_train_recovered_exactly(bpm, phase_s, ac, dc, fs):
     seconds = 14
@@ -42,7 +42,7 @@ def test_clean_train_recovered_exactly(bpm, phase_s, ac, dc, fs):
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(-(1 << 31), (1 << 31) - 1), min_size=1, max_size=400),
-       st.integers(0, 100), st.sampled_from([20, 50, 400]))
+       st.integers(0, 100), st.sampled_from([50, 100, 400]))
 def test_garbage_never_raises_and_state_stays_bounded(values, lost, fs):
     pipe = PPGPipeline(fs)
     buf = array.array("i", values)
