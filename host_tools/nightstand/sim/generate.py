@@ -1,4 +1,4 @@
-"""Scenario -> stimulus files (PPG photocurrents, room environment) and ground truth for a night."""
+"""Scenario -> stimulus files (PPG photocurrents, room environment) and a night's ground truth."""
 
 from __future__ import annotations
 
@@ -483,7 +483,8 @@ def _uniform(time_s: Array, x: Array, name: str) -> tuple[Array, float]:
     if good.sum() < 2:
         raise UserError(f"replay: the {name} column has fewer than 2 numeric samples")
     dt_s = float(np.median(np.diff(time_s)))
-    grid = time_s[0] + np.arange(int(math.floor((time_s[-1] - time_s[0]) / dt_s)) + 1) * dt_s
+    n = int(math.floor((time_s[-1] - time_s[0]) / dt_s + 1e-6)) + 1  # tolerate rounding
+    grid = time_s[0] + np.arange(n) * dt_s
     return np.interp(grid, time_s[good], x[good]), 1.0 / dt_s
 
 
@@ -527,7 +528,7 @@ def write_ppg_stimulus_from_recording(time_s: Array, ir: Array, red: Array | Non
             padlen = min(x.size - 1, 3 * 60)
             x = signal.sosfiltfilt(sos, x, padlen=padlen)
         src = np.arange(x.size) / fs_in
-        dst = np.arange(int(math.floor(src[-1] * fs_hz)) + 1) / fs_hz
+        dst = np.arange(int(math.floor(src[-1] * fs_hz + 1e-6)) + 1) / fs_hz
         return np.interp(dst, src, x)
 
     ir_r = resample(ir_u)

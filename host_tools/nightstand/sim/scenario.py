@@ -159,6 +159,8 @@ class _Clock:
             t_s = naive - (off - self.offset0_s)
             if a_s <= t_s < b_s:
                 return t_s
+        if naive < 0:
+            return naive  # before the start (the caller tries the next day)
         # Wall-clock time skipped by a spring-forward change: map it to just after the gap.
         for a_s, _b, off in self._segments():
             if a_s > 0 and naive - (off - self.offset0_s) < a_s:
@@ -193,7 +195,7 @@ class _Clock:
         return t_s
 
     def _resolve_text(self, ctx: _Ctx, where: str, text: str) -> float:
-        if "T" in text or " " in text or len(text) > 8:
+        if "T" in text or " " in text or "-" in text[:10]:
             try:
                 local = dt.datetime.fromisoformat(text)
             except ValueError:
@@ -207,6 +209,9 @@ class _Clock:
         except ValueError:
             raise ctx.fail(where, f"'{text}' is not a time: use 'HH:MM', 'HH:MM:SS', a local "
                            "ISO date-time or seconds from the start") from None
+        if tod.tzinfo is not None:
+            raise ctx.fail(where, "local times must not carry a UTC offset: write 'HH:MM' "
+                           "and put the offset in 'utc_offset_s'")
         day = self.start.date()
         for _ in range(3):
             cand = self.from_local(dt.datetime.combine(day, tod))
@@ -336,8 +341,10 @@ def validate(raw: Any, source: str = "<dict>") -> Scenario:
     clock.duration_s = duration_s
 
     bedtime_s = clock.resolve(ctx, "bedtime", top.get("bedtime", 0.0))
-    lights_out_s = clock.resolve(ctx, "lights_out",
-                                 top.get("lights_out", min(bedtime_s + 900.0, duration_s / 2)))
+    # Default lights-out: 15 min after bedtime, or halfway to wake (or the end) if that is sooner.
+    lo_end = wake_pre if wake_pre is not None else duration_s
+    lo_default = bedtime_s + max(0.0, min(900.0, (lo_end - bedtime_s) / 2))
+    lights_out_s = clock.resolve(ctx, "lights_out", top.get("lights_out", lo_default))
     wake_s = clock.resolve(ctx, "wake", top["wake"], allow_end=True) if wake_given else max(
         duration_s - 900.0, lights_out_s)
     if not bedtime_s <= lights_out_s <= wake_s:
