@@ -190,8 +190,8 @@ class App:
                 self.rec.add_event(onset_ms // 1000, vocab.EV_AROUSAL,
                                    (ev.duration_ms, int(ev.strength * 1000)), None,
                                    onset_ms % 1000)
-        if self.rec.night_id is None or self._nb >= _MAX_BEATS_PER_EPOCH:
-            return
+        if b[3] or self.rec.night_id is None or self._nb >= _MAX_BEATS_PER_EPOCH:
+            return  # flagged beats (no contact, motion, clipping, overflow) are not stored
         t = self._pipe_t0_ms + b[0] - self.rec.start_unix_s * 1000
         if t < 0:
             return

@@ -7,6 +7,8 @@ import time
 import world
 
 _KAPPA = 903.3
+_REC_BYTES = 12  # struct '<IQ'
+_BUF_BYTES = 1200  # 100 records
 
 
 def _lstar(y):
@@ -28,7 +30,9 @@ class VirtualLampChannel:
         self.full_lux_at_sensor = float(spec.get("full_lux_at_sensor", 0.0))
         log = spec.get("log")
         self.log_path = (sim_dir + "/" + log) if log else None
-        self._buf = bytearray()
+        # Fixed log buffer: the virtual lamp lives in the firmware's heap, so it must not grow.
+        self._buf = bytearray(_BUF_BYTES)
+        self._n = 0
         self._duty = 0
         self._freq = 0
         self._t_us = 0  # time of the last change
@@ -102,9 +106,10 @@ class VirtualLampChannel:
         q = (acc << 16) // 1000000
         if q != self._last_mean:
             self._last_mean = q
-            self._buf.extend(struct.pack(self.RECORD, self._sec, q))
-            if len(self._buf) >= 4096:
+            if self._n + _REC_BYTES > _BUF_BYTES:
                 self._flush()
+            struct.pack_into(self.RECORD, self._buf, self._n, self._sec, q)
+            self._n += _REC_BYTES
         self._sec += 1
         self._acc = 0
 
@@ -128,10 +133,10 @@ class VirtualLampChannel:
         self._sec += n
 
     def _flush(self):
-        if self.log_path and self._buf:
+        if self.log_path and self._n:
             with open(self.log_path, "ab") as f:
-                f.write(self._buf)
-        self._buf = bytearray()
+                f.write(memoryview(self._buf)[:self._n])
+        self._n = 0
 
     def finish(self):
         # close whole seconds up to now (a partial last second is dropped)

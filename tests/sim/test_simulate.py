@@ -1,0 +1,166 @@
+"""A whole (short) night: the unchanged firmware under MicroPython on the virtual board, with a
+128 KiB data heap, checked against the scenario generator's ground truth."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from nsdev.core import light, vocab
+
+from nightstand.cmd_sim import nights_in_flash, simulate
+from nightstand.sim.scenario import validate
+
+SCENARIO = {
+    "format": 1,
+    "name": "test: one hour around bedtime",
+    "seed": 11,
+    "start": "2026-01-15T22:40:00",
+    "utc_offset_s": 3600,
+    "duration_s": 3600,
+    "bedtime": "22:45",
+    "lights_out": "22:50",
+    "wake": "23:40",
+    "person": {"hr_evening_bpm": 66, "hr_sleep_bpm": 56, "rmssd_ms": 40},
+    "events": {
+        "arousals": [
+            {"at": "23:05:00", "hr_surge_bpm": 14, "pwa_drop": 0.45, "duration_s": 16},
+            {"at": "23:18:00", "hr_surge_bpm": 12, "pwa_drop": 0.40, "duration_s": 14},
+        ],
+        "ectopic": {"rate_per_hour": 0},
+    },
+    "room": {
+        "temp_c": [{"at": "start", "value": 20.5}, {"at": "end", "value": 19.5}],
+        "light": [
+            {"at": "start", "lux": 60, "cct_k": 3000},
+            {"at": "22:50", "lux": 0.05, "cct_k": 2700},
+            {"at": "23:25", "lux": 120, "cct_k": 3000},
+            {"at": "23:28", "lux": 0.05, "cct_k": 2700},
+        ],
+    },
+    "button_presses": ["22:55:00"],
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("night")
+    gen, result = simulate(validate(SCENARIO), out, quiet=True)
+    (night,) = nights_in_flash(out)
+    return gen, result, night, out
+
+
+CONTACT_S = (5 * 60, 60 * 60)  # the finger is in the sensor from bedtime (22:45) on
+
+
+def _truth_beats(gen) -> np.ndarray:
+    with open(gen.paths["beats"]) as f:
+        t = np.array([float(r["time_s"]) for r in csv.DictReader(f)])
+    return t[(t >= CONTACT_S[0]) & (t < CONTACT_S[1])]
+
+
+def test_runs_in_the_heap_budget_without_resets(run):
+    _gen, result, _night, _out = run
+    assert result.status == "ok"
+    assert result.resets == []
+    assert 0 < result.heap_peak < 128 * 1024
+    assert result.sim_s == pytest.approx(3600)
+
+
+def test_epochs_cover_the_night(run):
+    gen, _result, night, _out = run
+    assert night.header["start_unix_s"] == int(gen.start_unix_s)
+    assert 115 <= len(night.epochs) <= 121
+    starts = [e["unix_s"] for e in night.epochs]
+    assert all(b - a == 30 for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_beats_match_the_truth(run):
+    gen, _result, night, _out = run
+    truth = _truth_beats(gen)
+    got = (np.array(night.beat_t_ms) / 1000.0) - gen.start_unix_s
+    assert got.min() >= CONTACT_S[0] - 5  # nothing stored while the sensor had no finger
+    delay = float(np.median([t - truth[np.argmin(np.abs(truth - t))] for t in got]))
+    matched = sum(1 for t in got if np.min(np.abs(truth - (t - delay))) <= 0.1)
+    inside = truth[(truth > got[0]) & (truth < got[-1])]
+    assert matched >= 0.97 * len(inside)
+    assert matched >= 0.97 * len(got)
+
+
+def test_epoch_heart_rate_matches_the_truth(run):
+    gen, _result, night, _out = run
+    truth = _truth_beats(gen)
+    errors = []
+    for e in night.epochs:
+        if e.get("hr_bpm") is None:
+            continue
+        t0 = e["unix_s"] - gen.start_unix_s
+        ibis = np.diff(truth[(truth >= t0) & (truth < t0 + 30)])
+        if len(ibis) >= 10:
+            errors.append(abs(e["hr_bpm"] - 60.0 / float(np.mean(ibis))))
+    assert len(errors) > 80
+    assert statistics.median(errors) < 1.5
+
+
+def test_unknown_before_the_sensor_is_on(run):
+    _gen, _result, night, _out = run
+    first = night.epochs[:8]  # 22:40-22:44: finger not yet in the sensor
+    assert all(e.get("hr_bpm") is None for e in first)
+    assert all(e["flags"] & vocab.FLAG_CONTACT_OFF for e in first)
+
+
+def test_arousals_found(run):
+    gen, _result, night, _out = run
+    onsets = [(ev["unix_ms"] / 1000.0) - gen.start_unix_s for ev in night.events
+              if ev["kind"] == vocab.EV_AROUSAL]
+    truth = [(25 * 60, 16), (38 * 60, 14)]
+    hits = [any(t - 15 <= o <= t + d + 10 for o in onsets) for t, d in truth]
+    assert all(hits), onsets
+    assert len(onsets) <= len(truth) + 1
+
+
+def test_environment_is_read_and_self_heating_compensated(run):
+    gen, _result, night, _out = run
+    temps = [e["temp_c"] for e in night.epochs if e.get("temp_c") is not None]
+    assert len(temps) > 100
+    assert 19.2 <= min(temps) and max(temps) <= 20.8
+    bright = [e["lux"] for e in night.epochs
+              if 45 * 60 <= e["unix_s"] - gen.start_unix_s < 47 * 60]
+    dark = [e["lux"] for e in night.epochs
+            if 15 * 60 <= e["unix_s"] - gen.start_unix_s < 20 * 60]
+    assert min(bright) > 50
+    assert max(dark) < 1.0
+
+
+def test_light_limit_and_button_night_light(run):
+    gen, _result, night, _out = run
+    kinds = [ev["kind"] for ev in night.events]
+    assert vocab.EV_BUTTON in kinds
+    assert vocab.EV_LIGHT_LIMIT in kinds  # the 23:25 room light is far above 1 lx at night
+    cfg = light.DEFAULTS
+    amber_mel = cfg["amber_full_lux_at_eye"] * cfg["amber_der"]
+    warm_mel = cfg["warm_full_lux_at_eye"] * cfg["warm_der"]
+    after_press = [e for e in night.epochs
+                   if 15 * 60 <= e["unix_s"] - gen.start_unix_s < 17 * 60]
+    assert any((e.get("lamp_level") or [0, 0])[1] > 0 for e in after_press)
+    for e in night.epochs:
+        if e["unix_s"] - gen.start_unix_s >= 6 * 60:  # bedtime 22:45 + fade margin
+            warm, amber = e.get("lamp_level") or (0.0, 0.0)
+            if e["unix_s"] - gen.start_unix_s < 30 * 60:  # before the (test) dawn
+                assert warm * warm_mel + amber * amber_mel <= 1.0
+
+
+def test_simulate_cli_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": 1, "duration_s": -5}')
+    for args in (["simulate", str(tmp_path / "none.json"), "--out", str(tmp_path / "o")],
+                 ["simulate", str(bad), "--out", str(tmp_path / "o")],
+                 ["simulate", "--seed", "3", "--out", str(tmp_path / "o"), "--heap", "lots"]):
+        proc = subprocess.run([sys.executable, "-m", "nightstand.cli", *args],
+                              capture_output=True, text=True)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
