@@ -10,10 +10,9 @@ import sys
 
 import numpy as np
 import pytest
-from nsdev.core import light, vocab
-
 from nightstand.cmd_sim import nights_in_flash, simulate
 from nightstand.sim.scenario import validate
+from nsdev.core import light, vocab
 
 SCENARIO = {
     "format": 1,
@@ -164,3 +163,29 @@ def test_simulate_cli_errors_are_one_line(tmp_path):
                               capture_output=True, text=True)
         assert proc.returncode == 1, proc.stderr
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_power_glitches_mid_night_resume_the_same_night(tmp_path):
+    """Two power glitches: the board reboots, reopens the night, loses at most one epoch each."""
+    import json
+
+    from nightstand.cmd_sim import device_settings, prepare
+    from nightstand.sim import runner
+    from nightstand.sim.generate import generate
+
+    sc = validate(SCENARIO)
+    gen = generate(sc, tmp_path)
+    prepare(gen, tmp_path, device_settings(gen))
+    cfg = json.loads((tmp_path / "sim.json").read_text())
+    cfg["resets_at_s"] = [1000.5, 2300.2]
+    runner.write_sim_config(tmp_path, cfg)
+    result = runner.run(tmp_path)
+    assert [r[1] for r in result.resets] == [1, 1]
+    (night,) = nights_in_flash(tmp_path)
+    resets = [ev for ev in night.events if ev["kind"] == vocab.EV_RESET]
+    assert len(resets) == 2
+    starts = [e["unix_s"] - gen.start_unix_s for e in night.epochs]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False) if b - a > 30]
+    assert len(gaps) <= 2 and all(g <= 60 for g in gaps), gaps  # <= 1 epoch lost per glitch
+    assert len(night.epochs) >= 120 - 2 - 2
+    assert any(e["flags"] & vocab.FLAG_RESUMED for e in night.epochs)

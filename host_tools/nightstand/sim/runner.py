@@ -172,9 +172,14 @@ def _prepare_run(sim_dir: Path, heapsize: str) -> tuple[list[str], dict[str, str
     lines = [ln for ln in probe.stderr.splitlines() if ln.startswith("@probe ")]
     if probe.returncode != 0 or not lines:
         raise RuntimeError(f"simulation failed to load the firmware:\n{probe.stderr[-2000:]}")
-    code_bytes = int(lines[-1].split()[1])
+    code_bytes, firmware_code_bytes = (int(x) for x in lines[-1].split()[1:3])
     data_bytes = parse_size(heapsize)
-    cmd = [paths.micropython_bin(), "-X", f"heapsize={code_bytes + data_bytes}", *boot]
+    # After a simulated reset the firmware is imported again, and the unix port's conservative GC
+    # can keep one old copy of its code alive meanwhile: reboots get one code copy of headroom,
+    # held by simboot as ballast until the first reset so the first boot's budget stays exact.
+    total = code_bytes + firmware_code_bytes + data_bytes
+    cmd = [paths.micropython_bin(), "-X", f"heapsize={total}", *boot,
+           "--reserve", str(firmware_code_bytes)]
     return cmd, env, code_bytes
 
 

@@ -42,6 +42,12 @@ def _build(cfg, sim_dir):
     return devices
 
 
+def _boot_firmware():
+    """Import the firmware's main.py, as the board does after boot.py. In its own frame, so no
+    reference to the old firmware survives in simboot's frame after a reset."""
+    __import__("main")
+
+
 def _purge_firmware():
     for name in list(sys.modules):
         for prefix in _FIRMWARE_MODULES:
@@ -61,8 +67,19 @@ def _reboot(devices, persistent):
     import asyncio.core
 
     asyncio.core.cur_task = None
+    asyncio.core._stop_task = None
+    ctx = asyncio.core._exc_context
+    ctx["exception"] = ctx["future"] = None
     asyncio.new_event_loop()
+    _scrub_stack(120)
     gc.collect()
+
+
+def _scrub_stack(depth):
+    # The GC scans the C stack conservatively: pointers left behind by the firmware's deep call
+    # chain would keep its old code and objects alive. Fresh frames overwrite that region.
+    if depth:
+        _scrub_stack(depth - 1)
 
 
 def _mount_littlefs(vflash, sim_dir, cfg, cuts):
@@ -108,12 +125,28 @@ def main():
     if "--probe" in sys.argv:
         # Heap taken by the simulator and the firmware's loaded code (frozen into flash on the
         # device, so not part of its heap budget); the host adds the data budget on top.
+        gc.collect()
+        board_bytes = gc.mem_alloc()
         import nsdev.app  # noqa: F401
 
         gc.collect()
-        _say("probe", gc.mem_alloc())
+        _say("probe", gc.mem_alloc(), gc.mem_alloc() - board_bytes)
         return
+    glitches = sorted(int(t * 1000000) for t in cfg.get("resets_at_s", ()))
+    if glitches:
+        def _glitch(now_us):
+            # Power dips at scheduled times: RAM and the firmware are lost, the flash is kept.
+            if glitches and now_us >= glitches[0]:
+                glitches.pop(0)
+                raise world.SimReset(1, "power glitch")
+
+        time.add_listener(_glitch)
     persistent = list(time._listeners)
+    # Heap held back for a reboot's re-import (see runner.py): ballast until the first reset, so
+    # until then the firmware's data budget is exact.
+    ballast = bytearray(int(sys.argv[sys.argv.index("--reserve") + 1])) \
+        if "--reserve" in sys.argv else None
+    time.heap_reserved = len(ballast) if ballast is not None else 0
     flash_kind = cfg.get("flash", "folder")
     cuts = list(cfg.get("power_cut_writes", ()))  # block writes until each successive power cut
     power_cuts = []
@@ -132,7 +165,7 @@ def main():
     status = "ok"
     while True:
         try:
-            import main  # noqa: F401  (the firmware's own entry point, unchanged)
+            _boot_firmware()
             status = "firmware-exited"
             break
         except time.SimEnd:
@@ -142,6 +175,8 @@ def main():
             _say("reset", time.now_us // 1000000, r.cause, r)
             world.reset_cause = r.cause
             r = None
+            ballast = None
+            time.heap_reserved = 0
             _reboot(devices, persistent)
         except MemoryError as e:
             status = "memory-error"
@@ -159,6 +194,8 @@ def main():
             _say("powercut", time.now_us // 1000000)
             e = None
             world.reset_cause = 1  # machine.PWRON_RESET
+            ballast = None
+            time.heap_reserved = 0
             _reboot(devices, persistent)
             import vflash
 
