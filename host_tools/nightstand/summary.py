@@ -6,7 +6,7 @@ import datetime as dt
 import statistics
 from typing import Any
 
-from nsdev.core import vocab
+from nsdev.core import light, vocab
 
 from nightstand.night import Night, flag_names
 from nightstand.sim.runner import SimResult
@@ -57,31 +57,55 @@ def sim_text(r: SimResult, name: str = "") -> str:
     return "\n".join(lines)
 
 
+def _lamp_mel_lx(warm: float, amber: float) -> float:
+    """Melanopic EDI at the eye from the lamp's channel levels (the firmware's own model)."""
+    c = light.DEFAULTS
+    return (warm * c["warm_full_lux_at_eye"] * c["warm_der"]
+            + amber * c["amber_full_lux_at_eye"] * c["amber_der"])
+
+
+def _phases(night: Night) -> list[tuple[float, str]]:
+    """(unix_s, phase name) from the device's 'phase <name>' lamp events."""
+    out = []
+    for ev in night.events:
+        text = ev.get("text") or ""
+        if ev["kind"] == vocab.EV_LAMP_CHANGE and text.startswith("phase "):
+            out.append((ev["unix_ms"] / 1000.0, text[6:]))
+    return out
+
+
 def _lamp_phases(night: Night) -> dict[str, Any]:
-    """Lamp levels per part of the night, from the epochs' per-channel peak levels."""
-    out: dict[str, Any] = {}
+    """Lamp per part of the night (evening wind-down, night, dawn) from the epochs' per-channel
+    peak levels and the device's phase events."""
     rows = []
     for e in night.epochs:
         lv = e.get("lamp_level") or [0.0, 0.0]
         rows.append((e["unix_s"], float(lv[0] or 0.0), float(lv[1] or 0.0)))
     if not rows:
-        return out
-    on = [r for r in rows if r[1] > 0 or r[2] > 0]
-    out["first_on"] = on[0][0] if on else None
-    out["last_on"] = on[-1][0] if on else None
-    # dark stretch: the longest run of epochs with the lamp fully off
-    best = (0, None, None)
-    run_start = None
-    for t, w, a in rows:
-        if w == 0 and a == 0:
-            run_start = t if run_start is None else run_start
-            if t - run_start > best[0]:
-                best = (t - run_start, run_start, t + 30)
-        else:
-            run_start = None
-    out["dark_s"], out["dark_from"], out["dark_to"] = best
-    out["peak_warm"] = max(r[1] for r in rows)
-    out["peak_amber"] = max(r[2] for r in rows)
+        return {}
+    bounds = _phases(night)
+    end = night.end_unix_s()
+
+    def phase_at(t: float) -> str:
+        name = "wind_down" if not bounds or t < bounds[0][0] else bounds[0][1]
+        for when, ph in bounds:
+            if when <= t:
+                name = ph
+        return name
+
+    out: dict[str, Any] = {}
+    for name in ("wind_down", "night", "dawn"):
+        sel = [r for r in rows if phase_at(r[0] + 15) == name]
+        if not sel:
+            continue
+        on = [r for r in sel if r[1] > 0 or r[2] > 0]
+        out[name] = {
+            "from": sel[0][0], "to": min(end, sel[-1][0] + 30),
+            "peak_warm": max(r[1] for r in sel), "peak_amber": max(r[2] for r in sel),
+            "peak_mel_lx": max(_lamp_mel_lx(r[1], r[2]) for r in sel),
+            "on_s": 30 * len(on),
+            "on_from": on[0][0] if on else None, "on_to": on[-1][0] + 30 if on else None,
+        }
     return out
 
 
@@ -154,15 +178,22 @@ def night_text(n: Night) -> str:
     else:
         lines.append("  room        unknown (environment sensor not read)")
     lamp = d["lamp"]
-    if lamp.get("first_on") is not None:
+    wd, nt, dw = lamp.get("wind_down"), lamp.get("night"), lamp.get("dawn")
+    if wd:
         lines.append(
-            f"  lamp        on {_hhmm(n, lamp['first_on'])}–{_hhmm(n, lamp['last_on'])}, "
-            f"peak warm {100 * lamp['peak_warm']:.1f}% / amber {100 * lamp['peak_amber']:.1f}%; "
-            f"dark {lamp['dark_s'] / 3600:.1f} h "
-            f"({_hhmm(n, lamp['dark_from'])}–{_hhmm(n, lamp['dark_to'])})"
-        )
-    else:
-        lines.append("  lamp        off all night")
+            f"  evening     lamp wind-down until {_hhmm(n, wd['to'])}: warm up to "
+            f"{100 * wd['peak_warm']:.1f}%, amber up to {100 * wd['peak_amber']:.1f}%, "
+            f"at most {wd['peak_mel_lx']:.2f} lx melanopic EDI (limit 10)")
+    if nt:
+        lit = (f"on {nt['on_s'] // 60} min in all (night light, at most "
+               f"{nt['peak_mel_lx']:.2f} lx melanopic; limit 1)" if nt["on_s"] else "off")
+        lines.append(f"  night       {_hhmm(n, nt['from'])}–{_hhmm(n, nt['to'])}: lamp {lit}")
+    if dw:
+        lines.append(
+            f"  dawn        {_hhmm(n, dw['from'])}–{_hhmm(n, dw['to'])}: warm white rising to "
+            f"{100 * dw['peak_warm']:.0f}% ({dw['peak_mel_lx']:.0f} lx melanopic at wake)")
+    if not lamp:
+        lines.append("  lamp        no lamp data")
     if d["flags"]:
         lines.append("  quality     " + ", ".join(f"{k} in {v} epochs"
                                                    for k, v in sorted(d["flags"].items())))
