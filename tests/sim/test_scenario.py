@@ -191,14 +191,16 @@ def test_dst_fall_back() -> None:
 def test_default_json_loads_and_matches_its_story() -> None:
     sc = scen.default_scenario()
     assert sc == scen.load_scenario(scen.SCENARIO_DIR / "default.json")
-    assert sc["duration_s"] == 8 * 3600.0
-    assert (sc["bedtime"], sc["lights_out"], sc["wake"]) == (900.0, 2700.0, 27900.0)
+    # 20:30 to 06:30: the whole evening wind-down (from 19:30) and the night with its dawn.
+    assert sc["duration_s"] == 10 * 3600.0
+    hour = 3600.0
+    assert (sc["bedtime"], sc["lights_out"], sc["wake"]) == (2 * hour, 2.5 * hour, 9.5 * hour)
     assert len(sc["events"]["arousals"]) == 15
     # The bathroom trip at 03:00: finger off, light on.
-    trip_s = 4 * 3600 + 45 * 60
-    assert sc["events"]["finger_off"] == [{"at": float(trip_s), "duration_s": 360.0}]
+    trip_s = 6.5 * hour
+    assert sc["events"]["finger_off"] == [{"at": trip_s, "duration_s": 360.0}]
     lux = {seg["at"]: seg["lux"] for seg in sc["room"]["light"]}
-    assert lux[float(trip_s)] >= 50 and lux[2700.0] < 1
+    assert lux[trip_s] >= 50 and lux[2.5 * hour] < 1
 
 
 def _canonical(sc: dict[str, Any]) -> dict[str, Any]:

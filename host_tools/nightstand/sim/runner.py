@@ -27,6 +27,10 @@ from nightstand.errors import UserError
 DEFAULT_HEAPSIZE = "128K"
 
 
+class SimulationError(UserError):
+    """The simulated board failed (firmware crash, out of memory, simulator fault)."""
+
+
 @dataclass
 class SimResult:
     sim_dir: Path
@@ -112,6 +116,12 @@ def board_devices(
     return [{k: v for k, v in d.items() if v is not None} for d in devices]
 
 
+def _last_line(text: str) -> str:
+    """The most telling line of a traceback: its last non-@ line."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("@")]
+    return lines[-1] if lines else "no output"
+
+
 def parse_size(text: str) -> int:
     """'128K', '1M' or '65536' -> bytes (as micropython's -X heapsize reads it)."""
     t = text.strip().upper()
@@ -171,7 +181,9 @@ def _prepare_run(sim_dir: Path, heapsize: str) -> tuple[list[str], dict[str, str
     )
     lines = [ln for ln in probe.stderr.splitlines() if ln.startswith("@probe ")]
     if probe.returncode != 0 or not lines:
-        raise RuntimeError(f"simulation failed to load the firmware:\n{probe.stderr[-2000:]}")
+        (sim_dir / "sim.log").write_text(probe.stderr)
+        raise SimulationError(f"the firmware did not load on the virtual board: "
+                              f"{_last_line(probe.stderr)} (details: {sim_dir / 'sim.log'})")
     code_bytes, firmware_code_bytes = (int(x) for x in lines[-1].split()[1:3])
     data_bytes = parse_size(heapsize)
     # After a simulated reset the firmware is imported again, and the unix port's conservative GC
@@ -269,7 +281,8 @@ def run(
         tail = "".join(other[-15:])
         if not tail:
             tail = (sim_dir / "console.log").read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"simulation failed (exit {proc.returncode}):\n{tail}")
+        raise SimulationError(f"the simulation stopped (exit {proc.returncode}): "
+                              f"{_last_line(tail)} (details: {sim_dir / 'sim.log'})")
     stats = json.loads(stats_file.read_text())
     result = SimResult(
         sim_dir=sim_dir,
@@ -284,6 +297,8 @@ def run(
         devices=stats.get("devices", {}),
     )
     if result.status != "ok":
-        tail = "".join(other[-20:])
-        raise RuntimeError(f"firmware {result.status} at t={result.sim_s:.0f} s:\n{tail}")
+        raise SimulationError(
+            f"firmware {result.status} at {result.sim_s:.0f} s of simulated time: "
+            f"{_last_line(''.join(other))} (details: {sim_dir / 'sim.log'}, "
+            f"{sim_dir / 'console.log'})")
     return result

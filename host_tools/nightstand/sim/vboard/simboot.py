@@ -144,9 +144,9 @@ def main():
     persistent = list(time._listeners)
     # Heap held back for a reboot's re-import (see runner.py): ballast until the first reset, so
     # until then the firmware's data budget is exact.
-    ballast = bytearray(int(sys.argv[sys.argv.index("--reserve") + 1])) \
-        if "--reserve" in sys.argv else None
-    time.heap_reserved = len(ballast) if ballast is not None else 0
+    reserve = int(sys.argv[sys.argv.index("--reserve") + 1]) if "--reserve" in sys.argv else 0
+    ballast = [bytearray(4096) for _ in range(reserve // 4096)]  # small pieces: no big hole
+    time.heap_reserved = 4096 * len(ballast)
     flash_kind = cfg.get("flash", "folder")
     cuts = list(cfg.get("power_cut_writes", ()))  # block writes until each successive power cut
     power_cuts = []
