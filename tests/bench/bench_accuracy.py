@@ -371,32 +371,20 @@ def _match(truth: np.ndarray, events: list[tuple[float, float]]) -> tuple[int, i
     return int(hit.sum()), ok
 
 
-def bench_scenarios_board(n: int) -> None:
-    """Seeded random nights simulated whole (`nightstand simulate --seed N`): the firmware on the
-    virtual board records arousal events; they are matched to the scenario's ground truth."""
-    from nightstand.cmd_sim import nights_in_flash, simulate
-    from nightstand.sim import scenario as scen
-    from nsdev.core import vocab
-
-    print(f"\nsimulator: {n} seeded random nights, whole nights through the firmware on the "
-          "virtual board (nightstand simulate --seed N)")
+def _scenario_table(n: int, title: str, run_seed) -> None:
+    """Print Se/PPV per seeded night and pooled; run_seed(seed) -> (hours, truth, events)."""
+    print(f"\nsimulator: {n} seeded random nights, {title}")
     print(f"{'seed':>4s} {'hours':>5s} {'truth':>5s} {'events':>6s} {'TP':>4s} {'Se':>6s} "
           f"{'PPV':>6s} {'wall s':>6s}")
     tot_truth = tot_ev = tot_hit = tot_ok = 0
     for seed in range(1, n + 1):
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            night, result = simulate(scen.random_scenario(seed), Path(tmp) / "run", quiet=True)
-            wall = time.perf_counter() - t0
-            truth = np.loadtxt(night.paths["arousals"], delimiter=",", skiprows=1, ndmin=2)
-            start_ms = int(night.start_unix_s) * 1000
-            events = [((ev["unix_ms"] - start_ms) / 1000.0, ev["values"][0] / 1000.0)
-                      for nt in nights_in_flash(Path(tmp) / "run") for ev in nt.events
-                      if ev["kind"] == vocab.EV_AROUSAL]
+        t0 = time.perf_counter()
+        hours, truth, events = run_seed(seed)
+        wall = time.perf_counter() - t0
         hit, ok = _match(truth, events)
         se = hit / len(truth) if len(truth) else float("nan")
         ppv = ok / len(events) if events else float("nan")
-        print(f"{seed:4d} {night.duration_s / 3600:5.1f} {len(truth):5d} {len(events):6d} "
+        print(f"{seed:4d} {hours:5.1f} {len(truth):5d} {len(events):6d} "
               f"{hit:4d} {se:6.3f} {ppv:6.3f} {wall:6.1f}")
         tot_truth += len(truth)
         tot_hit += hit
@@ -404,6 +392,27 @@ def bench_scenarios_board(n: int) -> None:
         tot_ok += ok
     print(f"{'all':>4s} {'':5s} {tot_truth:5d} {tot_ev:6d} {tot_hit:4d} "
           f"{tot_hit / max(1, tot_truth):6.3f} {tot_ok / max(1, tot_ev):6.3f}")
+
+
+def bench_scenarios_board(n: int) -> None:
+    """Seeded random nights simulated whole (`nightstand simulate --seed N`): the firmware on the
+    virtual board records arousal events; they are matched to the scenario's ground truth."""
+    from nightstand.cmd_sim import nights_in_flash, simulate
+    from nightstand.sim import scenario as scen
+    from nsdev.core import vocab
+
+    def run_seed(seed: int):
+        with tempfile.TemporaryDirectory() as tmp:
+            night, _result = simulate(scen.random_scenario(seed), Path(tmp) / "run", quiet=True)
+            truth = np.loadtxt(night.paths["arousals"], delimiter=",", skiprows=1, ndmin=2)
+            start_ms = int(night.start_unix_s) * 1000
+            events = [((ev["unix_ms"] - start_ms) / 1000.0, ev["values"][0] / 1000.0)
+                      for nt in nights_in_flash(Path(tmp) / "run") for ev in nt.events
+                      if ev["kind"] == vocab.EV_AROUSAL]
+        return night.duration_s / 3600, truth, events
+
+    _scenario_table(n, "whole nights through the firmware on the virtual board "
+                    "(nightstand simulate --seed N)", run_seed)
 
 
 def bench_scenarios(n: int, fs: int) -> None:
@@ -415,18 +424,10 @@ def bench_scenarios(n: int, fs: int) -> None:
     is a true positive if its onset lies within [onset - 15 s, onset + duration + 10 s] of an
     annotated arousal (HR leads the EEG arousal by up to ~10 beats, Bonnet & Arand 1997)."""
     sys.path.insert(0, str(ROOT / "host_tools"))
-    try:
-        from nightstand.sim import generate as gen
-        from nightstand.sim import scenario as scen
-    except ImportError as exc:
-        print(f"\nscenarios: SKIP - simulator not importable ({exc})")
-        return
-    print(f"\nsimulator: {n} seeded random nights (random_scenario(seed), fs {fs} Hz), "
-          "firmware under MicroPython")
-    print(f"{'seed':>4s} {'hours':>5s} {'truth':>5s} {'events':>6s} {'TP':>4s} {'Se':>6s} "
-          f"{'PPV':>6s}")
-    tot_truth = tot_ev = tot_hit = tot_ok = 0
-    for seed in range(1, n + 1):
+    from nightstand.sim import generate as gen
+    from nightstand.sim import scenario as scen
+
+    def run_seed(seed: int):
         with tempfile.TemporaryDirectory() as tmp:
             night = gen.generate(scen.random_scenario(seed), Path(tmp), float(fs))
             stim = gen.read_ppg_stimulus(night.paths["ppg"]).astype(np.float64)
@@ -440,17 +441,10 @@ def bench_scenarios(n: int, fs: int) -> None:
         lines = run_mp_driver(counts.astype(np.int64), fs)
         events = [(int(p[1]) / 1000.0, int(p[2]) / 1000.0) for p in
                   (line.split() for line in lines if line.startswith("A "))]
-        hit, ok = _match(truth, events)
-        se = hit / len(truth) if len(truth) else float("nan")
-        ppv = ok / len(events) if events else float("nan")
-        print(f"{seed:4d} {night.duration_s / 3600:5.1f} {len(truth):5d} {len(events):6d} "
-              f"{hit:4d} {se:6.3f} {ppv:6.3f}")
-        tot_truth += len(truth)
-        tot_hit += hit
-        tot_ev += len(events)
-        tot_ok += ok
-    print(f"{'all':>4s} {'':5s} {tot_truth:5d} {tot_ev:6d} {tot_hit:4d} "
-          f"{tot_hit / max(1, tot_truth):6.3f} {tot_ok / max(1, tot_ev):6.3f}")
+        return night.duration_s / 3600, truth, events
+
+    _scenario_table(n, f"stimulus straight into the pipeline under MicroPython (fs {fs} Hz)",
+                    run_seed)
 
 
 def main() -> int:
