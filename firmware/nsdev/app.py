@@ -38,7 +38,9 @@ _RESET_CODES = {
 class App:
     def __init__(self, board):
         self.board = board
-        self.cfg, _ = config.load()
+        self.cfg, cfg_ok = config.load()
+        if not cfg_ok:
+            compat.log("[config] no valid stored settings: using the defaults")
         self.ppg_health = health.Subsystem("ppg", vocab.FLAG_SENSOR_FAULT)
         self.env_health = health.Subsystem("env", vocab.FLAG_SENSOR_FAULT)
         self.light_health = health.Subsystem("light", vocab.FLAG_SENSOR_FAULT)
@@ -561,10 +563,6 @@ class SyncDevice:
         new, errors = config.merge(self.app.cfg, changes)
         if errors:
             return "; ".join(errors)[:200]
-        try:  # settings that are valid one by one but not together (e.g. a night too short)
-            light.LightController(light.config_from_device(new))
-        except ValueError as e:
-            return str(e)[:200]
         config.save(new)
         self.app.apply_config(new)
         return None

@@ -74,6 +74,18 @@ def check_value(key, value):
     return value
 
 
+def check_together(cfg):
+    """Settings valid one by one can still clash (a night shorter than the dawn): the light
+    schedule is built from them as the device would. Returns an error text or None."""
+    from nsdev.core import light
+
+    try:
+        light.LightController(light.config_from_device(cfg))
+    except ValueError as e:
+        return "schedule: %s" % e
+    return None
+
+
 def merge(current, changes):
     """Validate every change; return (new_config, []) or (current, ['key: reason', ...])."""
     errors = []
@@ -83,6 +95,10 @@ def merge(current, changes):
             new[key] = check_value(key, changes[key])
         except ValueError as e:
             errors.append(str(e))
+    if not errors:
+        clash = check_together(new)
+        if clash:
+            errors.append(clash)
     return (current, errors) if errors else (new, [])
 
 
@@ -102,6 +118,8 @@ def load(path=CONFIG_FILE):
                 cfg[key] = check_value(key, stored[key])
             except ValueError:
                 pass  # keep the default for a value this firmware version rejects
+    if check_together(cfg):
+        return defaults(), False  # a stored set that clashes must not stop the device booting
     return cfg, True
 
 

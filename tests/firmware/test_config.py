@@ -52,3 +52,22 @@ def test_save_and_load_round_trip_and_corrupt_file():
     import os
 
     os.remove(path)
+
+
+def test_settings_that_clash_are_refused_and_never_loaded():
+    import sys
+
+    # Each value is fine alone, but a 40-minute night cannot hold a 30-minute dawn + 10 min.
+    d = config.defaults()
+    new, errors = config.merge(d, {"bedtime": "23:00", "wake": "23:30"})
+    assert new == d and len(errors) == 1 and errors[0].startswith("schedule:")
+    path = "_clash_%s.json" % sys.implementation.name
+    bad = dict(d)
+    bad["bedtime"] = "23:00"
+    bad["wake"] = "23:30"
+    config.save(bad, path)
+    loaded, ok = config.load(path)  # the device boots on the defaults instead of crashing
+    assert not ok and loaded == config.defaults()
+    import os
+
+    os.remove(path)

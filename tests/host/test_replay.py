@@ -77,3 +77,22 @@ def test_cli_reports_a_bad_rate_in_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "25 Hz to 2 kHz" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_wfdb_records_are_read_by_their_ppg_channel(tmp_path):
+    import wfdb
+
+    t, x, _ = read_recording(DATA / "ppg.csv")
+    fs = 125
+    ecg = np.sin(np.arange(x.size) / 10.0)
+    wfdb.wrsamp("rec", fs=fs, units=["mV", "NU"], sig_name=["II", "PLETH"],
+                p_signal=np.column_stack([ecg, x]), fmt=["16", "16"], write_dir=str(tmp_path))
+    for path in (tmp_path / "rec", tmp_path / "rec.hea"):
+        t2, x2, red = read_recording(path)
+        assert red is None and len(x2) == len(x)
+        assert np.allclose(t2, np.arange(len(x)) / fs)
+        assert np.corrcoef(x2, x)[0, 1] > 0.999
+    wfdb.wrsamp("ecgonly", fs=fs, units=["mV"], sig_name=["II"], p_signal=ecg[:, None],
+                fmt=["16"], write_dir=str(tmp_path))
+    with pytest.raises(UserError, match="no PPG channel"):
+        read_recording(tmp_path / "ecgonly")
