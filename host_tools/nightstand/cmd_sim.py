@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,11 @@ def device_settings(gen: GeneratedNight) -> dict[str, Any]:
     return cfg
 
 
-def prepare(gen: GeneratedNight, out: Path, settings: dict[str, Any]) -> None:
-    flash = out / "flash"
-    flash.mkdir(parents=True, exist_ok=True)
-    (flash / device_config.CONFIG_FILE).write_text(json.dumps(settings))
+def prepare(gen: GeneratedNight, out: Path, settings: dict[str, Any], *,
+            flash: str = "folder", power_cuts: int = 0, seed: int = 0) -> None:
+    seed_dir = out / "flash"  # the flash folder, or the files a fresh littlefs image gets
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    (seed_dir / device_config.CONFIG_FILE).write_text(json.dumps(settings))
     runner.write_sim_config(
         out,
         {
@@ -66,6 +68,10 @@ def prepare(gen: GeneratedNight, out: Path, settings: dict[str, Any]) -> None:
             "ticks_start_ms": (1 << 30) - TICKS_BEFORE_WRAP_MS,
             "rtc_valid": True,
             "progress_every_s": 60,
+            "flash": flash,
+            # a power cut after a random number of flash block writes, once per boot
+            "power_cut_writes": [random.Random(seed).randint(20, 400) + 97 * i
+                                 for i in range(power_cuts)],
             "devices": runner.board_devices(
                 ppg_stim="stim/ppg.f32",
                 ppg_fs_hz=gen.fs_hz,
@@ -78,7 +84,7 @@ def prepare(gen: GeneratedNight, out: Path, settings: dict[str, Any]) -> None:
 
 def simulate(
     scenario: dict[str, Any], out: Path, *, heapsize: str = runner.DEFAULT_HEAPSIZE,
-    quiet: bool = False,
+    quiet: bool = False, flash: str = "folder", power_cuts: int = 0,
 ) -> tuple[GeneratedNight, runner.SimResult]:
     """Generate the scenario's signals, run the firmware for the whole night, return both."""
     if out.exists() and any(out.iterdir()):
@@ -87,7 +93,8 @@ def simulate(
         _clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
     gen = generate(scenario, out)
-    prepare(gen, out, device_settings(gen))
+    prepare(gen, out, device_settings(gen), flash=flash, power_cuts=power_cuts,
+            seed=int(scenario.get("seed", 0)))
     with progress_bar("simulating night", gen.duration_s, " s") as update:
         result = runner.run(out, heapsize=heapsize, on_progress=None if quiet else update)
     return gen, result
@@ -96,7 +103,7 @@ def simulate(
 def _clear_run(out: Path) -> None:
     import shutil
 
-    for name in ("flash", "stim", "truth"):
+    for name in ("flash", "flash_files", "stim", "truth", "code"):
         shutil.rmtree(out / name, ignore_errors=True)
     for f in out.glob("*"):
         if f.is_file():
@@ -104,7 +111,11 @@ def _clear_run(out: Path) -> None:
 
 
 def nights_in_flash(out: Path) -> list[Night]:
-    files = sorted((out / "flash" / "data" / "nights").glob("*.ns"))
+    """The nights on the simulated board's flash (a folder, or a littlefs image read out)."""
+    root = out / "flash"
+    if (out / "flash.img").exists():
+        root = runner.extract_littlefs(out, out / "flash_files")
+    files = sorted((root / "data" / "nights").glob("*.ns"))
     return [read_night_file(f) for f in files]
 
 
@@ -116,11 +127,20 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heap", default=runner.DEFAULT_HEAPSIZE,
                    help="MicroPython heap size (default %(default)s ≈ 64 KB on the ESP32)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--flash", choices=("folder", "littlefs"), default="folder",
+                   help="the board's flash: a folder (default) or a 2 MB littlefs image")
+    p.add_argument("--power-cuts", type=int, default=0, metavar="N",
+                   help="with --flash littlefs: cut power N times at random flash writes")
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
     sc = resolve_scenario(args.scenario, args.seed)
-    gen, result = simulate(sc, args.out, heapsize=args.heap)
+    if args.power_cuts and args.flash != "littlefs":
+        raise UserError("--power-cuts needs --flash littlefs (power cuts hit the flash image)")
+    if args.power_cuts < 0:
+        raise UserError("--power-cuts must be 0 or more")
+    gen, result = simulate(sc, args.out, heapsize=args.heap, flash=args.flash,
+                           power_cuts=args.power_cuts)
     nights = nights_in_flash(args.out)
     if args.json:
         print(json.dumps({"sim": summary.sim_dict(result),

@@ -189,3 +189,20 @@ def test_power_glitches_mid_night_resume_the_same_night(tmp_path):
     assert len(gaps) <= 2 and all(g <= 60 for g in gaps), gaps  # <= 1 epoch lost per glitch
     assert len(night.epochs) >= 120 - 2 - 2
     assert any(e["flags"] & vocab.FLAG_RESUMED for e in night.epochs)
+
+
+def test_power_cuts_on_littlefs_flash_lose_at_most_an_epoch(tmp_path):
+    """The firmware on a 2 MB littlefs image that loses power at random block writes."""
+    _gen, result = simulate(validate(SCENARIO), tmp_path, quiet=True, flash="littlefs",
+                            power_cuts=3)
+    assert len(result.power_cuts) == 3
+    nights = nights_in_flash(tmp_path)
+    assert len(nights) == 1  # the same night, resumed after every cut
+    (night,) = nights
+    assert all(reason.startswith("bad") is False for _a, _b, reason in night.skipped)
+    resets = [ev for ev in night.events if ev["kind"] == vocab.EV_RESET]
+    assert len(resets) == 3
+    starts = [e["unix_s"] for e in night.epochs]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False) if b - a != 30]
+    assert all(30 < g <= 60 for g in gaps), gaps  # <= 1 epoch lost per cut
+    assert len(night.epochs) >= 120 - 3 - 1

