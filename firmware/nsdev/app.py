@@ -298,10 +298,12 @@ class App:
         elif kind == "breathing_start":
             self.event(vocab.EV_WIND_DOWN, (1, 0), "breathing 6/min", unix_s)
         elif kind == "breathing_end":
-            hr0, hr1 = info["hr_start_bpm"], info["hr_end_bpm"]
+            # the session's response: HR (bpm) and HRV (RMSSD, ms) at its start and end
             text = info["reason"]
-            if hr0 is not None and hr1 is not None:
-                text = "%s hr %d->%d" % (text, int(hr0 + 0.5), int(hr1 + 0.5))
+            for name, a, b in (("hr", info["hr_start_bpm"], info["hr_end_bpm"]),
+                               ("rmssd", info["rmssd_start_ms"], info["rmssd_end_ms"])):
+                if a is not None and b is not None:
+                    text = "%s %s %d->%d" % (text, name, int(a + 0.5), int(b + 0.5))
             self.event(vocab.EV_WIND_DOWN, (0, int(info["duration_s"])), text, unix_s)
         elif kind == "phase":
             self.event(vocab.EV_LAMP_CHANGE, (), "phase " + info["phase"], unix_s)
