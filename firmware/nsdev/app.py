@@ -359,6 +359,8 @@ class App:
             flags |= vocab.FLAG_PPG_CLIPPED
         if not self.clock_valid():
             flags |= vocab.FLAG_CLOCK_UNSET
+        if self.light.session_active():
+            flags |= vocab.FLAG_WIND_DOWN
         lamp_level = self._lamp_max
         self._lamp_max = [self.lamp.level(0), self.lamp.level(1)]
         if lamp_level[0] > 0 or lamp_level[1] > 0:

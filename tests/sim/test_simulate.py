@@ -206,3 +206,42 @@ def test_power_cuts_on_littlefs_flash_lose_at_most_an_epoch(tmp_path):
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False) if b - a != 30]
     assert all(30 < g <= 60 for g in gaps), gaps  # <= 1 epoch lost per cut
     assert len(night.epochs) >= 120 - 3 - 1
+
+
+def test_wired_evening_gets_a_breathing_paced_wind_down(tmp_path):
+    """A person the device knows (a week of baseline, evening HR ~58 bpm) comes to bed wired
+    (~76 bpm) with the clip on during the wind-down: the lamp paces breathing, the session is
+    recorded with its HR/HRV response, and the lamp stays under the evening melanopic cap."""
+    import json
+
+    from nightstand.cmd_sim import device_settings, prepare
+    from nightstand.sim import runner
+    from nightstand.sim.generate import generate
+
+    sc = validate({
+        "format": 1, "name": "test: wired evening", "seed": 3,
+        "start": "2026-01-15T22:00:00", "utc_offset_s": 0, "duration_s": 3600,
+        "bedtime": "22:05", "lights_out": "22:55", "wake": "22:58",
+        "person": {"hr_evening_bpm": 76, "hr_excess_bpm": 0, "hr_sleep_bpm": 70},
+        "room": {"light": [{"at": "start", "lux": 40, "cct_k": 2700}]},
+    })
+    gen = generate(sc, tmp_path)
+    settings = device_settings(gen)
+    settings.update(bedtime="23:00", wake="07:00")  # the device's schedule: wind-down until 23:00
+    prepare(gen, tmp_path, settings)
+    (tmp_path / "flash" / "baseline.json").write_text(json.dumps(
+        {"nights": 7, "base_hr": 58.0, "base_var": 4.0, "base_decline": 6.0}))
+    runner.run(tmp_path)
+    (night,) = nights_in_flash(tmp_path)
+    sessions = [ev for ev in night.events if ev["kind"] == vocab.EV_WIND_DOWN]
+    assert [ev["values"][0] for ev in sessions][:2] == [1, 0], sessions  # started, then ended
+    assert 180 <= sessions[1]["values"][1] <= 900  # 3 to 15 minutes
+    assert "hr " in sessions[1]["text"] and "rmssd " in sessions[1]["text"]
+    paced = [e for e in night.epochs if e["flags"] & vocab.FLAG_WIND_DOWN]
+    assert len(paced) >= 5
+    cfg = light.DEFAULTS
+    for e in paced:
+        warm, amber = e.get("lamp_level") or (0.0, 0.0)
+        mel = (warm * cfg["warm_full_lux_at_eye"] * cfg["warm_der"]
+               + amber * cfg["amber_full_lux_at_eye"] * cfg["amber_der"])
+        assert mel <= 10.0
