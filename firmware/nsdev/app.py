@@ -66,7 +66,7 @@ class App:
         self._lux_sum = 0.0
         self._lux_n = 0
         self.room_lux = None
-        self.mel_edi_lx = None
+        self._env_lux = None  # lux of the last environment sample recorded
         # per-epoch accumulators
         self._beat = array("i", (0, 0, 0, 0))
         self._bt = array("i", [0] * _MAX_BEATS_PER_EPOCH)  # beat times, ms since night start
@@ -243,6 +243,7 @@ class App:
                     self.room_lux = lux  # at the sensor; the controller removes the lamp's part
                     self._lux_sum += lux
                     self._lux_n += 1
+                    self._light_sample(lux)
                 self.light_health.ok()
                 spent = compat.ticks_diff(compat.ticks_ms(), t0)
                 await self._sleep("lux", max(100, _LUX_EVERY_MS - spent))
@@ -250,6 +251,18 @@ class App:
                 drv = None
                 await self._sleep("lux", self._sensor_fault(self.light_health,
                                                             vocab.SENSOR_LIGHT, e))
+
+    def _light_sample(self, lux):
+        """An environment sample when the light changes markedly (a light switched on or off):
+        epochs carry 30-s means; this keeps the moment of the change at 10-s resolution."""
+        last = self._env_lux
+        if last is not None and max(lux, last) <= 2 * min(lux, last) + 0.5:  # under ~2x
+            return
+        self._env_lux = lux
+        if self.rec.night_id is not None:
+            mel = self.light.room_mel_edi_lx(lux, self.lamp.level(0), self.lamp.level(1))
+            self.rec.add_env(compat.unix_time(), self.temp_c, self.rh_pct, self.pressure_hpa,
+                             self.gas_ohm, lux, mel)
 
     async def lamp_task(self):
         last = compat.ticks_ms()

@@ -133,6 +133,11 @@ def test_environment_is_read_and_self_heating_compensated(run):
             if 15 * 60 <= e["unix_s"] - gen.start_unix_s < 20 * 60]
     assert min(bright) > 50
     assert max(dark) < 1.0
+    # The light switched on at 23:25 is also kept as an environment sample (10-s resolution).
+    switched = [r for r in night.env if r.get("lux") is not None and r["lux"] > 50
+                and 45 * 60 <= r["unix_ms"] / 1000 - gen.start_unix_s <= 45 * 60 + 12]
+    assert switched
+    assert len(night.env) < 20  # only changes, not a sample every 10 s
 
 
 def test_light_limit_and_button_night_light(run):
