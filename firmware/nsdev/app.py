@@ -422,7 +422,7 @@ class App:
     def _end_of_night(self):
         self.hyper.end_night()
         try:
-            _write_atomic(BASELINE_FILE, _dumps(self.hyper.to_dict()))
+            compat.write_atomic(BASELINE_FILE, _dumps(self.hyper.to_dict()))
         except OSError as e:
             self.store_health.fault(e)
         self._lights_out_s = None
@@ -525,15 +525,6 @@ def _load_json(path):
         return None
 
 
-def _write_atomic(path, data):
-    import os
-
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.rename(tmp, path)
-
-
 class SyncDevice:
     """What the sync protocol sees of the device (see nsdev.sync for the contract)."""
 
@@ -604,14 +595,14 @@ class SyncDevice:
         return secret if len(secret) == 32 else None
 
     def set_secret(self, secret):
-        _write_atomic(SECRET_FILE, bytes(secret))
+        compat.write_atomic(SECRET_FILE, bytes(secret))
 
     def set_wifi(self, ssid, password):
         import json
 
         if not ssid or len(ssid) > 32 or len(password) > 64:
             return "ssid must be 1-32 bytes and the password at most 64"
-        _write_atomic(WIFI_FILE, json.dumps({"ssid": ssid, "password": password}).encode())
+        compat.write_atomic(WIFI_FILE, json.dumps({"ssid": ssid, "password": password}).encode())
         return None
 
 

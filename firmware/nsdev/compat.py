@@ -82,6 +82,17 @@ def print_exception(exc, file=None):
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=file or sys.stdout)
 
 
+def write_atomic(path, data):
+    """Write a whole file so that a power cut leaves the old or the new one, never a torn one:
+    write path.tmp, then rename it over path (atomic on littlefs and POSIX)."""
+    import os
+
+    tmp = path + ".tmp"
+    with open(tmp, "wb" if isinstance(data, (bytes, bytearray, memoryview)) else "w") as f:
+        f.write(data)
+    os.rename(tmp, path)
+
+
 def collect():
     """Run the garbage collector at a known point (cheap no-op cost under CPython)."""
     import gc

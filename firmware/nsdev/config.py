@@ -125,9 +125,6 @@ def load(path=CONFIG_FILE):
 
 def save(cfg, path=CONFIG_FILE):
     """Write-then-rename so a power cut leaves the old or the new file, never a torn one."""
-    import os
+    from nsdev.compat import write_atomic
 
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(cfg, f)
-    os.rename(tmp, path)
+    write_atomic(path, json.dumps(cfg))

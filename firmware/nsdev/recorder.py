@@ -5,6 +5,7 @@ import json
 import os
 from array import array
 
+from nsdev.compat import write_atomic
 from nsdev.core import nightfile, vocab
 
 _ENOSPC = 28
@@ -28,7 +29,7 @@ def _mkdir(path):
 class Recorder:
     """One file set per night under `root`:
         root/nights/NNNNNNNN.ns   the night file (docs/night-format.md), NNNNNNNN = night id
-        root/index.json           night index, replaced atomically (written to index.tmp, renamed)
+        root/index.json           night index, replaced atomically (index.json.tmp, renamed)
     Records are encoded into a fixed RAM buffer by add_*(), which never touch the flash; flush()
     (called by the storage task at least once per epoch) appends them to the file."""
 
@@ -128,11 +129,8 @@ class Recorder:
             self._write_index()
 
     def _write_index(self):
-        tmp = self.root + "/index.tmp"
         try:
-            with open(tmp, "w") as f:
-                json.dump(self._idx, f)
-            os.rename(tmp, self.root + "/index.json")
+            write_atomic(self.root + "/index.json", json.dumps(self._idx))
         except OSError:  # flash full: the files stay authoritative (reconciled at boot)
             self.write_errors += 1
 
@@ -186,9 +184,7 @@ class Recorder:
         # The file appears under its final name only with its header in it (write, rename).
         path = self._path(nid)
         try:
-            with open(path + ".tmp", "wb") as f:
-                f.write(memoryview(self._buf)[:p])
-            os.rename(path + ".tmp", path)
+            write_atomic(path, memoryview(self._buf)[:p])
         except OSError:  # flash full of unsynced nights: nothing can be recorded
             self.write_errors += 1
             self.lost_records += 1
