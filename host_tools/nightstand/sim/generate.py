@@ -27,9 +27,10 @@ SPO2_A = 110.0
 SPO2_B = 25.0
 
 # Pulse template: two Gaussians (systolic + diastolic wave) after the pulse foot, their positions
-# and widths scaled with sqrt(cycle length in s). Fitted by eye to fingertip PPG contours.
-_SYS_MU_S, _SYS_SD_S = 0.14, 0.045
-_DIA_MU_S, _DIA_SD_S = 0.36, 0.08
+# and widths scaled with sqrt(cycle length in s): foot-to-peak ~0.16 s and diastolic wave
+# ~0.38 s after the foot at 60 bpm, as in typical fingertip PPG contours (model assumption).
+_SYS_MU_S, _SYS_SD_S = 0.16, 0.06
+_DIA_MU_S, _DIA_SD_S = 0.38, 0.11
 _TEMPLATE_SPAN_S = 1.1  # rendered length after the foot (covers 4 SD of the diastolic wave)
 
 # Arousal time course (see docs/simulation-scenarios.md).
@@ -126,10 +127,15 @@ def _raised(x: Array) -> Array:
 
 
 def _window(t: Array, a: float, b: float, edge_s: float) -> Array:
-    """Smooth 0/1 window over [a, b) with raised-cosine edges of edge_s."""
+    """Smooth 0/1 window over [a, b) with raised-cosine edges of edge_s (t sorted ascending)."""
+    out = np.zeros(t.shape)
+    i, j = np.searchsorted(t, [a, b + max(edge_s, 0.0)])
+    seg = t[i:j]
     if edge_s <= 0:
-        return ((t >= a) & (t < b)).astype(np.float64)
-    return _raised((t - a) / edge_s) * (1.0 - _raised((t - b) / edge_s))
+        out[i:j] = (seg < b).astype(np.float64)
+    else:
+        out[i:j] = _raised((seg - a) / edge_s) * (1.0 - _raised((seg - b) / edge_s))
+    return out
 
 
 def series_at(points: list[dict[str, float]], t: Array) -> Array:

@@ -37,7 +37,7 @@ PERSON_DEFAULTS: dict[str, Any] = {
     "perfusion_index_pct": 1.5,  # IR AC/DC, peak-to-trough, in percent
     "sleep_vasodilation": 0.25,  # relative PWA rise after lights-out (distal vasodilation)
     "pwa_resp_mod": 0.08,  # respiratory amplitude modulation of the pulse (fraction)
-    "baseline_resp_mod": 0.5,  # respiratory baseline wander, as a fraction of the AC amplitude
+    "baseline_resp_mod": 0.3,  # respiratory baseline wander, as a fraction of the AC amplitude
     "dicrotic_ratio": 0.45,  # diastolic/systolic wave amplitude
     "spo2_pct": 97.0,
     "skin_type": 3,  # Fitzpatrick I-VI: melanin attenuates red more than IR
