@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 
+from nightstand.commands import Command, all_commands
 from nightstand.errors import UserError
 
 
-@dataclass(frozen=True)
-class Command:
-    name: str
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int | None]
-
-
 def _commands() -> list[Command]:
-    # Each command module exposes COMMANDS; imported lazily so `--help` stays fast.
-    from nightstand import cmd_replay, cmd_report, cmd_sim, cmd_sync
-
-    return [*cmd_sim.COMMANDS, *cmd_replay.COMMANDS, *cmd_sync.COMMANDS, *cmd_report.COMMANDS]
+    return all_commands()
 
 
 class _Parser(argparse.ArgumentParser):

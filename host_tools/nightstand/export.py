@@ -25,7 +25,7 @@ from nightstand.report.metrics import (
     local_time,
     runs,
 )
-from nightstand.sync.store import Store
+from nightstand.store import Store
 
 MAX_IBI_MS = 3000  # a longer interval is a gap in the beat stream, not a heartbeat
 

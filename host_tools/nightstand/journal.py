@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from nightstand.errors import UserError
-from nightstand.sync.store import Store
+from nightstand.store import Store
 
 MAX_TEXT = 500  # characters
 MAX_TAG = 40

@@ -108,7 +108,7 @@ def run_firmware_cpython(counts: np.ndarray, fs: int) -> np.ndarray:
 
 def run_firmware_board(t: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Beat times (s, recording clock) from `nightstand replay` of (t, x) on the virtual board."""
-    from nightstand.cmd_replay import replay
+    from nightstand.replay import replay
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "rec.csv"
@@ -397,8 +397,8 @@ def _scenario_table(n: int, title: str, run_seed) -> None:
 def bench_scenarios_board(n: int) -> None:
     """Seeded random nights simulated whole (`nightstand simulate --seed N`): the firmware on the
     virtual board records arousal events; they are matched to the scenario's ground truth."""
-    from nightstand.cmd_sim import nights_in_flash, simulate
     from nightstand.sim import scenario as scen
+    from nightstand.sim.session import nights_in_flash, simulate
     from nsdev.core import vocab
 
     def run_seed(seed: int):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from nightstand.report import write_night_report, write_trends_report
 from nightstand.report.synth import SynthNight, make_night, restamp, store_night
-from nightstand.sync.store import Store
+from nightstand.store import Store
 
 START = 1735750800  # 2025-01-01 17:00 UTC (18:00 local), a multiple of 30
 

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from nightstand.cmd_sim import simulate
 from nightstand.sim.scenario import default_scenario
+from nightstand.sim.session import simulate
 
 
 def main() -> int:

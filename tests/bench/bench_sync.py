@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "host" / "sync"))
 
+from nightstand.store import Store  # noqa: E402
 from nightstand.sync.client import Client, DeviceError  # noqa: E402
 from nightstand.sync.engine import sync_device  # noqa: E402
-from nightstand.sync.store import Store  # noqa: E402
 from nightstand.sync.transport import SerialTransport, TCPTransport  # noqa: E402
 from nsdev.core import proto  # noqa: E402
 from synchelpers import (  # noqa: E402

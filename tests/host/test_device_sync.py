@@ -9,11 +9,11 @@ import socket
 
 import pytest
 from nightstand import cli
-from nightstand.cmd_sim import morning_usb_config, simulate, wait_until_closed
 from nightstand.sim import runner
 from nightstand.sim.scenario import validate
+from nightstand.sim.session import morning_usb_config, simulate, wait_until_closed
+from nightstand.store import Store
 from nightstand.sync.client import Client, DeviceError
-from nightstand.sync.store import Store
 from nightstand.sync.transport import TCPTransport
 from nsdev.core import proto
 

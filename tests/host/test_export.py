@@ -22,7 +22,7 @@ from nightstand.export import (
 from nightstand.night import decode_night
 from nightstand.report.metrics import NightData, build_grid
 from nightstand.report.synth import SynthNight, make_night, store_night
-from nightstand.sync.store import Store
+from nightstand.store import Store
 from nsdev.core import vocab
 
 START = 1768500000  # 19:00 local (+1 h)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from nightstand import cli, cmd_report, journal
+from nightstand import cli, journal
+from nightstand.commands import report as cmd_report
 from nightstand.errors import UserError
-from nightstand.sync.store import SCHEMA_VERSION, Store
+from nightstand.store import SCHEMA_VERSION, Store
 
 
 def test_entries_are_kept_in_date_order(tmp_path):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nightstand.cmd_replay import read_recording, replay
 from nightstand.errors import UserError
+from nightstand.replay import read_recording, replay
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "bidmc01"
 

@@ -9,7 +9,8 @@ import statistics
 
 import numpy as np
 import pytest
-from nightstand import cli, cmd_report, journal
+from nightstand import cli, journal
+from nightstand.commands import report as cmd_report
 from nightstand.night import decode_night
 from nightstand.report import figures, write_night_report, write_trends_report
 from nightstand.report.metrics import (
@@ -22,7 +23,7 @@ from nightstand.report.metrics import (
 from nightstand.report.pages import summary_rows
 from nightstand.report.synth import SynthNight, make_night, store_night
 from nightstand.report.trends import compare, trend_rows
-from nightstand.sync.store import Store
+from nightstand.store import Store
 from nsdev.core import light, vocab
 from scipy import stats
 

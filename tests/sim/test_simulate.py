@@ -10,8 +10,8 @@ import sys
 
 import numpy as np
 import pytest
-from nightstand.cmd_sim import nights_in_flash, simulate
 from nightstand.sim.scenario import validate
+from nightstand.sim.session import nights_in_flash, simulate
 from nsdev.core import light, vocab
 
 SCENARIO = {
@@ -174,9 +174,9 @@ def test_power_glitches_mid_night_resume_the_same_night(tmp_path):
     """Two power glitches: the board reboots, reopens the night, loses at most one epoch each."""
     import json
 
-    from nightstand.cmd_sim import device_settings, prepare
     from nightstand.sim import runner
     from nightstand.sim.generate import generate
+    from nightstand.sim.session import device_settings, prepare
 
     sc = validate(SCENARIO)
     gen = generate(sc, tmp_path)
@@ -219,9 +219,9 @@ def test_wired_evening_gets_a_breathing_paced_wind_down(tmp_path):
     recorded with its HR/HRV response, and the lamp stays under the evening melanopic cap."""
     import json
 
-    from nightstand.cmd_sim import device_settings, prepare
     from nightstand.sim import runner
     from nightstand.sim.generate import generate
+    from nightstand.sim.session import device_settings, prepare
 
     sc = validate({
         "format": 1, "name": "test: wired evening", "seed": 3,

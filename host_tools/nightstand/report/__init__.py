@@ -12,7 +12,7 @@ from nightstand.errors import UserError
 from nightstand.report import figures, pages
 from nightstand.report.metrics import build_grid, hyperarousal_for, load_night, night_metrics
 from nightstand.report.trends import bedtime_sd_min, compare, trend_rows
-from nightstand.sync.store import Store
+from nightstand.store import Store
 
 __all__ = ["night_file_stem", "prepare_out_dir", "write_night_report", "write_trends_report"]
 

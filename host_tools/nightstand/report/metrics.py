@@ -21,7 +21,7 @@ from nsdev.core import vocab
 
 from nightstand.errors import UserError
 from nightstand.night import Night, decode_night
-from nightstand.sync.store import Store
+from nightstand.store import Store
 
 EPOCH_S = 30
 # Flags that make an epoch's heart values unreliable (the value may be stored, it is not used).

@@ -11,7 +11,7 @@ from pathlib import Path
 from nsdev.core import nightfile, vocab
 from nsdev.recorder import Recorder
 
-from nightstand.sync.store import Store
+from nightstand.store import Store
 
 
 class _Free:

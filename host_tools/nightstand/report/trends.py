@@ -21,7 +21,7 @@ from nightstand.report.metrics import (
     load_light,
     night_metrics,
 )
-from nightstand.sync.store import Store
+from nightstand.store import Store
 
 # (key, label, unit) of the metrics compared before/after a journal entry
 COMPARED = (

@@ -7,8 +7,8 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from nightstand.store import Store
 from nightstand.sync.client import Client, Night
-from nightstand.sync.store import Store
 
 
 @dataclass

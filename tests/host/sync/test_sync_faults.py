@@ -4,9 +4,9 @@ cut mid-transfer): every night arrives exactly once and bit-identical, nobody cr
 from __future__ import annotations
 
 import pytest
+from nightstand.store import Store
 from nightstand.sync.client import Client
 from nightstand.sync.engine import sync_device
-from nightstand.sync.store import Store
 from nightstand.sync.transport import TCPTransport
 from synchelpers import Faults, TCPRelay, random_nights, start_tcp_device
 

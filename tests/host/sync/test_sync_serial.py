@@ -8,7 +8,8 @@ import os
 import time
 
 import pytest
-from nightstand import cli, cmd_sync
+from nightstand import cli
+from nightstand.commands import sync as cmd_sync
 from nightstand.errors import UserError
 from nightstand.sync.client import Client
 from nightstand.sync.transport import SerialTransport
@@ -52,7 +53,7 @@ def test_pair_status_sync_nights_over_serial(usb, tmp_path, capsys):
     assert "ns-test-0001" in out and out.count("\n") == 4
     assert sorted(usb.acks()) == [1, 2, 3]
     # The host keeps the key it paired with (private store): Wi-Fi sync can authenticate.
-    from nightstand.sync.store import Store
+    from nightstand.store import Store
 
     with Store(db) as store:
         assert store.secrets_for() == [secret]

@@ -9,9 +9,9 @@ import struct
 import zlib
 
 import pytest
+from nightstand.store import SCHEMA_VERSION, Store
 from nightstand.sync.client import Client, DeviceError
 from nightstand.sync.engine import sync_device
-from nightstand.sync.store import SCHEMA_VERSION, Store
 from nightstand.sync.transport import TCPTransport
 from nsdev.core import proto
 from synchelpers import make_real_night, random_nights, start_tcp_device

@@ -7,9 +7,9 @@ import argparse
 import json
 from pathlib import Path
 
-from nightstand.cli import Command
+from nightstand.commands.base import Command
 from nightstand.errors import UserError
-from nightstand.sync.store import Store
+from nightstand.store import Store
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:

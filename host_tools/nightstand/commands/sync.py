@@ -11,10 +11,10 @@ import secrets
 
 from nsdev.core import proto
 
-from nightstand.cli import Command
+from nightstand.commands.base import Command
 from nightstand.errors import UserError
+from nightstand.store import Store
 from nightstand.sync.client import Client, DeviceError, LinkError
-from nightstand.sync.store import Store
 from nightstand.sync.transport import SerialTransport, TCPTransport, Transport, list_serial_ports
 
 
@@ -257,3 +257,10 @@ COMMANDS = [
             _status_args, _status_run),
     Command("nights", "list the nights in the desktop store", _nights_args, _nights_run),
 ]
+
+
+def run_sync_args(argv: list[str]) -> int:
+    """`nightstand sync ARGV...` without the top-level parser (used by `nightstand demo`)."""
+    parser = argparse.ArgumentParser(prog="nightstand sync")
+    _sync_args(parser)
+    return _sync_run(parser.parse_args(argv))

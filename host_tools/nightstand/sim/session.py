@@ -1,8 +1,9 @@
-"""`nightstand simulate` and `nightstand demo`: the real firmware on the virtual board."""
+"""A whole simulated night: scenario -> signals -> the real firmware on a virtual board -> nights.
+
+The library behind `nightstand simulate`, `demo` and the tests (commands/sim.py only parses)."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import random
@@ -11,10 +12,8 @@ from typing import Any
 
 from nsdev import config as device_config
 
-from nightstand import summary
-from nightstand.cli import Command
 from nightstand.errors import UserError
-from nightstand.night import Night, decode_night, read_night_file
+from nightstand.night import Night, read_night_file
 from nightstand.progress import progress_bar
 from nightstand.sim import runner
 from nightstand.sim.generate import GeneratedNight, generate
@@ -119,44 +118,6 @@ def nights_in_flash(out: Path) -> list[Night]:
     return [read_night_file(f) for f in files]
 
 
-def _add_sim_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario", nargs="?", default="default",
-                   help="a scenario JSON file, or `default` (default)")
-    p.add_argument("--seed", type=int, help="simulate a random scenario made from this seed")
-    p.add_argument("--out", type=Path, required=True, help="run folder (created)")
-    p.add_argument("--heap", default=runner.DEFAULT_HEAPSIZE,
-                   help="MicroPython heap size (default %(default)s ≈ 64 KB on the ESP32)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--flash", choices=("folder", "littlefs"), default="folder",
-                   help="the board's flash: a folder (default) or a 2 MB littlefs image")
-    p.add_argument("--power-cuts", type=int, default=0, metavar="N",
-                   help="with --flash littlefs: cut power N times at random flash writes")
-
-
-def _run_simulate(args: argparse.Namespace) -> int:
-    sc = resolve_scenario(args.scenario, args.seed)
-    if args.power_cuts and args.flash != "littlefs":
-        raise UserError("--power-cuts needs --flash littlefs (power cuts hit the flash image)")
-    if args.power_cuts < 0:
-        raise UserError("--power-cuts must be 0 or more")
-    gen, result = simulate(sc, args.out, heapsize=args.heap, flash=args.flash,
-                           power_cuts=args.power_cuts)
-    nights = nights_in_flash(args.out)
-    if args.json:
-        print(json.dumps({"sim": summary.sim_dict(result),
-                          "nights": [summary.night_dict(n) for n in nights]}, indent=1))
-    else:
-        print(summary.sim_text(result, sc.get("name", "")))
-        for n in nights:
-            print()
-            print(summary.night_text(n))
-    return 0
-
-
-def _add_demo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("build/demo"), help="demo folder")
-
-
 def morning_usb_config(sim_dir: Path) -> None:
     """Re-use a finished run's board for the morning: clock continues, no finger on the sensor."""
     cfg = json.loads((sim_dir / "sim.json").read_text())
@@ -184,52 +145,3 @@ def wait_until_closed(port: str, timeout_s: float = 60.0) -> None:
                 return
             time.sleep(0.3)
     raise UserError(f"the simulated device still records a night after {timeout_s:.0f} s")
-
-
-def _run_demo(args: argparse.Namespace) -> int:
-    from nightstand import cli
-    from nightstand.sync.store import Store
-
-    out: Path = args.out
-    sim_dir = out / "sim"
-    db = out / "store" / "nightstand.sqlite3"
-    sc = default_scenario()
-    print(f"1/3  Simulating the default night through the firmware under MicroPython\n"
-          f"     ({sc['name']})")
-    _gen, result = simulate(sc, sim_dir)
-    print("\n".join("   " + ln for ln in summary.sim_text(result).splitlines()[1:]))
-    print("2/3  Morning: the board is plugged in by USB (a pseudo-terminal) and synced:")
-    morning_usb_config(sim_dir)
-    if db.parent.exists():
-        import shutil
-
-        shutil.rmtree(db.parent)
-    with runner.start_usb(sim_dir) as dev:
-        wait_until_closed(dev.port)
-        rc = cli.main(["sync", "--port", dev.port, "--db", str(db)])
-        if rc:
-            return rc
-    print("3/3  The night as stored on the desktop, and its report")
-    from nightstand.report import write_night_report
-
-    with Store(db) as store:
-        rows = store.nights()
-        if not rows:
-            raise UserError("the sync stored no night; see " + str(sim_dir / "console.log"))
-        pages = []
-        for row in rows:
-            night = decode_night(store.raw_bytes(row["id"]))
-            print(summary.night_text(night))
-            pages.append(write_night_report(store, row["id"], out / "report"))
-    for page in pages:
-        print(f"Report: {page.resolve()}")
-    print(f"(store: {db}; try `.venv/bin/nightstand report --last --db {db} --out DIR`)")
-    return 0
-
-
-COMMANDS = [
-    Command("simulate", "run the real firmware on the virtual board for a whole night",
-            _add_sim_args, _run_simulate),
-    Command("demo", "simulate the default night, then show what the device recorded",
-            _add_demo_args, _run_demo),
-]

@@ -1,8 +1,9 @@
-"""`nightstand replay`: a recorded PPG through the virtual MAX30102 into the unchanged firmware."""
+"""A recorded PPG through the virtual MAX30102 into the unchanged firmware: beats.csv, epochs.csv.
+
+The library behind `nightstand replay` (commands/replay.py only parses)."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import json
@@ -13,7 +14,6 @@ import numpy as np
 from nsdev import config as device_config
 from nsdev.core.ppg import MAX_IBI_MS
 
-from nightstand.cli import Command
 from nightstand.errors import UserError
 from nightstand.night import Night, flag_names
 from nightstand.progress import progress_bar
@@ -129,7 +129,7 @@ def replay(recording: Path, out: Path, *, heapsize: str = runner.DEFAULT_HEAPSIZ
 
 
 def _nights(sim_dir: Path) -> list[Night]:
-    from nightstand.cmd_sim import nights_in_flash
+    from nightstand.sim.session import nights_in_flash
 
     return nights_in_flash(sim_dir)
 
@@ -163,25 +163,3 @@ def _write_epochs(nights: list[Night], start_unix_s: int, t0_s: float, path: Pat
                 w.writerow([f"{e['unix_s'] - start_unix_s + t0_s:.1f}",
                             *(cell(e.get(k)) for k in EPOCH_COLUMNS),
                             "|".join(flag_names(int(e.get("flags", 0))))])
-
-
-def _add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recording", type=Path,
-                   help="CSV with time_s and ppg (or ir) [and red], or a WFDB record path")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created)")
-    p.add_argument("--heap", default=runner.DEFAULT_HEAPSIZE, help="firmware data heap size")
-
-
-def _run(args: argparse.Namespace) -> int:
-    args.out.mkdir(parents=True, exist_ok=True)
-    beats, epochs = replay(args.recording, args.out, heapsize=args.heap)
-    n_beats = sum(1 for _ in open(beats)) - 1
-    n_epochs = sum(1 for _ in open(epochs)) - 1
-    print(f"{n_beats} beats -> {beats}\n{n_epochs} epochs -> {epochs}")
-    return 0
-
-
-COMMANDS = [
-    Command("replay", "feed a recorded PPG through the firmware on the virtual board",
-            _add_args, _run),
-]

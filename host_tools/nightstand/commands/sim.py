@@ -1,0 +1,108 @@
+"""`nightstand simulate` and `nightstand demo`: the real firmware on the virtual board."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from nightstand import summary
+from nightstand.commands.base import Command
+from nightstand.errors import UserError
+from nightstand.night import decode_night
+from nightstand.sim import runner
+from nightstand.sim.scenario import default_scenario
+from nightstand.sim.session import (
+    morning_usb_config,
+    nights_in_flash,
+    resolve_scenario,
+    simulate,
+    wait_until_closed,
+)
+
+
+def _add_sim_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", nargs="?", default="default",
+                   help="a scenario JSON file, or `default` (default)")
+    p.add_argument("--seed", type=int, help="simulate a random scenario made from this seed")
+    p.add_argument("--out", type=Path, required=True, help="run folder (created)")
+    p.add_argument("--heap", default=runner.DEFAULT_HEAPSIZE,
+                   help="MicroPython heap size (default %(default)s ≈ 64 KB on the ESP32)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--flash", choices=("folder", "littlefs"), default="folder",
+                   help="the board's flash: a folder (default) or a 2 MB littlefs image")
+    p.add_argument("--power-cuts", type=int, default=0, metavar="N",
+                   help="with --flash littlefs: cut power N times at random flash writes")
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    sc = resolve_scenario(args.scenario, args.seed)
+    if args.power_cuts and args.flash != "littlefs":
+        raise UserError("--power-cuts needs --flash littlefs (power cuts hit the flash image)")
+    if args.power_cuts < 0:
+        raise UserError("--power-cuts must be 0 or more")
+    gen, result = simulate(sc, args.out, heapsize=args.heap, flash=args.flash,
+                           power_cuts=args.power_cuts)
+    nights = nights_in_flash(args.out)
+    if args.json:
+        print(json.dumps({"sim": summary.sim_dict(result),
+                          "nights": [summary.night_dict(n) for n in nights]}, indent=1))
+    else:
+        print(summary.sim_text(result, sc.get("name", "")))
+        for n in nights:
+            print()
+            print(summary.night_text(n))
+    return 0
+
+
+def _add_demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("build/demo"), help="demo folder")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from nightstand.commands import sync as sync_cmd
+    from nightstand.store import Store
+
+    out: Path = args.out
+    sim_dir = out / "sim"
+    db = out / "store" / "nightstand.sqlite3"
+    sc = default_scenario()
+    print(f"1/3  Simulating the default night through the firmware under MicroPython\n"
+          f"     ({sc['name']})")
+    _gen, result = simulate(sc, sim_dir)
+    print("\n".join("   " + ln for ln in summary.sim_text(result).splitlines()[1:]))
+    print("2/3  Morning: the board is plugged in by USB (a pseudo-terminal) and synced:")
+    morning_usb_config(sim_dir)
+    if db.parent.exists():
+        import shutil
+
+        shutil.rmtree(db.parent)
+    with runner.start_usb(sim_dir) as dev:
+        wait_until_closed(dev.port)
+        rc = sync_cmd.run_sync_args(["--port", dev.port, "--db", str(db)])
+        if rc:
+            return rc
+    print("3/3  The night as stored on the desktop, and its report")
+    from nightstand.report import write_night_report
+
+    with Store(db) as store:
+        rows = store.nights()
+        if not rows:
+            raise UserError("the sync stored no night; see " + str(sim_dir / "console.log"))
+        pages = []
+        for row in rows:
+            night = decode_night(store.raw_bytes(row["id"]))
+            print(summary.night_text(night))
+            pages.append(write_night_report(store, row["id"], out / "report"))
+    for page in pages:
+        print(f"Report: {page.resolve()}")
+    print(f"(store: {db}; try `.venv/bin/nightstand report --last --db {db} --out DIR`)")
+    return 0
+
+
+COMMANDS = [
+    Command("simulate", "run the real firmware on the virtual board for a whole night",
+            _add_sim_args, _run_simulate),
+    Command("demo", "simulate the default night, then show what the device recorded",
+            _add_demo_args, _run_demo),
+]
