@@ -6,7 +6,7 @@ import os
 from array import array
 
 from nsdev.compat import write_atomic
-from nsdev.core import nightfile, vocab
+from nsdev.core import nfcodec, nfdecode, nfencode, vocab
 
 _ENOSPC = 28
 _SCRATCH = vocab.MAX_PAYLOAD + vocab.FRAME_OVERHEAD
@@ -147,10 +147,10 @@ class Recorder:
                 n = f.readinto(buf)
         except OSError:
             return 0
-        for off, rtype, ln in nightfile.iter_frames(buf, 4, n):
+        for off, rtype, ln in nfcodec.iter_frames(buf, 4, n):
             if rtype == vocab.REC_HEADER:
                 try:
-                    return nightfile.decode_payload(rtype, buf, off + 3, off + 3 + ln)[
+                    return nfdecode.decode_payload(rtype, buf, off + 3, off + 3 + ln)[
                         "start_unix_s"]
                 except ValueError:
                     return 0
@@ -174,8 +174,8 @@ class Recorder:
         self._reset_counts()
         self.night_id = nid
         self.start_unix_s = unix_s
-        p = nightfile.write_magic(self._buf, 0)
-        p = nightfile.encode_header(
+        p = nfencode.write_magic(self._buf, 0)
+        p = nfencode.encode_header(
             self._buf, p, meta.get("device_id", self.device_id), nid, unix_s, utc_offset_s,
             meta.get("fw_version", self.fw_version), self.epoch_s,
             meta.get("sensor_config", self.sensor_config))
@@ -209,7 +209,7 @@ class Recorder:
         if nid is None:
             return None
         self._emit_beats_dropped(unix_s)
-        self._put(nightfile.encode_night_end(
+        self._put(nfencode.encode_night_end(
             self._buf, self._n, unix_s - self.start_unix_s, self.n_epochs, self.n_events,
             self.n_beats, self.n_beats_dropped, reason))
         self.flush()
@@ -280,13 +280,13 @@ class Recorder:
                 if ln > vocab.MAX_PAYLOAD:
                     break
                 got += f.readinto(mv[3:7 + ln])
-                if nightfile.check_frame(buf, 0, got) != ln:
+                if nfcodec.check_frame(buf, 0, got) != ln:
                     break
                 rtype = buf[0]
                 try:
                     if rtype == vocab.REC_HEADER and start is None:
-                        start = nightfile.decode_payload(rtype, buf, 3, 3 + ln)["start_unix_s"]
-                    t, nb = nightfile.record_time_beats(rtype, buf, 3, 3 + ln)
+                        start = nfdecode.decode_payload(rtype, buf, 3, 3 + ln)["start_unix_s"]
+                    t, nb = nfdecode.record_time_beats(rtype, buf, 3, 3 + ln)
                     if t is not None:
                         last_s = t if last_s is None or t > last_s else last_s
                     self.n_beats += nb
@@ -345,7 +345,7 @@ class Recorder:
         if self.beats_dropping:
             flags |= vocab.FLAG_BEATS_DROPPED
         t_off_s = unix_s - self.start_unix_s
-        ok = self._put(nightfile.encode_epoch(
+        ok = self._put(nfencode.encode_epoch(
             self._buf, self._n, t_off_s,
             (hr_bpm, rmssd_ms, sdnn_ms, pwa_mean, spo2_pct, sqi, arousal_score, temp_c, rh_pct,
              pressure_hpa, gas_ohm, lux, mel_edi_lx, lamp_level), flags, self._mark))
@@ -361,7 +361,7 @@ class Recorder:
         """An event at unix_s + ms/1000; kind = vocab.EV_*, values = ints. -> stored?"""
         if self.night_id is None:
             return False
-        ok = self._put(nightfile.encode_event(
+        ok = self._put(nfencode.encode_event(
             self._buf, self._n, (unix_s - self.start_unix_s) * 1000 + ms, kind, values, text))
         if ok:
             self.n_events += 1
@@ -383,10 +383,10 @@ class Recorder:
         end = -1
         try:
             if self._ep_end == self._n and self._n > 0:
-                end = nightfile.append_beats(self._buf, self._mark, self._ep_t_off_s, t0_off_ms,
+                end = nfencode.append_beats(self._buf, self._mark, self._ep_t_off_s, t0_off_ms,
                                              ibi_ms, pwa, n, self.ibi_res_ms, self.pwa_shift)
             if end < 0:
-                end = nightfile.encode_beats(self._buf, self._n, t0_off_ms, ibi_ms, pwa, n,
+                end = nfencode.encode_beats(self._buf, self._n, t0_off_ms, ibi_ms, pwa, n,
                                              self.ibi_res_ms, self.pwa_shift)
         except ValueError:
             end = -1
@@ -401,7 +401,7 @@ class Recorder:
         """One environment sample at unix_s + ms/1000. None = unknown. -> stored?"""
         if self.night_id is None:
             return False
-        return self._put(nightfile.encode_env(
+        return self._put(nfencode.encode_env(
             self._buf, self._n, (unix_s - self.start_unix_s) * 1000 + ms,
             (temp_c, rh_pct, pressure_hpa, gas_ohm, lux, mel_edi_lx)))
 

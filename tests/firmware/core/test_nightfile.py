@@ -44,14 +44,14 @@ def test_varint_zigzag():
 
 def test_bit_codes_round_trip():
     buf = bytearray(64)
-    bw = nf._BitWriter(buf, 0)
+    bw = nf.BitWriter(buf, 0)
     vals = [(0, 0), (1, 0), (5, 0), (29, 4), (1000, 9), (2 ** 31, 3), (70000, 10)]
     for z, k in vals:
         bw.expg(z, k)
     bw.rice(7, 2)
     bw.rice(10 ** 6, 0)  # escape
     end = bw.close()
-    br = nf._BitReader(buf, 0, end)
+    br = nf.BitReader(buf, 0, end)
     for z, k in vals:
         assert br.expg(k) == z
     assert br.rice(2) == 7 and br.rice(0) == 10 ** 6
@@ -199,7 +199,7 @@ def test_unknown_and_version_1_types_skipped_by_length():
     for t in (99, 2):
         buf = bytearray(64)
         buf[0] = t
-        extra += bytes(buf[:nf._finish(buf, 0, 3 + 4)])
+        extra += bytes(buf[:nf.finish(buf, 0, 3 + 4)])
     d = nf.decode(data + extra)
     assert d["skipped"][-2][2] == "bad payload: unknown record type 99"
     assert d["skipped"][-1][2] == "bad payload: format version 1 record type 2"
