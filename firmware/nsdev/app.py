@@ -4,9 +4,9 @@ import asyncio
 import gc
 from array import array
 
-from nsdev import VERSION, compat, config, health, netserve, pinmap, sync
+from nsdev import VERSION, bootfiles, compat, config, health, netserve, pinmap, sync
 from nsdev.core import light, vocab
-from nsdev.core.arousal import ArousalEstimator, Hyperarousal
+from nsdev.core.arousal import ArousalEstimator
 from nsdev.core.ppg import MOTION, NO_CONTACT, OVERFLOW, SATURATED, LEDController, PPGPipeline
 from nsdev.drivers.bme680 import BME680
 from nsdev.drivers.button import Button
@@ -38,9 +38,15 @@ _RESET_CODES = {
 class App:
     def __init__(self, board):
         self.board = board
-        self.cfg, cfg_ok = config.load()
+        rejected = []
+        self.cfg, cfg_ok = config.load(problems=rejected)
         if not cfg_ok:
-            compat.log("[config] no valid stored settings: using the defaults")
+            if bootfiles.read_json(config.CONFIG_FILE)[1] != "missing":
+                bootfiles.repair("config.json invalid: using the default settings")
+            else:
+                compat.log("[config] no stored settings: using the defaults")
+        for why in rejected:
+            bootfiles.repair("config.json %s: default kept" % why)
         self.ppg_health = health.Subsystem("ppg", vocab.FLAG_SENSOR_FAULT)
         self.env_health = health.Subsystem("env", vocab.FLAG_SENSOR_FAULT)
         self.light_health = health.Subsystem("light", vocab.FLAG_SENSOR_FAULT)
@@ -52,8 +58,7 @@ class App:
                             sensor_config="max30102 %dHz" % self.cfg["ppg_rate_hz"])
         self.light = light.LightController(light.config_from_device(self.cfg))
         self.arousal = ArousalEstimator()
-        base = _load_json(BASELINE_FILE)
-        self.hyper = Hyperarousal.from_dict(base) if isinstance(base, dict) else Hyperarousal()
+        self.hyper = bootfiles.load_baseline(BASELINE_FILE)
         self.hyper_score = None  # latest pre-sleep hyperarousal score 0..1 (None: unknown)
         self._lights_out_s = None  # when lights went out this night (room dark or bedtime)
         self._dark_since_s = None
@@ -479,12 +484,29 @@ class App:
         tasks = [self.ppg_task(), self.env_task(), self.lux_task(), self.lamp_task(),
                  self.epoch_task(), self.watchdog_task(), self.usb_task()]
         if self.cfg["wifi"]:
-            wifi = _load_json(WIFI_FILE)
+            wifi = bootfiles.load_wifi(WIFI_FILE)
             if wifi:
-                self.board.wifi_connect(wifi.get("ssid", ""), wifi.get("password", ""))
+                try:
+                    self.board.wifi_connect(wifi[0], wifi[1])
+                except Exception as e:  # the radio must not stop the recording
+                    compat.log("[wifi] cannot start: %s" % health.describe(e))
             tasks.append(netserve.serve_tcp(SyncDevice(self), self.board.wifi_connected,
                                             self.cfg["tcp_port"], self.board.tcp_host()))
+        self._boot_repairs()
         await asyncio.gather(*tasks)
+
+    def _boot_repairs(self):
+        """Say what was wrong with the stored state (and fixed) as events of the night."""
+        note = bootfiles.take_reset_note()
+        if note:
+            compat.log("[boot] last reset: " + note)
+        bootfiles.check_secret(SECRET_FILE)
+        for text in self.rec.repairs + bootfiles.repairs:
+            self.event(vocab.EV_SENSOR_FAULT, (vocab.SENSOR_FLASH, _EINVAL),
+                       text[:vocab.MAX_EVENT_TEXT])
+        self.boot_repairs = self.rec.repairs + bootfiles.repairs
+        self.rec.repairs = []
+        bootfiles.repairs = []
 
     def apply_config(self, cfg):
         self.cfg = cfg
@@ -492,8 +514,9 @@ class App:
         self.pipe.set_spo2_calibration(cfg["spo2_a"], cfg["spo2_b"])
 
 
-SECRET_FILE = "secret.bin"
-BASELINE_FILE = "baseline.json"  # the person's own evening-HR baseline, kept across nights
+SECRET_FILE = bootfiles.SECRET_FILE
+BASELINE_FILE = bootfiles.BASELINE_FILE
+_EINVAL = 22  # errno of a state file whose content was invalid (EV_SENSOR_FAULT on SENSOR_FLASH)
 
 
 def _dumps(obj):
@@ -508,21 +531,11 @@ def _hyper_text(s):
 
     return "hyperarousal %s hr %s base %s decline %s" % (
         f(s["score"]), f(s["evening_hr_bpm"]), f(s["baseline_hr_bpm"]), f(s["decline_bpm_30min"]))
-WIFI_FILE = "wifi.json"
+WIFI_FILE = bootfiles.WIFI_FILE
 
 
 class _ToREPL(Exception):
     """The host asked for the REPL over USB: leave the application."""
-
-
-def _load_json(path):
-    try:
-        with open(path) as f:
-            import json
-
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 class SyncDevice:

@@ -17,7 +17,7 @@ _RESET_CAUSES = {
     getattr(machine, "SOFT_RESET", 5): "soft",
 }
 
-RESET_NOTE = "reset_why.txt"
+RESET_NOTE = "reset_why.txt"  # read back (and removed) at boot by nsdev.bootfiles
 
 
 class Board:

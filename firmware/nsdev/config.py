@@ -102,8 +102,9 @@ def merge(current, changes):
     return (current, errors) if errors else (new, [])
 
 
-def load(path=CONFIG_FILE):
-    """Defaults overlaid with the stored file; a missing or corrupt file gives the defaults."""
+def load(path=CONFIG_FILE, problems=None):
+    """Defaults overlaid with the stored file; a missing or corrupt file gives the defaults.
+    A stored value this firmware rejects keeps its default; `problems` (a list) collects why."""
     cfg = defaults()
     try:
         with open(path) as f:
@@ -116,8 +117,9 @@ def load(path=CONFIG_FILE):
         if key in SCHEMA:
             try:
                 cfg[key] = check_value(key, stored[key])
-            except ValueError:
-                pass  # keep the default for a value this firmware version rejects
+            except ValueError as e:  # keep the default for a value this firmware rejects
+                if problems is not None:
+                    problems.append(str(e))
     if check_together(cfg):
         return defaults(), False  # a stored set that clashes must not stop the device booting
     return cfg, True

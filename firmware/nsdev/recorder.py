@@ -5,11 +5,53 @@ import json
 import os
 from array import array
 
+from micropython import const
+
+from nsdev import compat
 from nsdev.compat import write_atomic
 from nsdev.core import nfcodec, nfdecode, nfencode, vocab
 
 _ENOSPC = 28
 _SCRATCH = vocab.MAX_PAYLOAD + vocab.FRAME_OVERHEAD
+_END_TAIL = 64  # a NIGHT_END record (six varints) is always shorter than this
+
+
+_MAX_ID = const(99999999)  # night ids are 8 decimal digits in the file name
+_MAX_U32 = 0xFFFFFFFF
+
+
+def _is_int(v, low=0, high=_MAX_U32):
+    return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def _read_index(path):
+    """-> (index, None) when index.json is present and well formed, else (None, why)."""
+    try:
+        with open(path) as f:
+            idx = json.load(f)
+    except OSError:
+        return None, "missing"
+    except Exception:  # ValueError, UnicodeError, or whatever the bytes make of the parser
+        return None, "unreadable"
+    if not isinstance(idx, dict) or idx.get("v") != 1:
+        return None, "not a version-1 index"
+    if not _is_int(idx.get("next_id"), 1, _MAX_ID + 1):
+        return None, "next_id invalid"
+    op = idx.get("open")
+    if op is not None and not _is_int(op, 1, _MAX_ID):
+        return None, "open invalid"
+    rows = idx.get("nights")
+    if not isinstance(rows, list):
+        return None, "nights invalid"
+    seen = set()
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 4 and _is_int(row[0], 1, _MAX_ID)
+                and _is_int(row[1]) and row[2] in (0, 1) and row[3] in (0, 1)
+                and not isinstance(row[2], bool) and not isinstance(row[3], bool)
+                and row[0] not in seen):
+            return None, "night row invalid"
+        seen.add(row[0])
+    return {"v": 1, "next_id": idx["next_id"], "open": op, "nights": rows}, None
 
 
 def _statvfs_free(root):
@@ -66,6 +108,7 @@ class Recorder:
         self.deleted = []  # night ids removed by retention since boot
         self._flushes = 0
         self._reset_counts()
+        self.repairs = []  # what was wrong with the stored state at boot and how it was fixed
         _mkdir(root)
         _mkdir(root + "/nights")
         self._load_index()
@@ -86,39 +129,44 @@ class Recorder:
         self._ep_end = -1
 
     def _load_index(self):
-        idx = None
-        try:
-            with open(self.root + "/index.json") as f:
-                idx = json.load(f)
-        except (OSError, ValueError):
-            idx = None
-        if not idx or idx.get("v") != 1:
+        """Read index.json, check its shape, reconcile it with the night files present. A
+        missing, unreadable or wrongly shaped index is rebuilt from the files (a repair, noted
+        in self.repairs); the files are the truth, the index only remembers acks."""
+        idx, why = _read_index(self.root + "/index.json")
+        present = self._night_files()
+        if why is not None:
+            if present or why != "missing":  # no index and no nights: a new device
+                self._repair("index.json %s: rebuilt from %d night files" % (why, len(present)))
             idx = {"v": 1, "next_id": 1, "open": None, "nights": []}
         self._idx = idx
         # Reconcile with the files present: a cut can fall between a file change and the index.
         known = {}
         for row in idx["nights"]:
             known[row[0]] = row
-        present = []
-        for name in os.listdir(self.root + "/nights"):
-            if name.endswith(".ns") and len(name) == 11:
-                try:
-                    present.append(int(name[:8]))
-                except ValueError:
-                    pass
-        changed = False
+        changed = why is not None
         rows = []
+        newest_unclosed = None
         for nid in sorted(present):
             row = known.get(nid)
             if row is None:
-                row = [nid, self._read_start(nid), 0, 0]
+                closed = self._has_end(nid) if why is not None else 0
+                row = [nid, self._read_start(nid), 0, closed]
                 changed = True
-                if idx["open"] is None and nid >= idx["next_id"] - 1:
+                if why is None and idx["open"] is None and nid >= idx["next_id"] - 1:
                     idx["open"] = nid
+                if not closed:
+                    newest_unclosed = row
             rows.append(row)
             if nid >= idx["next_id"]:
                 idx["next_id"] = nid + 1
                 changed = True
+        if why is not None:
+            # Rebuilt: the newest night without a NIGHT_END is the one to resume; an older one
+            # will never be written again, so it is offered to the host as it is.
+            for row in rows:
+                if not row[3] and row is not newest_unclosed:
+                    row[3] = 1
+            idx["open"] = newest_unclosed[0] if newest_unclosed is not None else None
         if len(rows) != len(idx["nights"]):
             changed = True
         idx["nights"] = rows
@@ -127,6 +175,49 @@ class Recorder:
             changed = True
         if changed:
             self._write_index()
+
+    def _repair(self, what):
+        self.repairs.append(what)
+        compat.log("[storage] " + what)
+
+    def _night_files(self):
+        folder = self.root + "/nights"
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            names = None
+        if names is None:
+            # Something that is not a folder stands where the nights go: keep it aside.
+            try:
+                os.rename(folder, folder + ".bad")
+                _mkdir(folder)
+                self._repair("nights was not a folder: kept as nights.bad")
+                names = os.listdir(folder)
+            except OSError:
+                self._repair("nights folder unreadable: recording may fail")
+                return []
+        present = []
+        for name in names:
+            if name.endswith(".ns") and len(name) == 11 and name[:8].isdigit():
+                present.append(int(name[:8]))
+        return present
+
+    def _has_end(self, nid):
+        """1 if the file ends with an intact NIGHT_END record (read from its tail only)."""
+        buf = bytearray(_END_TAIL)
+        try:
+            with open(self._path(nid), "rb") as f:
+                size = f.seek(0, 2)
+                start = max(0, size - _END_TAIL)
+                f.seek(start)
+                n = f.readinto(buf)
+        except OSError:
+            return 0
+        n = n or 0
+        for i in range(n - 7, -1, -1):
+            if buf[i] == vocab.REC_NIGHT_END and nightfile.check_frame(buf, i, n) == n - i - 7:
+                return 1
+        return 0
 
     def _write_index(self):
         try:
@@ -152,8 +243,8 @@ class Recorder:
                 try:
                     return nfdecode.decode_payload(rtype, buf, off + 3, off + 3 + ln)[
                         "start_unix_s"]
-                except ValueError:
-                    return 0
+                except (ValueError, IndexError, KeyError, TypeError):
+                    return 0  # CRC-valid but malformed: the start stays unknown
             break
         return 0
 
@@ -233,6 +324,9 @@ class Recorder:
         if info is None:
             return None
         start, valid_end, size, last_s, closed = info
+        if start is None:  # no header record: not a night this firmware can continue
+            self._repair("night %d has no header: closed as it is" % nid)
+            closed = True
         if closed:
             row = self._row(nid)
             if row is not None:
@@ -296,14 +390,12 @@ class Recorder:
                         self.n_events += 1
                     elif rtype == vocab.REC_NIGHT_END:
                         closed = True
-                except ValueError:
+                except (ValueError, IndexError, KeyError, TypeError):
                     pass  # CRC-valid but malformed payload: keep it, the decoder reports it
                 pos += 7 + ln
                 valid_end = pos
         finally:
             f.close()
-        if start is None:
-            start = self._row(nid)[1] if self._row(nid) else 0
         # Damage followed by intact records is not a torn tail: keep it (the decoder skips it).
         if valid_end < size and size - valid_end > _SCRATCH:
             valid_end = size

@@ -190,3 +190,63 @@ def test_vflash_image_persists(tmp_path):
                                 cwd=tmp_path))
     assert out.split()[-2:] == ["hi", "64"]
     assert os.path.getsize(tmp_path / "flash.img") == 256 * 1024
+
+
+BAD_INDEXES = [b"[1]", b'{"v":1}', b'{"v":1,"next_id":"2","open":null,"nights":[]}',
+               b'{"v":1,"next_id":2,"open":"x","nights":[]}',
+               b'{"v":1,"next_id":2,"open":null,"nights":[[1,2]]}',
+               b'{"v":1,"next_id":2,"open":null,"nights":{"1":1}}',
+               b'{"v":1,"next_id":1e400,"open":null,"nights":[]}',
+               b'{"v":1,"next_id":123456789012,"open":null,"nights":[]}',
+               b'{"v":1,"next_id":2,"open":null,"nights":[[1,0,true,1],[1,0,0,1]]}',
+               b"null", b"", b"\xff\xfe\x00garbage", b'"text"', b"{" * 50]
+
+
+def test_index_of_any_shape_is_rebuilt_from_the_night_files(tmp_path):
+    root = tmp_path / "data"
+    rec = Recorder(str(root), free_fn=FakeFree(10 ** 9))
+    assert rec.repairs == []  # a new device: nothing to repair
+    closed = [_night(rec, 2, T0 + 86400 * i) for i in range(2)]
+    assert rec.ack_night(closed[0])
+    open_id = rec.start_night(T0 + 3 * 86400, 0)
+    rec.add_epoch(T0 + 3 * 86400, hr_bpm=55.0)
+    rec.flush()
+    for bad in BAD_INDEXES:
+        (root / "index.json").write_bytes(bad)
+        rec2 = Recorder(str(root), free_fn=FakeFree(10 ** 9))
+        assert len(rec2.repairs) == 1 and "index.json" in rec2.repairs[0], bad
+        rows = {r["night_id"]: r for r in rec2.list_nights()}
+        assert sorted(rows) == closed + [open_id], bad
+        # Closed nights are offered to the host again (acks re-established by it); the open
+        # night is resumed and the next id continues after the newest file.
+        assert all(rows[n]["closed"] and not rows[n]["acked"] for n in closed), bad
+        assert not rows[open_id]["closed"]
+        assert rec2.recover(T0 + 3 * 86400 + 100) == open_id
+        assert rec2.start_night(T0 + 4 * 86400, 0) == open_id + 1
+        d = _decode(rec2, open_id)
+        assert d["skipped"] == [] and d["records"][-1]["type"] == "night_end", bad
+        rec2.end_night(T0 + 4 * 86400 + 60)
+        for name in os.listdir(root / "nights"):  # back to the three nights, night 3 open
+            if int(name[:8]) > open_id:
+                os.remove(root / "nights" / name)
+        data = (root / "nights" / f"{open_id:08d}.ns").read_bytes()
+        end = data.rindex(bytes([vocab.REC_NIGHT_END]))
+        (root / "nights" / f"{open_id:08d}.ns").write_bytes(data[:end])
+    # The rebuilt index is written back: the next boot has nothing to repair.
+    (root / "index.json").write_bytes(b"[1]")
+    Recorder(str(root), free_fn=FakeFree(10 ** 9))
+    assert Recorder(str(root), free_fn=FakeFree(10 ** 9)).repairs == []
+
+
+def test_night_files_with_odd_names_or_no_folder_do_not_stop_boot(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "nights").write_bytes(b"not a folder")
+    rec = Recorder(str(root), free_fn=FakeFree(10 ** 9))
+    assert any("nights" in r for r in rec.repairs)
+    assert (root / "nights.bad").read_bytes() == b"not a folder"
+    (root / "nights" / "-0000001.ns").write_bytes(b"x")
+    (root / "nights" / "00000007.ns").write_bytes(os.urandom(300))  # random bytes, no header
+    rec = Recorder(str(root), free_fn=FakeFree(10 ** 9))
+    assert rec.night_ids() == [7]
+    assert rec.start_night(T0, 0) == 8 and rec.add_epoch(T0, hr_bpm=50.0) and rec.flush() > 0

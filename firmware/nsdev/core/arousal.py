@@ -217,6 +217,13 @@ _MIN_NIGHTS = const(3)
 _NIGHTS_WEIGHT = const(14)  # baseline ~ last two weeks (exponential)
 
 
+# Stored baseline fields and their plausible ranges (a NaN fails every comparison, so it is
+# refused too): nights counted, evening HR (bpm; 0 = none yet), its variance (bpm^2), and the
+# HR decline after lights-out (bpm per 30 min).
+_BASELINE_FIELDS = (("nights", 0, 100000), ("base_hr", 0.0, 250.0), ("base_var", 0.0, 10000.0),
+                    ("base_decline", -100.0, 100.0))
+
+
 class Hyperarousal:
     """Pre-sleep hyperarousal: evening HR vs the person's own baseline and HR decline slope.
 
@@ -243,11 +250,22 @@ class Hyperarousal:
 
     @classmethod
     def from_dict(cls, d):
+        """The baseline stored by to_dict(); ValueError naming the first bad field otherwise
+        (a wrongly shaped file must not stop the device: the caller starts a fresh baseline)."""
+        if not isinstance(d, dict):
+            raise ValueError("not an object")
         h = cls()
-        h.nights = int(d.get("nights", 0))
-        h.base_hr = float(d.get("base_hr", 0.0))
-        h.base_var = float(d.get("base_var", 0.0))
-        h.base_decline = float(d.get("base_decline", 0.0))
+        for key, low, high in _BASELINE_FIELDS:
+            v = d.get(key, 0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not low <= v <= high:
+                raise ValueError("%s: expected a number in %s..%s" % (key, low, high))
+            setattr(h, key, v)
+        if h.nights != int(h.nights):
+            raise ValueError("nights: expected a whole number")
+        h.nights = int(h.nights)
+        h.base_hr = float(h.base_hr)
+        h.base_var = float(h.base_var)
+        h.base_decline = float(h.base_decline)
         return h
 
     def lights_out(self, t_ms):
