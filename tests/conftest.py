@@ -12,6 +12,39 @@ from nightstand import paths
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 
+# The interpreters firmware tests run on: the 64-bit unix port ('unix') and the twin ('twin': the
+# 32-bit, float32 build with the firmware frozen in; `make twin`, docs/twin-and-image.md).
+VMS = paths.VMS
+_TWIN_INPUTS = ("firmware",)
+
+
+def twin_skip_reason() -> str | None:
+    """Why the twin cannot run here (None: it can). Stale = older than the firmware it froze."""
+    twin = paths.twin_path()
+    if not twin.is_file():
+        return ("twin VM not built: run `make twin` (needs gcc-multilib and MicroPython "
+                "1.28.0 via MICROPY_DIR or ../shared/micropython; docs/twin-and-image.md)")
+    built = twin.stat().st_mtime
+    for folder in _TWIN_INPUTS:
+        for f in (ROOT / folder).rglob("*"):
+            if f.is_file() and f.suffix in (".py", ".h", ".mk") and f.stat().st_mtime > built:
+                return f"twin VM older than {f.relative_to(ROOT)}: run `make twin`"
+    return None
+
+
+def require_vm(vm: str) -> None:
+    if vm == "twin":
+        reason = twin_skip_reason()
+        if reason:
+            pytest.skip(reason)
+
+
+@pytest.fixture(params=VMS)
+def vm(request) -> str:
+    """Parametrizes a test over both interpreters; the twin skips (one line) where unbuilt."""
+    require_vm(request.param)
+    return request.param
+
 
 def run_micropython(
     args: list[str],
@@ -21,10 +54,14 @@ def run_micropython(
     cwd: Path | None = None,
     timeout: float = 300,
     stdin: bytes | None = None,
+    vm: str = "unix",
 ) -> subprocess.CompletedProcess:
+    if vm == "twin":
+        # The firmware frozen into the twin comes first, as on the board.
+        path = ".frozen:" + path
     env = dict(os.environ, MICROPYPATH=path)
     return subprocess.run(
-        [paths.micropython_bin(), "-X", f"heapsize={heapsize}", *args],
+        [paths.vm_bin(vm), "-X", f"heapsize={heapsize}", *args],
         env=env,
         cwd=cwd,
         input=stdin,
@@ -47,7 +84,7 @@ def mp_board(tmp_path):
     """
 
     def run(
-        script: str, heapsize: str = "1M", timeout: float = 300
+        script: str, heapsize: str = "1M", timeout: float = 300, vm: str = "unix"
     ) -> subprocess.CompletedProcess:
         prelude = (
             "import time, world, vasyncio\n"
@@ -58,7 +95,7 @@ def mp_board(tmp_path):
         f.write_text(prelude + script)
         return run_micropython(
             [str(f)], path=paths.micropython_path(TESTS), heapsize=heapsize, cwd=tmp_path,
-            timeout=timeout,
+            timeout=timeout, vm=vm,
         )
 
     return run

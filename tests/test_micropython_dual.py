@@ -1,7 +1,8 @@
 """Runs every dual test file (marked RUN_UNDER_MICROPYTHON = True) under MicroPython too.
 
 Pytest runs those files under CPython directly; this module runs the same files under the
-MicroPython unix port with tests/mp_runner.py, so pure firmware logic is proven on both.
+MicroPython unix port and under the twin (32-bit, float32, firmware frozen in) with
+tests/mp_runner.py, so pure firmware logic is proven on all three.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ def test_dual_files_exist():
 
 
 @pytest.mark.parametrize("path", DUAL, ids=[str(p.relative_to(TESTS)) for p in DUAL])
-def test_under_micropython(path):
+def test_under_micropython(path, vm):
     out = check(
         run_micropython(
             [str(TESTS / "mp_runner.py"), str(path)],
             path=mp_plain_path(path.parent, TESTS),
             heapsize="2M",
             cwd=ROOT,
+            vm=vm,
         )
     )
     assert " passed, 0 failed" in out

@@ -458,7 +458,12 @@ class PPGPipeline:
                     self._rescale(2)
                     sum_peak = self._sum_window(pos, h2i, h1i)
                     sum_beat = self._sum_window(pos, 0, 0)
+                    # No sample can exceed ycap**2 at the new scale, so neither can their mean:
+                    # the cap keeps the threshold term below 2**30 (a small int on the ESP32,
+                    # no heap allocation) after a large burst decays.
                     ymean <<= 2
+                    if ymean > ycap * ycap:
+                        ymean = ycap * ycap
         self.n_samples += n
         self._pos = pos
         self._ir_prev = ir_prev

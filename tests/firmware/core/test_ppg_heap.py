@@ -42,12 +42,12 @@ print("beats", beats)
 """
 
 
-def test_feed_allocates_nothing_under_heap_lock(tmp_path):
+def test_feed_allocates_nothing_under_heap_lock(tmp_path, vm):
     script = tmp_path / "heap.py"
     script.write_text(SCRIPT)
     out = check(run_micropython(
         [str(script)], path=mp_plain_path(ROOT / "tests" / "firmware" / "core"),
-        heapsize="1M", cwd=tmp_path,
+        heapsize="1M", cwd=tmp_path, vm=vm,
     ))
     beats = int(out.split()[1])
     assert 110 <= beats <= 150, out

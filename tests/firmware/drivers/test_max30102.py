@@ -46,8 +46,8 @@ RAMP_SETUP = (
 )
 
 
-def run(mp_board, body, heapsize="1M"):
-    return check(mp_board(PRELUDE + body, heapsize=heapsize))
+def run(mp_board, body, heapsize="1M", vm="unix"):
+    return check(mp_board(PRELUDE + body, heapsize=heapsize, vm=vm))
 
 
 def test_constant_stimulus_gives_datasheet_counts_per_resolution(mp_board):
@@ -167,7 +167,7 @@ def test_pointer_wraparound_over_many_reads_keeps_a_gapless_stream(mp_board):
     assert fields[1:] == ["0", "0", "True"]
 
 
-def test_read_fifo_allocates_nothing(mp_board):
+def test_read_fifo_allocates_nothing(mp_board, vm):
     # heap_lock: any allocation raises MemoryError. 40 s of reads crosses several stimulus
     # chunk loads of the virtual chip, and includes overflowing reads.
     out = run(
