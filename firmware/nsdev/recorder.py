@@ -215,7 +215,7 @@ class Recorder:
             return 0
         n = n or 0
         for i in range(n - 7, -1, -1):
-            if buf[i] == vocab.REC_NIGHT_END and nightfile.check_frame(buf, i, n) == n - i - 7:
+            if buf[i] == vocab.REC_NIGHT_END and nfcodec.check_frame(buf, i, n) == n - i - 7:
                 return 1
         return 0
 
