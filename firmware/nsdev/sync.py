@@ -33,7 +33,11 @@ from nsdev.core import proto
 
 MAX_REQUEST = const(1024)  # largest request payload the device accepts (SET_CONFIG JSON)
 _RX_CHUNK = const(256)
-_TCP_IDLE_MS = const(30000)  # a TCP session with no bytes for this long is closed
+_TCP_IDLE_MS = const(30000)  # an authenticated TCP session with no bytes for this long is closed
+# From accept to authenticated, at most this long (however the client trickles its bytes):
+# an unauthenticated connection cannot hold a session slot. A LAN handshake takes a few round
+# trips (milliseconds); 5 s leaves room for a slow Wi-Fi link and a host retry.
+UNAUTH_DEADLINE_MS = const(5000)
 _CLAIM_IDLE_MS = const(10000)  # a session idle this long loses its claim on the night store
 _MAX_AUTH_FAILURES = const(3)
 _AUTH_FAIL_DELAY_MS = const(100)
@@ -55,18 +59,20 @@ else:  # CPython asyncio (host-side tests)
 # Who may use the night store right now: [session, last activity ticks_ms].
 _claim = [None, 0]
 
-stats = {"sessions": 0, "frames": 0, "crc_errors": 0, "errors": 0, "auth_failures": 0}
+stats = {"sessions": 0, "frames": 0, "crc_errors": 0, "errors": 0, "auth_failures": 0,
+         "mac_failures": 0}
 
 
 def _random_bytes(n):
+    """n bytes from the platform's cryptographic source (the ESP32's hardware RNG behind
+    os.urandom), or None where there is none: a guessable nonce would let a recorded
+    authentication be replayed, so the device then refuses to pair or authenticate."""
     try:
         import os
 
         return os.urandom(n)
-    except (ImportError, AttributeError):
-        import random
-
-        return bytes(random.getrandbits(8) for _ in range(n))
+    except (ImportError, AttributeError, OSError, NotImplementedError):
+        return None
 
 
 def _take_claim(session):
@@ -94,10 +100,14 @@ class _Session:
         self.usb = transport == "usb"
         self.writer = writer
         self.rx = bytearray(_RX_CHUNK)
-        self.parser = proto.FrameParser(MAX_REQUEST + proto.OVERHEAD + _RX_CHUNK, MAX_REQUEST)
+        req = MAX_REQUEST + proto.AUTH_TRAILER_LEN
+        self.parser = proto.FrameParser(req + proto.OVERHEAD + _RX_CHUNK, req)
         self.tx = bytearray(proto.MAX_FRAME)
         self.auth = proto.AUTH_NONE if self.usb else proto.AUTH_REQUIRED
+        self.fauth = None  # proto.FrameAuth once a TCP session has authenticated
+        self.max_reply = proto.MAX_PAYLOAD  # application bytes per reply frame
         self.nonce = None
+        self.started_ms = compat.ticks_ms()
         self.failures = 0
         self.crc_cache = None  # (night_id, size, crc32)
 
@@ -107,10 +117,17 @@ class _Session:
         self.writer.write(memoryview(self.tx)[:n])
         await self.writer.drain()
 
+    def authenticated(self):
+        """True once a TCP session has authenticated (USB sessions never need to)."""
+        return self.fauth is not None
+
+    def _finish(self, ftype, seq, n):
+        return proto.finish_frame(self.tx, ftype, seq, n, self.fauth)
+
     async def reply(self, ftype, seq, payload=b""):
         n = len(payload)
         self.tx[proto.HEADER_LEN:proto.HEADER_LEN + n] = payload
-        await self._send(proto.finish_frame(self.tx, ftype, seq, n))
+        await self._send(self._finish(ftype, seq, n))
 
     async def error(self, seq, code, cmd, text):
         stats["errors"] += 1
@@ -125,10 +142,16 @@ class _Session:
             if self.usb:
                 n = await _read(reader, self.rx)
             else:
+                wait_ms = _TCP_IDLE_MS
+                if self.fauth is None:
+                    wait_ms = UNAUTH_DEADLINE_MS - compat.ticks_diff(compat.ticks_ms(),
+                                                                     self.started_ms)
+                    if wait_ms <= 0:
+                        return "auth-timeout"
                 try:
-                    n = await _wait_for_ms(_read(reader, self.rx), _TCP_IDLE_MS)
+                    n = await _wait_for_ms(_read(reader, self.rx), wait_ms)
                 except asyncio.TimeoutError:
-                    return "idle"
+                    return "idle" if self.fauth is not None else "auth-timeout"
             if not n:
                 return "closed"
             crc_before = p.crc_errors
@@ -140,7 +163,13 @@ class _Session:
                     if f is None:
                         break
                     stats["frames"] += 1
-                    end = await self.handle(f[0], f[1], f[2])
+                    payload = f[2]
+                    if self.fauth is not None:
+                        payload = self.fauth.open(f[0], f[1], payload)
+                        if payload is None:  # forged, replayed, reordered or spliced
+                            stats["mac_failures"] += 1
+                            return "mac"
+                    end = await self.handle(f[0], f[1], payload)
                     if end:
                         return end
             if p.crc_errors != crc_before:
@@ -190,8 +219,15 @@ class _Session:
     async def c_challenge(self, seq, payload):
         if len(payload) != proto.NONCE_LEN:
             raise ValueError("nonce must be %d bytes" % proto.NONCE_LEN)
+        if self.fauth is not None:
+            raise ValueError("session already authenticated")
+        nonce = _random_bytes(proto.NONCE_LEN)
+        if nonce is None:
+            await self.error(seq, proto.ERR_NO_ENTROPY, proto.CMD_AUTH_CHALLENGE,
+                             "no secure random source on this device: cannot authenticate")
+            return
         self.host_nonce = bytes(payload)
-        self.nonce = _random_bytes(proto.NONCE_LEN)
+        self.nonce = nonce
         await self.reply(proto.CMD_AUTH_CHALLENGE | proto.REPLY, seq,
                          struct.pack("<H", proto.PROTOCOL_VERSION) + self.nonce)
 
@@ -216,10 +252,18 @@ class _Session:
             self.auth = proto.AUTH_DONE
         await self.reply(proto.CMD_AUTH | proto.REPLY, seq,
                          proto.device_proof(secret, nonce, self.host_nonce))
+        if not self.usb:  # from here on every frame, both ways, carries a counter and a MAC
+            h2d, d2h = proto.session_keys(secret, nonce, self.host_nonce)
+            self.fauth = proto.FrameAuth(d2h, h2d)
+            self.max_reply = proto.MAX_AUTH_PAYLOAD
 
     async def c_pair(self, seq, payload):
         if len(payload) != proto.SECRET_LEN:
             raise ValueError("secret must be %d bytes" % proto.SECRET_LEN)
+        if _random_bytes(1) is None:  # a key is useless if the device's nonces are guessable
+            await self.error(seq, proto.ERR_NO_ENTROPY, proto.CMD_PAIR,
+                             "no secure random source on this device: pairing refused")
+            return
         self.device.set_secret(bytes(payload))
         await self.reply(proto.CMD_PAIR | proto.REPLY, seq)
 
@@ -230,7 +274,7 @@ class _Session:
 
     async def json_reply(self, cmd, seq, obj):
         data = json.dumps(obj).encode()
-        if len(data) > proto.MAX_PAYLOAD:
+        if len(data) > self.max_reply:
             await self.error(seq, proto.ERR_INTERNAL, cmd, "reply too large")
             return
         await self.reply(cmd | proto.REPLY, seq, data)
@@ -239,7 +283,7 @@ class _Session:
         first = struct.unpack_from("<H", payload, 0)[0] if len(payload) >= 2 else 0
         nights = self.device.list_nights()
         total = len(nights)
-        page = nights[first:first + proto.LIST_PAGE]
+        page = nights[first:first + proto.LIST_PAGE]  # LIST_PAGE fits an authenticated frame
         tx = self.tx
         base = proto.HEADER_LEN
         struct.pack_into("<HH", tx, base, total, len(page))
@@ -251,8 +295,7 @@ class _Session:
             proto.pack_night_entry(tx, pos, row["night_id"], max(0, row["size"]),
                                    row.get("start_unix_s") or 0, flags)
             pos += proto.NIGHT_ENTRY_LEN
-        await self._send(proto.finish_frame(tx, proto.CMD_LIST_NIGHTS | proto.REPLY, seq,
-                                            pos - base))
+        await self._send(self._finish(proto.CMD_LIST_NIGHTS | proto.REPLY, seq, pos - base))
 
     async def c_read(self, seq, payload):
         night_id, offset, length = struct.unpack_from("<IIH", payload, 0)
@@ -263,7 +306,7 @@ class _Session:
         if offset > size:
             await self.error(seq, proto.ERR_RANGE, proto.CMD_READ_NIGHT, "offset past end")
             return
-        length = min(length, proto.MAX_READ, size - offset)
+        length = min(length, self.max_reply - proto.READ_HEADER_LEN, size - offset)
         tx = self.tx
         base = proto.HEADER_LEN + proto.READ_HEADER_LEN
         got = 0
@@ -271,8 +314,8 @@ class _Session:
             dst = memoryview(tx)[base:base + length]
             got = self.device.read_night(night_id, offset, length, dst)
         struct.pack_into("<III", tx, proto.HEADER_LEN, night_id, offset, size)
-        await self._send(proto.finish_frame(tx, proto.CMD_READ_NIGHT | proto.REPLY, seq,
-                                            proto.READ_HEADER_LEN + got))
+        await self._send(self._finish(proto.CMD_READ_NIGHT | proto.REPLY, seq,
+                                      proto.READ_HEADER_LEN + got))
 
     async def night_crc(self, night_id):
         """(size, crc32) of a whole night, computed in chunks with a yield between them."""
@@ -399,20 +442,30 @@ async def _read(reader, buf):
     return len(data)
 
 
-async def serve(reader, writer, device, transport="usb"):
+def session(device, transport, writer):
+    """A session object for serve() (netserve keeps it to see whether it authenticated)."""
+    return _Session(device, transport, writer)
+
+
+async def serve(reader, writer, device, transport="usb", s=None):
     """Serve one session on an asyncio stream pair; transport "usb" (trusted: physical access)
     or "tcp" (HMAC challenge first). -> why it ended: "closed" (stream ended), "bye", "idle"
-    (TCP silent 30 s), "auth" (3 failed authentications), "repl" (USB escape), "error"."""
-    s = _Session(device, transport, writer)
+    (authenticated TCP silent 30 s), "auth-timeout" (TCP not authenticated within
+    UNAUTH_DEADLINE_MS of the start), "auth" (3 failed authentications), "mac" (a frame failed
+    its MAC or counter check after authentication), "repl" (USB escape), "error"."""
+    if s is None:
+        s = _Session(device, transport, writer)
     stats["sessions"] += 1
     try:
         return await s.run(reader)
     except OSError:
         return "closed"  # connection reset / broken pipe
-    except Exception as e:  # never let a session take the app down; count it
+    except Exception as e:  # never let a session take the app down; count and log it
         stats["errors"] += 1
-        if transport != "usb":  # on USB, stdout is the protocol stream
-            compat.print_exception(e)
+        # One line to the log ring, never a traceback: on USB the console is the protocol
+        # stream, and the Wi-Fi side shares that console.
+        compat.log("[sync] %s session failed: %s" % (transport, ("%s: %s" % (
+            type(e).__name__, e))[:80]))
         return "error"
     finally:
         _release_claim(s)

@@ -8,13 +8,15 @@
 #   5  2  length      (u16 payload bytes, <= MAX_PAYLOAD)
 #   7  n  payload
 #   7+n 4 CRC32       (binascii.crc32, IEEE 802.3 polynomial, over bytes 2 .. 7+n-1)
+# After a TCP session authenticates, every frame in both directions ends its payload with a
+# u32 counter and a 16-byte tag (FrameAuth below; docs/sync-protocol.md section 5).
 import binascii
 import hashlib
 import struct
 
 from micropython import const
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: every frame after AUTH carries a counter and a MAC
 
 MAGIC0 = 0xA5
 MAGIC1 = 0x5A
@@ -82,6 +84,7 @@ ERR_MISMATCH = 11
 ERR_INTERNAL = 12
 ERR_TIME_INVALID = 13
 ERR_WIFI_INVALID = 14
+ERR_NO_ENTROPY = 15  # the device has no cryptographic random source: it will not pair or auth
 
 ERROR_NAMES = {
     ERR_UNKNOWN_COMMAND: "unknown-command",
@@ -98,6 +101,7 @@ ERROR_NAMES = {
     ERR_INTERNAL: "internal",
     ERR_TIME_INVALID: "time-invalid",
     ERR_WIFI_INVALID: "wifi-invalid",
+    ERR_NO_ENTROPY: "no-entropy",
 }
 
 # HELLO capability bits.
@@ -122,11 +126,17 @@ SECRET_LEN = 32
 MAC_LEN = 32
 AUTH_LABEL_HOST = b"nightstand-auth-v1 host"
 AUTH_LABEL_DEVICE = b"nightstand-auth-v1 device"
+KEY_LABEL_H2D = b"nightstand-session-v2 host->device"
+KEY_LABEL_D2H = b"nightstand-session-v2 device->host"
+CTR_LEN = 4  # u32 frame counter, per direction, strictly increasing from 1
+TAG_LEN = 16  # HMAC-SHA256 truncated to 128 bits (as HMAC-SHA-256-128, RFC 4868)
+AUTH_TRAILER_LEN = CTR_LEN + TAG_LEN
+MAX_AUTH_PAYLOAD = MAX_PAYLOAD - AUTH_TRAILER_LEN  # application bytes per authenticated frame
 
 NIGHT_ENTRY_LEN = 13  # u32 id, u32 size, u32 start_unix_s, u8 flags
 READ_HEADER_LEN = 12  # u32 id, u32 offset, u32 total size; then the data
 MAX_READ = MAX_PAYLOAD - READ_HEADER_LEN
-LIST_PAGE = (MAX_PAYLOAD - 4) // NIGHT_ENTRY_LEN
+LIST_PAGE = (MAX_AUTH_PAYLOAD - 4) // NIGHT_ENTRY_LEN  # one page fits either kind of frame
 
 TCP_PORT = 7853
 ESCAPE_BYTE = 0x03  # five Ctrl-C (0x03) bytes in a row between frames: leave protocol for REPL
@@ -137,22 +147,29 @@ def crc32(data, crc=0):
     return binascii.crc32(data, crc) & 0xFFFFFFFF
 
 
-def encode_frame(ftype, seq, payload=b""):
-    """A complete frame as bytes (allocates: for host use and small device replies)."""
+def encode_frame(ftype, seq, payload=b"", auth=None):
+    """A complete frame as bytes (allocates: for host use and small device replies); with
+    `auth` (a FrameAuth) the counter and tag are added."""
     n = len(payload)
-    if n > MAX_PAYLOAD:
-        raise ValueError("payload too long: %d > %d bytes" % (n, MAX_PAYLOAD))
-    buf = bytearray(n + OVERHEAD)
+    limit = MAX_PAYLOAD if auth is None else MAX_AUTH_PAYLOAD
+    if n > limit:
+        raise ValueError("payload too long: %d > %d bytes" % (n, limit))
+    buf = bytearray(n + OVERHEAD + (0 if auth is None else AUTH_TRAILER_LEN))
     buf[HEADER_LEN:HEADER_LEN + n] = payload
-    return bytes(memoryview(buf)[:finish_frame(buf, ftype, seq, n)])
+    return bytes(memoryview(buf)[:finish_frame(buf, ftype, seq, n, auth)])
 
 
-def finish_frame(buf, ftype, seq, n):
+def finish_frame(buf, ftype, seq, n, auth=None):
     """Write header and CRC around a payload already at buf[7:7+n]; return the frame length.
+    With `auth` (a FrameAuth) the next send counter and the tag go after the payload first.
 
     Lets the device read night data straight into its transmit buffer (no copy, no allocation
     beyond a memoryview).
     """
+    if auth is not None:
+        if n > MAX_AUTH_PAYLOAD:
+            raise ValueError("payload too long")
+        n = auth.seal(buf, ftype, seq, n)
     if n > MAX_PAYLOAD:
         raise ValueError("payload too long")
     buf[0] = MAGIC0
@@ -426,3 +443,94 @@ def host_proof(secret, device_nonce, host_nonce):
 def device_proof(secret, device_nonce, host_nonce):
     """What the device answers AUTH with: proves to the host it talks to the paired device."""
     return hmac_sha256(secret, AUTH_LABEL_DEVICE + bytes(host_nonce) + bytes(device_nonce))
+
+
+def session_keys(secret, device_nonce, host_nonce):
+    """(host->device key, device->host key) of one authenticated session: HMAC-SHA256 of the
+    pairing secret over a direction label and both nonces, so each session and each direction
+    has its own key (a frame from another session or the other direction never verifies)."""
+    tail = bytes(device_nonce) + bytes(host_nonce)
+    return (hmac_sha256(secret, KEY_LABEL_H2D + tail), hmac_sha256(secret, KEY_LABEL_D2H + tail))
+
+
+class _Mac:
+    """HMAC-SHA256 with the padded keys computed once (RFC 2104), tag truncated to TAG_LEN."""
+
+    def __init__(self, key):
+        key = bytes(key)
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key + bytes(_BLOCK - len(key))
+        self.ipad = bytes(b ^ 0x36 for b in key)
+        self.opad = bytes(b ^ 0x5C for b in key)
+
+    def tag(self, head, body):
+        inner = hashlib.sha256(self.ipad)
+        inner.update(head)
+        inner.update(body)
+        outer = hashlib.sha256(self.opad)
+        outer.update(inner.digest())
+        return outer.digest()[:TAG_LEN]
+
+
+class FrameAuth:
+    """Per-frame authentication of one session, after AUTH (docs/sync-protocol.md 5.3).
+
+    An authenticated frame's payload is  data || u32 counter || tag,  where
+    tag = HMAC-SHA256(direction key, type || seq || length || data || counter)[:16] and length
+    is the frame's full payload length (data + 20). Each direction counts its frames from 1; a
+    receiver accepts only a counter above the last one it accepted (no replay, no reordering)
+    and a tag made with the other side's sending key (no splicing across sessions or
+    directions). The CRC still covers the whole frame (damage is told apart from forgery)."""
+
+    def __init__(self, send_key, recv_key):
+        self._send = _Mac(send_key)
+        self._recv = _Mac(recv_key)
+        self.send_ctr = 0
+        self.recv_ctr = 0
+        self._head = bytearray(5)
+
+    def seal(self, buf, ftype, seq, n):
+        """Append counter and tag to the data at buf[7:7+n]; -> the new payload length."""
+        if self.send_ctr >= 0xFFFFFFFF:
+            raise ValueError("session counter exhausted")
+        self.send_ctr += 1
+        c = self.send_ctr
+        end = HEADER_LEN + n
+        buf[end] = c & 0xFF
+        buf[end + 1] = (c >> 8) & 0xFF
+        buf[end + 2] = (c >> 16) & 0xFF
+        buf[end + 3] = (c >> 24) & 0xFF
+        total = n + AUTH_TRAILER_LEN
+        h = self._head
+        h[0] = ftype
+        h[1] = seq & 0xFF
+        h[2] = (seq >> 8) & 0xFF
+        h[3] = total & 0xFF
+        h[4] = total >> 8
+        mv = memoryview(buf)
+        buf[end + CTR_LEN:end + AUTH_TRAILER_LEN] = self._send.tag(h, mv[HEADER_LEN:end + CTR_LEN])
+        return total
+
+    def open(self, ftype, seq, payload):
+        """The data of a received authenticated frame (a memoryview into payload), or None if
+        its tag is wrong or its counter is not above the last one accepted."""
+        total = len(payload)
+        if total < AUTH_TRAILER_LEN:
+            return None
+        end = total - TAG_LEN
+        h = self._head
+        h[0] = ftype
+        h[1] = seq & 0xFF
+        h[2] = (seq >> 8) & 0xFF
+        h[3] = total & 0xFF
+        h[4] = total >> 8
+        mv = memoryview(payload)
+        if not compare_digest(mv[end:], self._recv.tag(h, mv[:end])):
+            return None
+        c = payload[end - 4] | (payload[end - 3] << 8) | (payload[end - 2] << 16) \
+            | (payload[end - 1] << 24)
+        if c <= self.recv_ctr:
+            return None
+        self.recv_ctr = c
+        return mv[:end - CTR_LEN]

@@ -33,6 +33,11 @@ class LinkError(Exception):
     """No valid reply after all retries and reconnects."""
 
 
+class AuthFrameError(LinkError):
+    """An authenticated reply failed its MAC or counter check: someone on the path altered,
+    replayed or injected a frame. The connection is dropped (never trusted again)."""
+
+
 class _Retry(Exception):
     pass
 
@@ -60,6 +65,7 @@ class LinkStats:
     reconnects: int = 0
     naks: int = 0
     crc_errors: int = 0
+    mac_failures: int = 0
     bytes_in: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -94,6 +100,7 @@ class Client:
         self.stats = LinkStats()
         self.hello: dict | None = None
         self.secret: bytes | None = None  # the secret that authenticated, once known
+        self.fauth: proto.FrameAuth | None = None  # per-frame MACs once TCP has authenticated
         self.chunk = proto.MAX_READ
         self._clean = 0
 
@@ -114,6 +121,7 @@ class Client:
             finally:
                 self.t = None
         self.parser.reset()
+        self.fauth = None
 
     def __enter__(self) -> Client:
         return self
@@ -126,6 +134,7 @@ class Client:
         t.open()
         self.t = t
         self.parser.reset()
+        self.fauth = None
         try:
             self._handshake()
         except BaseException:
@@ -187,6 +196,8 @@ class Client:
                     raise DeviceError(proto.ERR_AUTH_FAILED, proto.CMD_AUTH,
                                       "the device did not prove it holds the key")
                 self.secret = secret
+                h2d, d2h = proto.session_keys(secret, dev_nonce, host_nonce)
+                self.fauth = proto.FrameAuth(h2d, d2h)
                 return
             else:
                 raise LinkError("authentication replies lost")
@@ -223,10 +234,10 @@ class Client:
 
     def _request(self, cmd: int, payload: bytes, timeout_s: float | None = None) -> bytes:
         assert self.t is not None
-        self.seq = (self.seq + 1) & 0xFFFF
+        self.seq = (self.seq + 1) & 0xFFFF or 1  # seq 0 is the device's (NAK, busy)
         seq = self.seq
         self.stats.requests += 1
-        self.t.write(proto.encode_frame(cmd, seq, payload))
+        self.t.write(proto.encode_frame(cmd, seq, payload, self.fauth))
         expect = proto.MAX_FRAME if cmd == proto.CMD_READ_NIGHT else 512
         rate = self.t.link_bytes_per_s
         # Timeout: a multiple of the measured round trip (never above timeout_s) plus the
@@ -247,9 +258,23 @@ class Client:
                 if f is None:
                     break
                 ftype, fseq, body = f
+                if self.fauth is not None:
+                    opened = self.fauth.open(ftype, fseq, body)
+                    if opened is None:
+                        self.stats.mac_failures += 1
+                        self._drop()
+                        raise AuthFrameError(
+                            "a reply failed authentication (altered, replayed or injected on "
+                            "the network): connection dropped")
+                    body = opened
                 if ftype == proto.NAK:
                     self.stats.naks += 1
                     raise _Retry("device reported a damaged request")
+                if ftype == proto.ERROR and fseq == 0:
+                    code, command, text = proto.unpack_error(body)
+                    if code == proto.ERR_BUSY:  # refused at connect: every slot in use
+                        self._drop()
+                        raise DeviceError(code, command, text)
                 if fseq != seq:
                     continue  # a late reply to an earlier attempt
                 if ftype == proto.ERROR:
@@ -334,13 +359,18 @@ class Client:
     def ack_night(self, night_id: int, size: int, crc: int) -> None:
         self.call(proto.CMD_ACK_NIGHT, struct.pack("<III", night_id, size, crc))
 
+    def _max_read(self) -> int:
+        """Night bytes one READ_NIGHT reply carries (less once frames carry a MAC)."""
+        limit = proto.MAX_PAYLOAD if self.fauth is None else proto.MAX_AUTH_PAYLOAD
+        return limit - proto.READ_HEADER_LEN
+
     def read_chunk(self, night_id: int, offset: int, length: int) -> tuple[int, bytes]:
         """(night size, data) at offset; data is shorter than length only at the end.
         The chunk size adapts to the link: it halves while replies arrive damaged or late
         and doubles again after clean runs."""
         last: Exception | None = None
         for _ in range(self.retries):
-            length = min(length, self.chunk)
+            length = min(length, self.chunk, self._max_read())
             trouble0 = self.stats.retries + self.stats.reconnects
             try:
                 reply = self.call(proto.CMD_READ_NIGHT,

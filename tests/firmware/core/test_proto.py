@@ -204,3 +204,82 @@ def test_seeded_fuzz_parser():
         corrupt = [(rnd(20000), rnd(256)) for _ in range(rnd(4))]
         splits = [1 + rnd(3000) for _ in range(5)]
         check_stream_property(frames, garbage, corrupt, splits)
+
+
+# ---- per-frame authentication after AUTH (issue 15 item 3) ------------------------------------
+
+_SECRET = bytes(range(1, 33))
+_ND = bytes(range(16))
+_NH = bytes(range(100, 116))
+
+
+def _pair():
+    """(host FrameAuth, device FrameAuth) of one session."""
+    h2d, d2h = proto.session_keys(_SECRET, _ND, _NH)
+    return proto.FrameAuth(h2d, d2h), proto.FrameAuth(d2h, h2d)
+
+
+def _recv(auth, frame):
+    f = _frames(proto.FrameParser(), frame)
+    assert len(f) == 1
+    out = auth.open(f[0][0], f[0][1], f[0][2])
+    return None if out is None else bytes(out)
+
+
+def test_session_keys_are_hmac_over_both_nonces_with_distinct_labels():
+    h2d, d2h = proto.session_keys(_SECRET, _ND, _NH)
+    assert h2d == proto.hmac_sha256(_SECRET, b"nightstand-session-v2 host->device" + _ND + _NH)
+    assert d2h == proto.hmac_sha256(_SECRET, b"nightstand-session-v2 device->host" + _ND + _NH)
+    assert h2d != d2h and h2d != proto.host_proof(_SECRET, _ND, _NH)
+
+
+def test_authenticated_frames_round_trip_both_ways():
+    host, dev = _pair()
+    for i in range(5):
+        data = bytes((i,)) * (i * 100)
+        f = proto.encode_frame(proto.CMD_STATUS, i, data, host)
+        assert len(f) == len(data) + proto.OVERHEAD + proto.AUTH_TRAILER_LEN
+        assert _recv(dev, f) == data
+        g = proto.encode_frame(proto.CMD_STATUS | proto.REPLY, i, data, dev)
+        assert _recv(host, g) == data
+    assert host.send_ctr == 5 and dev.recv_ctr == 5
+    big = bytes(proto.MAX_AUTH_PAYLOAD)
+    assert _recv(dev, proto.encode_frame(1, 0, big, host)) == big
+    try:
+        proto.encode_frame(1, 0, big + b"x", host)
+        raise AssertionError("oversized authenticated payload accepted")
+    except ValueError:
+        pass
+
+
+def test_altered_frame_with_a_fixed_crc_is_rejected():
+    for pos in range(2, 7 + 10 + proto.AUTH_TRAILER_LEN):  # header, data, counter and tag
+        host, dev = _pair()
+        f = bytearray(proto.encode_frame(proto.CMD_ACK_NIGHT, 7, b"0123456789", host))
+        f[pos] ^= 0x01
+        end = len(f) - 4
+        c = proto.crc32(memoryview(f)[2:end])
+        f[end:] = bytes((c & 0xFF, (c >> 8) & 0xFF, (c >> 16) & 0xFF, c >> 24))
+        got = _frames(proto.FrameParser(), bytes(f))
+        if got:  # a length change makes it no frame at all; otherwise the MAC must fail
+            assert dev.open(got[0][0], got[0][1], got[0][2]) is None, pos
+
+
+def test_replayed_reordered_reflected_and_spliced_frames_are_rejected():
+    host, dev = _pair()
+    f1 = proto.encode_frame(proto.CMD_STATUS, 1, b"a", host)
+    f2 = proto.encode_frame(proto.CMD_STATUS, 2, b"b", host)
+    f3 = proto.encode_frame(proto.CMD_STATUS, 3, b"c", host)
+    assert _recv(dev, f2) == b"b"
+    assert _recv(dev, f1) is None  # reordered (older counter)
+    assert _recv(dev, f2) is None  # replayed
+    assert _recv(dev, f3) == b"c"  # a gap is allowed (TCP never loses; a relay dropping is
+    # seen by the host as a lost reply)
+    reply = proto.encode_frame(proto.CMD_STATUS | proto.REPLY, 3, b"c", dev)
+    assert _recv(dev, reply) is None  # reflected back at its sender
+    plain = proto.encode_frame(proto.CMD_ACK_NIGHT, 4, b"x" * 20)
+    assert _recv(dev, plain) is None  # an unauthenticated frame injected after AUTH
+    other_host, _ = _pair()
+    h2d, d2h = proto.session_keys(_SECRET, _ND, bytes(16))  # another session's nonces
+    other_dev = proto.FrameAuth(d2h, h2d)
+    assert _recv(other_dev, proto.encode_frame(proto.CMD_STATUS, 1, b"a", other_host)) is None
