@@ -42,7 +42,8 @@ out = {}
 for n in (1, 3, 9):
     bus.hang_sda(n)
     bus.scl_pulses = bus.stops = 0
-    before = probe(machine.I2C(0, scl=machine.Pin(pinmap.I2C_SCL), sda=machine.Pin(pinmap.I2C_SDA)))
+    before = probe(machine.I2C(0, scl=machine.Pin(pinmap.I2C_SCL),
+                               sda=machine.Pin(pinmap.I2C_SDA)))
     b = B.Board()
     out[str(n)] = [before, b.i2c_last_clear, bus.scl_pulses, bus.stops, probe(b.i2c),
                    b.i2c_clears, bus.freq_hz]
