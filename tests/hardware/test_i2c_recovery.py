@@ -127,3 +127,45 @@ print(json.dumps([code, errno.ETIMEDOUT, b.i2c_last_clear, probe(b.i2c), bus.hun
 """)
     code, etimedout, cleared, after, hung = res
     assert code == etimedout and cleared == 5 and after == 0x15 and hung is False
+
+
+APP_SCRIPT = r"""
+import json, struct, asyncio, world, machine, vmax30102
+from nsdev import pinmap
+time.progress_every_us = 1 << 60
+with open('c.f32', 'wb') as f:
+    for k in range(3000):
+        f.write(struct.pack('<fff', 64.0, 32.0, 0.0))
+bus = world.buses[0] = world.VirtualI2CBus(0)
+bus.attach(vmax30102.VirtualMAX30102({'stim': 'c.f32', 'stim_fs_hz': 50, 'noise_counts': 0},
+                                     '.'))
+bus.attach_lines(pinmap.I2C_SDA, pinmap.I2C_SCL)
+from nsdev.board import Board
+from nsdev.app import App
+app = App(Board())
+
+async def main():
+    task = asyncio.create_task(app.ppg_task())
+    await asyncio.sleep_ms(3000)
+    before = app.board.i2c_clears
+    bus.hang_sda(6)  # the clip stops mid-read with SDA low
+    await asyncio.sleep_ms(8000)
+    task.cancel()
+    return before
+
+before = asyncio.run(main())
+print(json.dumps({"before": before, "after": app.board.i2c_clears, "hung": bus.hung,
+                  "last": app.board.i2c_last_clear, "state": app.ppg_health.state,
+                  "errors": app.ppg_health.errors, "dc_ir": app.pipe.dc_ir_counts()}))
+"""
+
+
+def test_the_app_clears_a_bus_hung_while_it_runs(mp_board) -> None:
+    """The whole path: the PPG task's read times out, the app's fault handler has the board
+    clock the bus free, the driver is re-created and the PPG runs again."""
+    out = check(mp_board(APP_SCRIPT, heapsize="2M"))
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["before"] == 0 and res["after"] == 1 and res["last"] == 6
+    assert res["hung"] is False
+    assert res["errors"] >= 1 and res["state"] == 0  # faulted once, healthy again
+    assert res["dc_ir"] > 0
