@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 OUT    ?= build
 
-.PHONY: setup test demo bench bench-accuracy lint clean twin image
+.PHONY: setup test demo bench bench-accuracy lint clean twin image hardware
 
 # The twin (docs/twin-and-image.md): MicroPython v1.28.0's unix port, 32-bit, float32, the
 # firmware frozen in. MICROPY_DIR is a checkout of tag v1.28.0 (with lib/micropython-lib); unset,
@@ -51,7 +51,11 @@ bench-accuracy: setup
 	$(BIN)/python tests/bench/bench_accuracy.py --data $(DATA)
 
 lint: setup
-	$(BIN)/ruff check firmware host_tools tests
+	$(BIN)/ruff check firmware host_tools tests hardware
+
+# The schematic's netlist and ERC report (hardware/schematic.py) under $(OUT)/hardware.
+hardware: setup
+	$(BIN)/python hardware/schematic.py --out $(OUT)/hardware
 
 # The twin is rebuilt only when the firmware, its manifest or the variant changed.
 twin: $(TWIN)

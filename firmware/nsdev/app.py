@@ -5,7 +5,7 @@ import gc
 from array import array
 
 from nsdev import VERSION, bootfiles, compat, config, health, netserve, pinmap, sync
-from nsdev.core import light, vocab
+from nsdev.core import hwcal, light, vocab
 from nsdev.core.arousal import ArousalEstimator
 from nsdev.core.ppg import MOTION, NO_CONTACT, OVERFLOW, SATURATED, LEDController, PPGPipeline
 from nsdev.drivers.bme680 import BME680
@@ -64,6 +64,9 @@ class App:
         self._dark_since_s = None
         self._hyper_logged = False
         self.lamp = Lamp(board.pwm_warm, board.pwm_amber)
+        # the lamp warms the enclosure: BME680 offset = base + k * lagged lamp power fraction
+        self.lamp_heat = hwcal.LampHeat(self.cfg["temp_lamp_tau_min"] * 60)
+        self._heat_ms = None
         self.button = Button(board.button_pin)
         # latest environment readings (None = unknown)
         self.temp_c = self.rh_pct = self.pressure_hpa = self.gas_ohm = None
@@ -112,6 +115,7 @@ class App:
 
     def _sensor_fault(self, sub, code, exc):
         backoff_ms = sub.fault(exc)
+        self.board.i2c_fault(exc)  # a hung bus (timeout) is clocked free before the retry
         self.event(vocab.EV_SENSOR_FAULT, (code,), health.describe(exc))
         return backoff_ms
 
@@ -152,7 +156,8 @@ class App:
         while True:
             if drv is None:
                 try:
-                    drv = MAX30102(self.board.i2c, pinmap.ADDR_MAX30102)
+                    drv = MAX30102(self.board.i2c, pinmap.ADDR_MAX30102,
+                                   swap_red_ir=self.cfg["swap_red_ir"])
                     # 4x on-chip averaging: the FIFO delivers the configured rate.
                     drv.setup(sample_rate_hz=4 * self.cfg["ppg_rate_hz"], averaging=4)
                     drv.set_led_codes(led.red_code, led.ir_code)
@@ -176,6 +181,10 @@ class App:
                 self.pipe.gap(drv.overflow)
             while self.pipe.pop_beat(self._beat):
                 self._on_beat()
+            if drv.swap_red_ir != self.cfg["swap_red_ir"]:
+                drv = None  # the calibration changed: set the chip up again with the new wiring
+                await self._sleep("ppg", _PPG_POLL_MS)
+                continue
             polls += 1
             if polls % _LED_EVERY == 0:
                 codes = led.update(self.pipe.dc_red_counts(), self.pipe.dc_ir_counts())
@@ -214,6 +223,9 @@ class App:
                 if drv is None:
                     drv = BME680(self.board.i2c, pinmap.ADDR_BME680,
                                  temp_offset_c=self.cfg["temp_offset_c"])
+                drv.temp_offset_c = hwcal.temp_offset_c(
+                    self.cfg["temp_offset_c"], self.cfg["temp_offset_lamp_c"],
+                    self.lamp_heat.fraction)
                 wait_ms = drv.start()
                 await self._sleep("env", wait_ms)
                 for _ in range(50):
@@ -286,6 +298,7 @@ class App:
                     hyperarousal=self.hyper_score,
                     hr_bpm=self._last_hr, rmssd_ms=self._last_rmssd)
                 self.lamp.set_target(warm, amber, 1000)
+                self._heat_update(now)
                 for kind, info in events:
                     self._light_event(unix_s, kind, info)
             due = self.lamp.update(compat.ticks_diff(now, last))
@@ -299,6 +312,13 @@ class App:
             await self._sleep("lamp", max(1, min(due, wait, _BUTTON_POLL_MS)))
             if self.button.pending():
                 next_ctrl = compat.ticks_ms()  # answer a press now, not at the next second
+
+    def _heat_update(self, now_ms):
+        """Integrate the lamp's heat over the time since the last call (about 1 s)."""
+        last, self._heat_ms = self._heat_ms, now_ms
+        if last is not None:
+            p = hwcal.lamp_power_fraction(self.lamp.level(0), self.lamp.level(1))
+            self.lamp_heat.update(p, compat.ticks_diff(now_ms, last) / 1000)
 
     def _take_press(self):
         """A debounced press since the last lamp update (the IRQ only sets a flag)."""
@@ -512,6 +532,7 @@ class App:
         self.cfg = cfg
         self.light = light.LightController(light.config_from_device(cfg))
         self.pipe.set_spo2_calibration(cfg["spo2_a"], cfg["spo2_b"])
+        self.lamp_heat.tau_s = max(1.0, cfg["temp_lamp_tau_min"] * 60.0)
 
 
 SECRET_FILE = bootfiles.SECRET_FILE

@@ -1,5 +1,8 @@
 # The board: the only module that imports machine/network/esp32. It builds buses, pins and PWM
 # from the pin map and offers the few board services the application needs.
+import errno
+import time
+
 import machine
 
 from nsdev import pinmap
@@ -19,15 +22,53 @@ _RESET_CAUSES = {
 
 RESET_NOTE = "reset_why.txt"  # read back (and removed) at boot by nsdev.bootfiles
 
+# I2C bus clear (NXP UM10204 rev. 7, sec. 3.1.16 "Bus clear"): a slave interrupted mid-read
+# (the ESP32 reset, or the finger-clip cable was yanked) keeps driving SDA low and waits for the
+# clock to go on. It releases SDA after at most 8 data bits + ACK, so the master sends up to
+# nine SCL pulses, watching SDA, then a STOP so every slave resets its state machine.
+I2C_CLEAR_CLOCKS = 9
+I2C_CLEAR_SCL_LOW = -2  # SCL itself is held low (a short or a stretching slave): nothing to do
+I2C_CLEAR_SDA_STUCK = -1  # SDA still low after nine clocks: a broken slave or a short
+
+
+def i2c_clear_bus(sda_gpio, scl_gpio, half_period_us=5):
+    """Free a hung I2C bus by bit-banging its pins (before machine.I2C takes them again).
+
+    half_period_us=5 gives 100 kHz, the bus speed. Returns the number of SCL pulses sent
+    (0: SDA was already high; a STOP is sent either way), or I2C_CLEAR_SDA_STUCK /
+    I2C_CLEAR_SCL_LOW when the bus cannot be freed from the master side."""
+    sda = machine.Pin(sda_gpio, machine.Pin.OPEN_DRAIN, machine.Pin.PULL_UP, value=1)
+    scl = machine.Pin(scl_gpio, machine.Pin.OPEN_DRAIN, machine.Pin.PULL_UP, value=1)
+    time.sleep_us(half_period_us)
+    if not scl.value():
+        return I2C_CLEAR_SCL_LOW
+    pulses = 0
+    while not sda.value():
+        if pulses >= I2C_CLEAR_CLOCKS:
+            return I2C_CLEAR_SDA_STUCK
+        scl.value(0)
+        time.sleep_us(half_period_us)
+        scl.value(1)
+        time.sleep_us(half_period_us)
+        pulses += 1
+    # STOP: SDA goes low while SCL is low (no START), then SCL high, then SDA rises.
+    scl.value(0)
+    time.sleep_us(half_period_us)
+    sda.value(0)
+    time.sleep_us(half_period_us)
+    scl.value(1)
+    time.sleep_us(half_period_us)
+    sda.value(1)
+    time.sleep_us(half_period_us)
+    return pulses
+
 
 class Board:
     def __init__(self):
-        self.i2c = machine.I2C(
-            pinmap.I2C_BUS,
-            scl=machine.Pin(pinmap.I2C_SCL),
-            sda=machine.Pin(pinmap.I2C_SDA),
-            freq=pinmap.I2C_FREQ_HZ,
-        )
+        self.i2c = None
+        self.i2c_clears = 0  # bus clears that had to clock a stuck slave free
+        self.i2c_last_clear = 0  # result of the last i2c_clear_bus()
+        self.i2c_recover()  # a reset can come mid-transfer: free the bus before first use
         # Lamp channels start dark: duty 0 before anything else can run (the gate pull-downs
         # keep them dark while the board boots); 4 kHz is the lamp driver's carrier.
         self.pwm_warm = machine.PWM(machine.Pin(pinmap.LAMP_WARM), freq=4000, duty_u16=0)
@@ -36,6 +77,31 @@ class Board:
         self.ppg_int_pin = machine.Pin(pinmap.PPG_INT, machine.Pin.IN)
         self._wdt = None
         self._wlan = None
+
+    def i2c_recover(self):
+        """Clear a hung bus, then (re)build machine.I2C on it (at pinmap.I2C_FREQ_HZ: 100 kHz
+        over the 1 m finger-clip cable, hardware/i2c.md). On the ESP32 the constructor returns
+        the same bus object, re-initialised; drivers built later use self.i2c. Returns the
+        i2c_clear_bus() result."""
+        res = i2c_clear_bus(pinmap.I2C_SDA, pinmap.I2C_SCL)
+        self.i2c_last_clear = res
+        if res != 0:
+            self.i2c_clears += 1
+        self.i2c = machine.I2C(
+            pinmap.I2C_BUS,
+            scl=machine.Pin(pinmap.I2C_SCL),
+            sda=machine.Pin(pinmap.I2C_SDA),
+            freq=pinmap.I2C_FREQ_HZ,
+        )
+        return res
+
+    def i2c_fault(self, exc):
+        """A driver's I2C error: a timeout means the bus hung (the ESP32 port raises ETIMEDOUT
+        when SCL/SDA stay low), so clear it. Returns True if a clear was attempted."""
+        if isinstance(exc, OSError) and exc.args and exc.args[0] == errno.ETIMEDOUT:
+            self.i2c_recover()
+            return True
+        return False
 
     def lamp_off(self):
         self.pwm_warm.duty_u16(0)

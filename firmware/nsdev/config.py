@@ -17,6 +17,19 @@ SCHEMA = {
     "temp_offset_c": ("float", -3.5, -10.0, 10.0, "BME680 self-heating correction"),
     "spo2_a": ("float", 110.0, 50.0, 150.0, "SpO2 = a - b * R calibration"),
     "spo2_b": ("float", 25.0, 0.0, 60.0, "SpO2 = a - b * R calibration"),
+    # Hardware calibration of this unit (hardware/calibration.md). Defaults: the example parts
+    # of hardware/bom.csv (2200 K white, 590 nm amber + 630 nm red; lamp.md) and equal to the
+    # light controller's own defaults (nsdev/core/light.py).
+    "warm_der": ("float", 0.34, 0.001, 1.5, "melanopic DER (mEDI per lux) of the warm channel"),
+    "amber_der": ("float", 0.02, 0.001, 1.5, "melanopic DER of the amber/red channel"),
+    "warm_full_lux_at_eye": ("float", 130.0, 1.0, 2000.0, "lux at the eye, warm at full"),
+    "amber_full_lux_at_eye": ("float", 80.0, 1.0, 2000.0, "lux at the eye, amber at full"),
+    "warm_full_lux_at_sensor": ("float", 6.5, 0.0, 500.0, "lux at own light sensor, warm full"),
+    "amber_full_lux_at_sensor": ("float", 4.0, 0.0, 500.0, "lux at own sensor, amber full"),
+    "temp_offset_lamp_c": ("float", -2.0, -10.0, 10.0,
+                           "BME680 correction added at full lamp heat (offset = base + k * heat)"),
+    "temp_lamp_tau_min": ("int", 20, 1, 240, "enclosure warm-up time constant for the lamp heat"),
+    "swap_red_ir": ("bool", False, None, None, "clone MAX30102 board: LED1 is the IR LED"),
     "wifi": ("bool", False, None, None, "join Wi-Fi and serve sync over TCP"),
     "tcp_port": ("int", 7853, 1024, 65535, "TCP port of the sync server"),
 }

@@ -5,7 +5,7 @@ from nsdev.compat import const
 I2C_BUS = const(0)
 I2C_SDA = const(21)
 I2C_SCL = const(22)
-I2C_FREQ_HZ = const(400000)
+I2C_FREQ_HZ = const(100000)
 ADDR_MAX30102 = const(0x57)
 ADDR_BME680 = const(0x77)
 ADDR_VEML7700 = const(0x10)

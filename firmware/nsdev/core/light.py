@@ -75,7 +75,13 @@ def config_from_device(dev):
                             ("winddown_min", "winddown_s", 60), ("dawn_min", "dawn_s", 60),
                             ("dawn_peak_lux", "dawn_peak_lux", None),
                             ("night_light_s", "night_light_s", None),
-                            ("hyperarousal_on", "arousal_on", None)):
+                            ("hyperarousal_on", "arousal_on", None),
+                            # the unit's lamp calibration (hardware/calibration.md)
+                            ("warm_der", "warm_der", None), ("amber_der", "amber_der", None),
+                            ("warm_full_lux_at_eye", "warm_full_lux_at_eye", None),
+                            ("amber_full_lux_at_eye", "amber_full_lux_at_eye", None),
+                            ("warm_full_lux_at_sensor", "warm_full_lux_at_sensor", None),
+                            ("amber_full_lux_at_sensor", "amber_full_lux_at_sensor", None)):
         if src in dev:
             out[dst] = dev[src] * scale if scale else dev[src]
     return out

@@ -24,31 +24,39 @@ class Pin:
         self.id = pin_id
         self.mode = mode
         self.pull = pull
-        self._value = 0 if value is None else value
+        self._value = 0
         self._irq = None
+        if value is not None:
+            self.value(value)
 
     def init(self, mode=-1, pull=-1, value=None):
         self.mode = mode
         self.pull = pull
         if value is not None:
-            self._value = value
+            self.value(value)
 
     def value(self, v=None):
         if v is None:
             src = world.pin_inputs.get(self.id)
             if src is not None:
                 return src.value()
+            bus = world.i2c_lines.get(self.id)
+            if bus is not None:
+                return bus.line(self.id)
             return self._value
         self._value = 1 if v else 0
+        bus = world.i2c_lines.get(self.id)
+        if bus is not None:
+            bus.drive(self.id, self._value)
 
     def __call__(self, v=None):
         return self.value(v)
 
     def on(self):
-        self._value = 1
+        self.value(1)
 
     def off(self):
-        self._value = 0
+        self.value(0)
 
     def irq(self, handler=None, trigger=IRQ_FALLING):
         src = world.pin_inputs.get(self.id)
@@ -63,6 +71,9 @@ class I2C:
         if bus is None:
             raise ValueError("I2C(%s) doesn't exist" % bus_id)
         bus.freq_hz = freq
+        if isinstance(sda, Pin) and isinstance(scl, Pin):
+            bus.attach_lines(sda.id, scl.id)
+        bus.release_lines()
         self._bus = bus
         self._ptr = {}  # register pointer per device, for plain writeto/readfrom
 
