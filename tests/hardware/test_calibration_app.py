@@ -69,3 +69,53 @@ def test_bme680_offset_follows_the_lamp_heat(mp_board) -> None:
     assert abs(warm["temp"] - 20.0) < 0.1
     # ten time constants (tau 1 min) at full power: the heat fraction has settled near 1
     assert 0.99 < cold["heat"] <= 1.0
+
+
+LAMP_HEAT_SCRIPT = r"""
+import json, asyncio, world, machine, vbme680, vlamp
+from nsdev import compat
+time.progress_every_us = 1 << 60
+for gpio in (32, 33):
+    world.pwm_sinks[gpio] = vlamp.VirtualLampChannel({'gpio': gpio}, '.')
+bus = world.buses[0] = world.VirtualI2CBus(0)
+bus.attach(vbme680.VirtualBME680({'self_heating_c': 3.5, 'lamp_heating_c': 2.0,
+                                  'lamp_tau_s': 60, 'lamp_watts': {'32': 3.0, '33': 4.0}}, '.'))
+with open('config.json', 'w') as f:
+    json.dump({'temp_offset_c': -3.5, 'temp_offset_lamp_c': @K@, 'temp_lamp_tau_min': 1}, f)
+from nsdev.board import Board
+from nsdev.app import App
+app = App(Board())
+app.board.pwm_warm.duty_u16(65535)  # the lamp at full, as the lamp task would set it
+app.board.pwm_amber.duty_u16(65535)
+app.lamp.level = lambda ch: 1.0
+temps = []
+
+async def heat():
+    while True:
+        app._heat_update(compat.ticks_ms())
+        await asyncio.sleep_ms(1000)
+
+async def main():
+    tasks = [asyncio.create_task(app.env_task()), asyncio.create_task(heat())]
+    for _ in range(20):
+        await asyncio.sleep_ms(30000)
+        temps.append(app.temp_c)
+    for t in tasks:
+        t.cancel()
+
+asyncio.run(main())
+print(json.dumps(temps))
+"""
+
+
+def test_lamp_heat_is_compensated_end_to_end(mp_board) -> None:
+    """The virtual BME680 warms with the virtual lamp's PWM (2 C at full, 1 min lag); the
+    firmware's offset (temp_offset_lamp_c -2 C, same lag) keeps the room reading at 21 C while
+    the uncorrected one (k = 0) drifts up to 23 C."""
+    def run(k: float) -> list[float]:
+        out = check(mp_board(LAMP_HEAT_SCRIPT.replace("@K@", repr(k)), heapsize="2M"))
+        return json.loads(out.strip().splitlines()[-1])
+
+    corrected, uncorrected = run(-2.0), run(0.0)
+    assert all(abs(t - 21.0) < 0.25 for t in corrected), corrected
+    assert uncorrected[-1] > 22.8 and uncorrected[0] < uncorrected[-1]

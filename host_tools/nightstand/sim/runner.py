@@ -83,6 +83,11 @@ def board_devices(
             "bus": pinmap.I2C_BUS,
             "addr": pinmap.ADDR_BME680,
             "env": env_stim,
+            # the lamp warms the enclosure as the firmware's default calibration assumes
+            # (temp_offset_lamp_c -2.0 at full, 20 min; hardware/calibration.md, bom.csv watts)
+            "lamp_heating_c": 2.0,
+            "lamp_tau_s": 1200,
+            "lamp_watts": {str(pinmap.LAMP_WARM): 3.0, str(pinmap.LAMP_AMBER): 4.0},
         },
         {
             "module": "vveml7700",

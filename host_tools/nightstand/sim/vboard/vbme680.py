@@ -149,13 +149,22 @@ def _magnus(temp_c):
 
 class VirtualBME680(world.VirtualChip):
     """BME680 register model; spec: name, addr (0x77), env, self_heating_c, calib_seed, chip_id,
-    heater_min_ms (gas wait below which heat_stab stays 0, default 20)."""
+    heater_min_ms (gas wait below which heat_stab stays 0, default 20), lamp_heating_c (the
+    enclosure's extra warmth with the lamp at full, settled; default 0), lamp_watts ({GPIO:
+    full-power watts} of the lamp's PWM channels), lamp_tau_s (warm-up time constant, 1200)."""
 
     def __init__(self, spec, sim_dir):
         self.name = spec.get("name", "bme680")
         self.addr = spec.get("addr", 0x77)
         self.chip_id = spec.get("chip_id", 0x61)
         self.self_heating_c = spec.get("self_heating_c", 3.5)
+        # The lamp warms the enclosure (hardware/calibration.md): a first-order lag of the lamp's
+        # power fraction, sampled at each measurement (the firmware integrates every second).
+        self.lamp_heating_c = float(spec.get("lamp_heating_c", 0.0))
+        self.lamp_tau_s = max(1.0, float(spec.get("lamp_tau_s", 1200.0)))
+        self.lamp_watts = {int(k): float(v) for k, v in spec.get("lamp_watts", {}).items()}
+        self.lamp_heat = 0.0
+        self._heat_us = None
         self.heater_min_ms = spec.get("heater_min_ms", 20)
         seed = spec.get("calib_seed")
         self.cal = DEFAULT_CAL if seed is None else random_calibration(seed)
@@ -252,11 +261,27 @@ class VirtualBME680(world.VirtualChip):
             return
         self._complete(self._end_us)
 
+    def _lamp_heat(self, at_us):
+        total = sum(self.lamp_watts.values())
+        if not total:
+            return 0.0
+        power = 0.0
+        for gpio, watts in self.lamp_watts.items():
+            sink = world.pwm_sinks.get(gpio)
+            if sink is not None and hasattr(sink, "level"):
+                power += watts * sink.level()
+        if self._heat_us is not None and at_us > self._heat_us:
+            dt_s = (at_us - self._heat_us) / 1000000
+            step = 1 - math.exp(-dt_s / self.lamp_tau_s)
+            self.lamp_heat += (power / total - self.lamp_heat) * step
+        self._heat_us = at_us
+        return self.lamp_heat
+
     def _complete(self, at_us):
         os_t, os_p, os_h, nb, run_gas, heat_on, wait = self._config()
         r = self.regs
         room_c, rh_room, p_hpa, gas_ohm = self.room(at_us)
-        chip_c = room_c + self.self_heating_c
+        chip_c = room_c + self.self_heating_c + self.lamp_heating_c * self._lamp_heat(at_us)
         rh_chip = rh_room * math.exp(_magnus(room_c) - _magnus(chip_c))
         c = self.cal
         adc_t = _bisect(lambda a: int_t_fine(c, a), chip_c * 5120.0, 0, 0xFFFFF, c["t2"] > 0)

@@ -69,6 +69,10 @@ class VirtualLampChannel:
     def lux_at_eye(self):
         return self._duty / 65535 * self.full_lux_at_eye
 
+    def level(self):
+        """Duty now, 0..1: the LED current (and heat) is proportional to it."""
+        return self._duty / 65535
+
     def _advance(self, now_us):
         t = self._t_us
         while now_us > t:
