@@ -12,7 +12,8 @@ rules (tests/hardware/test_schematic.py runs them): SKiDL's ERC with no warnings
 exactly one pull-up per I2C line on the carrier and an effective pull-up (with the breakouts'
 own) within the I2C specification for the pin map's bus speed and the cable's capacitance,
 every power pin on a supplied rail, no floating inputs (at reset too: MOSFET gates pulled down),
-and hardware/pinmap.json equal to the wiring drawn here.
+every LED with one series resistor run at most at half its rating, and hardware/pinmap.json
+equal to the wiring drawn here.
 """
 
 from __future__ import annotations
@@ -261,11 +262,13 @@ def build() -> Design:
     p1["WARM_K"] += k_warm
     p1["AMBER_K"] += k_amber
     leds = ([("warm", "LUXEON 3030 2D 2200K 90CRI", "20 0.5W", k_warm)] * 6
-            + [("amber", "LUXEON Rebel amber 590nm", "27 0.5W", k_amber)] * 4
-            + [("red", "LUXEON Rebel red 630nm", "27 0.5W", k_amber)] * 4)
+            + [("amber", "LUXEON Rebel amber 590nm", "27 1W", k_amber)] * 4
+            + [("red", "LUXEON Rebel red 630nm", "27 1W", k_amber)] * 4)
     for i, (kind, led_value, r_value, cathode) in enumerate(leds):
         anode = net(f"LED{i + 1}_A")
-        r = place(resistor, f"R{11 + i}", r_value, "Resistor_SMD:R_2010_5025Metric")
+        r = place(resistor, f"R{11 + i}", r_value,
+                  "Resistor_SMD:R_2010_5025Metric" if kind == "warm"
+                  else "Resistor_SMD:R_2512_6332Metric")
         d = place(led, f"D{11 + i}", led_value,
                   "LED_SMD:LED_Lumileds_Luxeon_3030" if kind == "warm"
                   else "LED_SMD:LED_Luxeon_Rebel")
@@ -533,10 +536,72 @@ def pinmap_rules(design: Design, pinmap: dict[str, Any]) -> list[str]:
     return problems
 
 
+# Forward voltage at ~100 mA of the example LEDs (bom.csv values; check the bin's datasheet)
+LED_VF_V = {"LUXEON 3030 2D 2200K 90CRI": 3.0, "LUXEON Rebel amber 590nm": 2.2,
+            "LUXEON Rebel red 630nm": 2.2}
+LED_SUPPLY_V = 5.0
+RESISTOR_DERATING = 0.5  # run resistors at most at half their rated power (enclosed, warm)
+
+
+@dataclass(frozen=True)
+class LedBranch:
+    led: str
+    resistor: str
+    channel: str  # the MOSFET drain net (WARM_K / AMBER_K)
+    current_a: float
+    resistor_w: float
+    rating_w: float
+
+
+def led_branches(design: Design) -> list[LedBranch]:
+    """Each LED with its series resistor from +5V: current (5 V - Vf)/R and the resistor's
+    dissipation, from the part values."""
+    out = []
+    for ref, part in design.parts.items():
+        if not ref.startswith("D") or part.name != "LED":
+            continue
+        anode = net_of(design, ref, "A")
+        channel = net_of(design, ref, "K") or "?"
+        res = [r for r, p in design.parts.items() if r.startswith("R")
+               and anode in {pin_net(x) for x in p.pins}]
+        if len(res) != 1 or part.value not in LED_VF_V:
+            continue
+        r_ohm = ohms(design.parts[res[0]].value)
+        rating = next((float(w[:-1]) for w in design.parts[res[0]].value.split()[1:]
+                       if w.endswith("W")), 0.125)
+        i = (LED_SUPPLY_V - LED_VF_V[part.value]) / r_ohm
+        out.append(LedBranch(ref, res[0], channel, i, i * i * r_ohm, rating))
+    return out
+
+
+def lamp_rules(design: Design) -> list[str]:
+    """Every LED has exactly one series resistor from +5V and a known Vf; no resistor runs
+    above half its rating."""
+    problems = []
+    branches = {b.led: b for b in led_branches(design)}
+    for ref, part in design.parts.items():
+        if ref.startswith("D") and part.name == "LED" and ref not in branches:
+            problems.append(f"{ref}: LED without exactly one series resistor from +5V "
+                            "(or with an unknown Vf)")
+    for b in branches.values():
+        if b.resistor_w > RESISTOR_DERATING * b.rating_w:
+            problems.append(f"{b.resistor}: {b.resistor_w:.2f} W in a {b.rating_w:g} W resistor "
+                            f"(more than {RESISTOR_DERATING:.0%} of its rating)")
+    return problems
+
+
+def channel_power_w(design: Design) -> dict[str, float]:
+    """Electrical power of each lamp channel at full duty: 5 V x the sum of its LED currents."""
+    out: dict[str, float] = {}
+    for b in led_branches(design):
+        out[b.channel] = out.get(b.channel, 0.0) + LED_SUPPLY_V * b.current_a
+    return out
+
+
 def check(design: Design, pinmap: dict[str, Any]) -> list[str]:
     """All our rules at once; [] when the design passes."""
     return (i2c_rules(design, int(pinmap["i2c"]["freq_hz"])) + power_rules(design)
-            + input_rules(design, pinmap) + pinmap_rules(design, pinmap))
+            + input_rules(design, pinmap) + pinmap_rules(design, pinmap) + lamp_rules(design))
 
 
 def netlist(design: Design) -> str:

@@ -156,3 +156,25 @@ def test_bom_lists_every_schematic_part_with_its_value(design: Any) -> None:
     items = " ".join(r["item"].lower() for r in rows)
     for must in ("enclosure", "power supply", "cable", "finger clip", "fuse", "esd"):
         assert must in items, must
+
+
+def test_led_branches_and_resistor_ratings(design: Any) -> None:
+    assert sch.lamp_rules(design) == []
+    branches = sch.led_branches(design)
+    assert len(branches) == 14
+    assert all(0.09 < b.current_a < 0.11 for b in branches)
+    design.parts["R17"].value = "27 0.5W"  # 0.29 W would be 58 % of a 0.5 W part
+    assert sch.lamp_rules(design) == [
+        "R17: 0.29 W in a 0.5 W resistor (more than 50% of its rating)"]
+    _disconnect(design, "R11")
+    assert any(p.startswith("D11: LED without") for p in sch.lamp_rules(design))
+
+
+def test_firmware_lamp_power_matches_the_led_board(design: Any) -> None:
+    """nsdev/core/hwcal.py weighs the lamp's heat by each channel's electrical power: those
+    constants must be what the schematic's LEDs and resistors draw (within 10 %)."""
+    from nsdev.core import hwcal
+
+    watts = sch.channel_power_w(design)
+    assert watts["WARM_K"] == pytest.approx(hwcal.WARM_FULL_MW / 1000, rel=0.10)
+    assert watts["AMBER_K"] == pytest.approx(hwcal.AMBER_FULL_MW / 1000, rel=0.10)
