@@ -66,7 +66,7 @@ def i2c_clear_bus(sda_gpio, scl_gpio, half_period_us=5):
 class Board:
     def __init__(self):
         self.i2c = None
-        self.i2c_clears = 0  # bus clears that had to clock a stuck slave free
+        self.i2c_clears = 0  # bus clears that found the bus hung (freed or not)
         self.i2c_last_clear = 0  # result of the last i2c_clear_bus()
         self.i2c_recover()  # a reset can come mid-transfer: free the bus before first use
         # Lamp channels start dark: duty 0 before anything else can run (the gate pull-downs
