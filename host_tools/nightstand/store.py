@@ -74,6 +74,33 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX journal_date ON journal(date);
     """,
+    # 3: the circadian lamp plan (nightstand.planning): the plan chosen per device, every change
+    # pushed (or refused) with its reason, and the device's settings as last read at sync
+    """
+    CREATE TABLE plans (
+        device_id TEXT PRIMARY KEY,
+        mode TEXT NOT NULL,          -- keep | advance
+        target_wake TEXT,            -- local HH:MM
+        step_min INTEGER NOT NULL,
+        daylight_json TEXT,          -- the daytime-light assumption of the phase model
+        set_unix_s INTEGER NOT NULL
+    );
+    CREATE TABLE plan_log (
+        id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        unix_s INTEGER NOT NULL,
+        local_date TEXT NOT NULL,    -- the local day the step belongs to
+        changes_json TEXT NOT NULL,  -- device settings changed ({} for none)
+        reason TEXT NOT NULL,
+        status TEXT NOT NULL         -- chosen | sent | refused
+    );
+    CREATE INDEX plan_log_device ON plan_log(device_id);
+    CREATE TABLE device_configs (
+        device_id TEXT PRIMARY KEY,
+        unix_s INTEGER NOT NULL,
+        config_json TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

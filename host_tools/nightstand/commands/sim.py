@@ -94,9 +94,14 @@ def _run_demo(args: argparse.Namespace) -> int:
             night = decode_night(store.raw_bytes(row["id"]))
             print(summary.night_text(night))
             pages.append(write_night_report(store, row["id"], out / "report"))
+        from nightstand import planning
+
+        for dev_id in planning.devices(store):
+            print(planning.overview_text(planning.overview(store, dev_id)))
     for page in pages:
         print(f"Report: {page.resolve()}")
-    print(f"(store: {db}; try `.venv/bin/nightstand report --last --db {db} --out DIR`)")
+    print(f"(store: {db}; try `.venv/bin/nightstand report --last --db {db} --out DIR`, or "
+          f"`.venv/bin/nightstand plan --advance-to 06:00 --db {db}`)")
     return 0
 
 

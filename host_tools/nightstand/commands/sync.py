@@ -134,6 +134,8 @@ def _sync_run(args: argparse.Namespace) -> int:
         print(f"{rep.device_id}: {len(rep.downloaded)} new night(s) stored "
               f"({rep.bytes} bytes), {rep.already} already here, "
               f"{rep.skipped_open} still recording")
+        if rep.plan:
+            print(f"plan: {rep.plan}")
         if rep.conflicts:
             print(f"warning: nights {rep.conflicts} differ from the stored copies; kept ours")
     return 0

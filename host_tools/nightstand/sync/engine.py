@@ -22,6 +22,7 @@ class SyncReport:
     conflicts: list[int] = field(default_factory=list)
     bytes: int = 0
     resumed_bytes: int = 0
+    plan: str | None = None  # the circadian plan's step at this sync (None: nothing changed)
 
 
 def sync_device(
@@ -30,6 +31,7 @@ def sync_device(
     address: str,
     *,
     set_time: bool = True,
+    apply_plan: bool = True,
     start: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> SyncReport:
@@ -64,6 +66,13 @@ def sync_device(
         rep.resumed_bytes += partial[n.night_id]
         rep.bytes += _fetch(client, store, dev, n, partial[n.night_id], progress)
         rep.downloaded.append(n.night_id)
+    if apply_plan:  # after the downloads: the newest night informs the phase estimate
+        from nightstand import planning
+
+        step = planning.apply_at_sync(client, store, dev)
+        if step is not None and step.changes:
+            rep.plan = (f"{step.reason}: bedtime {step.bedtime} (wind-down from "
+                        f"{step.winddown_start}), wake {step.wake} (dawn from {step.dawn_start})")
     return rep
 
 
