@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python tests/bench/bench_sync.py
 	$(BIN)/python tests/bench/bench_lamp.py
 	$(BIN)/python tests/bench/bench_report.py
+	$(BIN)/python tests/bench/bench_plan_week.py
 
 bench-accuracy: setup
 	$(BIN)/python tests/bench/bench_accuracy.py --data $(DATA)

@@ -114,6 +114,23 @@ def last_step_day(store: Store, device_id: str) -> dt.date | None:
     return dt.date.fromisoformat(row[0]) if row and row[0] else None
 
 
+def step_day(store: Store, device_id: str) -> dt.date:
+    """The day a step at this sync belongs to: the local date of the morning that ended the
+    newest synced night (so the plan moves once per night the person slept with the device,
+    however often or seldom they sync), else this computer's date."""
+    row = store.db.execute(
+        "SELECT id FROM nights WHERE device_id=? ORDER BY start_unix_s DESC LIMIT 1",
+        (device_id,)).fetchone()
+    if row is not None:
+        try:
+            night = decode_night(store.raw_bytes(row[0]))
+            end = night.end_unix_s() + night.utc_offset_s
+            return dt.datetime.fromtimestamp(end, dt.UTC).date()
+        except (UserError, OSError, ValueError, KeyError):
+            pass
+    return dt.date.today()
+
+
 def remember_config(store: Store, device_id: str, cfg: dict[str, Any]) -> None:
     with store.db:
         store.db.execute(
@@ -191,7 +208,7 @@ def next_step(store: Store, device_id: str, device_cfg: dict[str, Any],
               today: dt.date | None = None) -> tuple[Step, PhaseResult | None, str | None]:
     """The step the next sync makes; the phase it used (if any) and why there was none."""
     state = get_plan(store, device_id)
-    today = today or dt.date.today()
+    today = today or step_day(store, device_id)
     result: PhaseResult | None = None
     why = None
     try:
@@ -217,7 +234,7 @@ def apply_at_sync(client: Any, store: Store, device_id: str,
     remember_config(store, device_id, cfg)
     if get_plan(store, device_id).set_unix_s is None:
         return None  # no plan chosen: the device keeps the timing it has
-    today = today or dt.date.today()
+    today = today or step_day(store, device_id)
     try:
         step, _res, _why = next_step(store, device_id, cfg, today)
     except PlanError as e:
@@ -266,7 +283,7 @@ def overview(store: Store, device_id: str, today: dt.date | None = None) -> dict
         out["phase_error"] = str(e)
     if cfg is not None:
         try:
-            step = plan_rules.next_step(cfg, state.settings, today or dt.date.today(),
+            step = plan_rules.next_step(cfg, state.settings, today or step_day(store, device_id),
                                         last_step_day(store, device_id),
                                         res.latest if res else None)
             out["next_step"] = {**asdict(step), "day": step.day.isoformat()}
