@@ -13,14 +13,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from nsdev import config as devconfig
-
 from nightstand import cli
 from nightstand.night import Night
 from nightstand.sim import runner
 from nightstand.sim.generate import generate
 from nightstand.sim.scenario import validate
 from nightstand.sim.session import morning_usb_config, nights_in_flash, prepare, wait_until_closed
+from nsdev import config as devconfig
 
 FIRST_DAY = dt.date(2026, 1, 15)
 LEAD_MIN = 60  # each run starts this long before the device's wake time

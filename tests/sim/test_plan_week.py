@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from nsdev import config as devconfig
-
 from plan_week import run_mornings
 
 

@@ -82,5 +82,8 @@ def write_trends_report(store: Store, out_dir: Path | str,
         if (out / name).exists():
             links[r["row_id"]] = name
     path = out / "trends.html"
-    _write(path, pages.trends_page(rows, png, entries, cmp, bedtime_sd_min(rows), links))
+    from nightstand.report import circadian
+
+    _write(path, pages.trends_page(rows, png, entries, cmp, bedtime_sd_min(rows), links,
+                                   circadian.section(store, rows)))
     return path

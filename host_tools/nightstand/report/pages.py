@@ -278,7 +278,8 @@ def _cmp_table(cmp: list[Comparison], info: dict[str, Any], entry: Entry) -> str
 
 def trends_page(rows: list[dict[str, Any]], png: bytes, journal: list[Entry],
                 compare: tuple[Entry, list[Comparison], dict[str, Any]] | None,
-                bedtime_sd: float | None, night_links: dict[int, str]) -> str:
+                bedtime_sd: float | None, night_links: dict[int, str],
+                extra_html: str = "") -> str:
     title = "nightstand — trends across nights"
     body = [f"<h1>{_esc(title)}</h1>",
             f'<div class="disclaimer" id="disclaimer"><strong>Not a diagnosis.</strong> '
@@ -301,6 +302,8 @@ def trends_page(rows: list[dict[str, Any]], png: bytes, journal: list[Entry],
         body.append("<p>No journal entry to compare around.</p>")
     else:
         body.append(_cmp_table(compare[1], compare[2], compare[0]))
+    if extra_html:
+        body.append(extra_html)
     body.append("<h2>Nights</h2>")
     head = ("<tr><th>night of</th><th>lights out</th>" + "".join(
         f"<th>{_esc(label)} ({_esc(unit)})</th>" for key, label, unit in COMPARED
