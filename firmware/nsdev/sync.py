@@ -110,6 +110,9 @@ class _Session:
         self.started_ms = compat.ticks_ms()
         self.failures = 0
         self.crc_cache = None  # (night_id, size, crc32)
+        self.cfg_buf = None  # SET_CONFIG_PART assembly: bytearray(MAX_REQUEST) while in use
+        self.cfg_total = 0
+        self.cfg_got = 0
 
     # ---- output ----------------------------------------------------------------------------
 
@@ -376,20 +379,43 @@ class _Session:
     async def c_get_config(self, seq, payload):
         await self.json_reply(proto.CMD_GET_CONFIG, seq, self.device.get_config())
 
-    async def c_set_config(self, seq, payload):
+    async def c_set_config(self, seq, payload, cmd=proto.CMD_SET_CONFIG):
         try:
             changes = json.loads(bytes(payload))
         except ValueError:
             changes = None
         if not isinstance(changes, dict):
-            await self.error(seq, proto.ERR_BAD_REQUEST, proto.CMD_SET_CONFIG,
-                             "config must be a JSON object")
+            await self.error(seq, proto.ERR_BAD_REQUEST, cmd, "config must be a JSON object")
             return
         err = self.device.set_config(changes)
         if err:
-            await self.error(seq, proto.ERR_CONFIG_INVALID, proto.CMD_SET_CONFIG, str(err)[:200])
+            await self.error(seq, proto.ERR_CONFIG_INVALID, cmd, str(err)[:200])
             return
-        await self.reply(proto.CMD_SET_CONFIG | proto.REPLY, seq)
+        await self.reply(cmd | proto.REPLY, seq)
+
+    async def c_set_config_part(self, seq, payload):
+        """One part of a SET_CONFIG: u16 offset, u16 total, data. Parts come in order; a part
+        sent again (its reply was lost) is taken again; the last one applies the whole."""
+        offset, total = struct.unpack_from("<HH", payload, 0)
+        data = payload[4:]
+        end = offset + len(data)
+        if total > MAX_REQUEST or end > total or (offset and (
+                self.cfg_buf is None or total != self.cfg_total or offset > self.cfg_got)):
+            self.cfg_buf = None
+            await self.error(seq, proto.ERR_RANGE, proto.CMD_SET_CONFIG_PART,
+                             "config part out of order: send it again from offset 0")
+            return
+        if self.cfg_buf is None:
+            self.cfg_buf = bytearray(MAX_REQUEST)
+        self.cfg_total = total
+        self.cfg_buf[offset:end] = data
+        self.cfg_got = end
+        if end < total:
+            await self.reply(proto.CMD_SET_CONFIG_PART | proto.REPLY, seq)
+            return
+        whole = bytes(memoryview(self.cfg_buf)[:total])
+        self.cfg_buf = None
+        await self.c_set_config(seq, whole, proto.CMD_SET_CONFIG_PART)
 
     async def c_set_wifi(self, seq, payload):
         ssid, pos = proto.unpack_str8(payload, 0)
@@ -428,6 +454,7 @@ _HANDLERS = {
     proto.CMD_SET_TIME: _Session.c_set_time,
     proto.CMD_GET_CONFIG: _Session.c_get_config,
     proto.CMD_SET_CONFIG: _Session.c_set_config,
+    proto.CMD_SET_CONFIG_PART: _Session.c_set_config_part,
     proto.CMD_SET_WIFI: _Session.c_set_wifi,
     proto.CMD_REPL: _Session.c_repl,
     proto.CMD_BYE: _Session.c_bye,

@@ -42,6 +42,7 @@ CMD_SET_CONFIG = 0x0C
 CMD_SET_WIFI = 0x0D
 CMD_REPL = 0x0E
 CMD_BYE = 0x0F
+CMD_SET_CONFIG_PART = 0x10  # SET_CONFIG in parts that fit the ESP32's console input ring
 REPLY = 0x80
 ERROR = 0x7F  # payload: u8 error code, u8 command, UTF-8 text
 NAK = 0x7E  # device received a damaged frame (CRC failed): resend now. Empty payload, seq 0.
@@ -62,6 +63,7 @@ COMMAND_NAMES = {
     CMD_SET_WIFI: "set-wifi",
     CMD_REPL: "repl",
     CMD_BYE: "bye",
+    CMD_SET_CONFIG_PART: "set-config-part",
 }
 
 # Commands that only a USB (physical access) session may use.
@@ -132,6 +134,16 @@ CTR_LEN = 4  # u32 frame counter, per direction, strictly increasing from 1
 TAG_LEN = 16  # HMAC-SHA256 truncated to 128 bits (as HMAC-SHA-256-128, RFC 4868)
 AUTH_TRAILER_LEN = CTR_LEN + TAG_LEN
 MAX_AUTH_PAYLOAD = MAX_PAYLOAD - AUTH_TRAILER_LEN  # application bytes per authenticated frame
+
+# The ESP32 port's console input is a 260-byte ring filled by the UART/USB interrupt
+# (ports/esp32/mphalport.c, stdin_ringbuf_array[260], v1.28.0; one slot stays free), and bytes
+# that arrive while it is full are lost. Requests are answered one at a time, so a request frame
+# of at most MAX_REQUEST_FRAME bytes always fits. Only SET_CONFIG can be longer: it goes in
+# parts of CONFIG_PART_DATA bytes (u16 offset, u16 total, data; room left for the MAC trailer
+# so the same parts work on TCP).
+STDIN_RING_BYTES = 260
+MAX_REQUEST_FRAME = 256
+CONFIG_PART_DATA = MAX_REQUEST_FRAME - OVERHEAD - AUTH_TRAILER_LEN - 4  # 221
 
 NIGHT_ENTRY_LEN = 13  # u32 id, u32 size, u32 start_unix_s, u8 flags
 READ_HEADER_LEN = 12  # u32 id, u32 offset, u32 total size; then the data

@@ -15,6 +15,7 @@ from nsdev.core import proto
 from nightstand.sync.transport import Transport
 
 MIN_CHUNK = 64
+MAX_CONFIG_BYTES = 1024  # the device's SET_CONFIG limit (nsdev.sync.MAX_REQUEST)
 
 
 class DeviceError(Exception):
@@ -321,7 +322,24 @@ class Client:
         return json.loads(self.call(proto.CMD_GET_CONFIG))
 
     def set_config(self, changes: dict) -> None:
-        self.call(proto.CMD_SET_CONFIG, json.dumps(changes, separators=(",", ":")).encode())
+        """Send settings; longer than one small frame, in parts (the ESP32's console input is a
+        260-byte ring: a longer request would overflow it, see proto.MAX_REQUEST_FRAME)."""
+        data = json.dumps(changes, separators=(",", ":")).encode()
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ValueError(f"settings too long ({len(data)} > {MAX_CONFIG_BYTES} bytes)")
+        if len(data) <= proto.CONFIG_PART_DATA + 4:
+            self.call(proto.CMD_SET_CONFIG, data)
+            return
+        for attempt in range(2):  # a new session (reconnect) forgets the parts: start over
+            try:
+                for off in range(0, len(data), proto.CONFIG_PART_DATA):
+                    part = data[off:off + proto.CONFIG_PART_DATA]
+                    self.call(proto.CMD_SET_CONFIG_PART,
+                              struct.pack("<HH", off, len(data)) + part)
+                return
+            except DeviceError as e:
+                if e.code != proto.ERR_RANGE or attempt:
+                    raise
 
     def set_time(self, unix_s: int | None = None, utc_offset_s: int | None = None) -> None:
         if unix_s is None:

@@ -21,7 +21,8 @@ class FakeDevice:
     def __init__(self, nights_dir, state_dir):
         self.nights_dir = nights_dir
         self.state_dir = state_dir
-        self.config = {"bedtime": "23:00", "wake": "07:00", "evening_mel_edi_max_lx": 10}
+        self.config = {"bedtime": "23:00", "wake": "07:00", "evening_mel_edi_max_lx": 10,
+                       "label": ""}
         self.acked = set()
         if _exists(state_dir + "/acks.log"):
             with open(state_dir + "/acks.log") as f:
@@ -75,7 +76,10 @@ class FakeDevice:
         for k, v in changes.items():
             if k not in self.config:
                 return "unknown key %s" % k
-            if k in ("bedtime", "wake"):
+            if k == "label":
+                if not isinstance(v, str):
+                    return "label must be text"
+            elif k in ("bedtime", "wake"):
                 if not isinstance(v, str) or len(v) != 5 or v[2] != ":":
                     return "%s must be HH:MM" % k
             elif not isinstance(v, (int, float)) or not 0 <= v <= 50:

@@ -139,3 +139,55 @@ def test_pairing_and_wifi_refused_over_tcp_even_when_authenticated(device):
             assert e.value.code == proto.ERR_USB_ONLY
     assert (device.state_dir / "secret.bin").read_bytes() == SECRET
     assert not (device.state_dir / "wifi.json").exists()
+
+
+def _serve_frames(frames: bytes, transport: str) -> list[tuple[int, int, bytes]]:
+    """Run one device session (CPython asyncio) on the given request bytes; -> reply frames."""
+    import asyncio
+
+    from mp_fakedevice import FakeDevice
+    from nsdev import sync
+
+    class Writer:
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def write(self, b) -> None:
+            self.data += bytes(b)
+
+        async def drain(self) -> None:
+            pass
+
+    async def run(dev) -> bytes:
+        reader = asyncio.StreamReader()
+        reader.feed_data(frames)
+        reader.feed_eof()
+        w = Writer()
+        await sync.serve(reader, w, dev, transport)
+        return bytes(w.data)
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        dev = FakeDevice(d, d)
+        out = asyncio.run(run(dev))
+        paired = dev.get_secret() is not None
+    p = proto.FrameParser()
+    p.feed(out)
+    got = []
+    while (f := p.next()) is not None:
+        got.append((f[0], f[1], bytes(f[2])))
+    return got + [(-1, 0, b"paired" if paired else b"")]
+
+
+def test_no_secure_random_source_refuses_pairing_and_challenges(monkeypatch):
+    """Issue 15 item 13: without os.urandom the device must not fall back to a guessable
+    generator: PAIR and AUTH_CHALLENGE get ERR_NO_ENTROPY and no key is stored."""
+    monkeypatch.delattr(os, "urandom")
+    got = _serve_frames(proto.encode_frame(proto.CMD_PAIR, 1, bytes(range(32))), "usb")
+    assert got[0][0] == proto.ERROR
+    assert proto.unpack_error(got[0][2])[0] == proto.ERR_NO_ENTROPY
+    assert got[-1][2] == b""  # not paired
+    got = _serve_frames(proto.encode_frame(proto.CMD_AUTH_CHALLENGE, 2, bytes(16)), "tcp")
+    code, cmd, text = proto.unpack_error(got[0][2])
+    assert got[0][0] == proto.ERROR and code == proto.ERR_NO_ENTROPY and "random" in text
