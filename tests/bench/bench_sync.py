@@ -1,5 +1,6 @@
-"""Sync benchmark: fault tolerance, serial throughput, TCP speed, refusal of unauthenticated
-clients. The device side is the real nsdev.sync server under MicroPython with a test device.
+"""Sync benchmark: fault tolerance, serial throughput, TCP speed with and without the per-frame
+MAC (and its CPU cost per frame under MicroPython), refusal of unauthenticated clients. The
+device side is the real nsdev.sync server under MicroPython with a test device.
 
     .venv/bin/python tests/bench/bench_sync.py [--quick]
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +28,7 @@ from synchelpers import (  # noqa: E402
     Faults,
     PtyBridge,
     TCPRelay,
+    _mp_env,
     random_nights,
     start_tcp_device,
     start_usb_device,
@@ -115,6 +118,99 @@ def tcp_bench(tmp: Path, n_nights: int, size: int) -> None:
     store.close()
 
 
+def _download_all(port: int) -> tuple[int, float]:
+    """Bytes and seconds to read every night over TCP (no store: the link and framing only)."""
+    with Client(lambda: TCPTransport("127.0.0.1", port), secrets=lambda: [SECRET]) as c:
+        c.connect()
+        nights = c.list_nights()
+        total = 0
+        t0 = time.monotonic()
+        for n in nights:
+            total += c.download(n.night_id, n.size, lambda off, data: None)
+        return total, time.monotonic() - t0
+
+
+def mac_bench(tmp: Path, n_nights: int, size: int, rounds: int) -> None:
+    """TCP loopback throughput with the per-frame MAC (protocol 2) and with it replaced by a
+    no-op on both sides (what version 1 sent), best of `rounds` runs each."""
+    from nullauth import NullAuth
+
+    nights = random_nights(n_nights, size, seed=15)
+    rates = {}
+    real = proto.FrameAuth
+    for mode in ("mac", "nomac"):
+        dev = start_tcp_device(tmp / f"mac-{mode}", nights, secret=SECRET, heapsize="512K",
+                               extra=("nomac",) if mode == "nomac" else ())
+        proto.FrameAuth = NullAuth if mode == "nomac" else real  # type: ignore[misc]
+        try:
+            best = 0.0
+            for _ in range(rounds):
+                total, elapsed = _download_all(dev.port)
+                best = max(best, total / elapsed / 1e6)
+            rates[mode] = best
+        finally:
+            proto.FrameAuth = real  # type: ignore[misc]
+            dev.stop()
+    print(f"tcp loopback download, {n_nights} x ~{size // 1000} KB (best of {rounds}): "
+          f"with per-frame MAC {rates['mac']:.2f} MB/s, without {rates['nomac']:.2f} MB/s "
+          f"({100 * (1 - rates['mac'] / rates['nomac']):.0f}% slower); 20 bytes per frame "
+          f"({100 * 20 / proto.MAX_PAYLOAD:.1f}% of a full frame)")
+    script = tmp / "mac_cpu.py"
+    script.write_text(MAC_CPU_SCRIPT)
+    out = subprocess.run([_micropython(), str(script)], env=_mp_env(), capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    print("micropython (unix port, this machine) per frame: " + out.strip())
+
+
+def _micropython() -> str:
+    from nightstand import paths
+
+    return paths.micropython_bin()
+
+
+MAC_CPU_SCRIPT = """
+import gc
+import time
+from nsdev.core import proto
+
+h2d, d2h = proto.session_keys(bytes(32), bytes(16), bytes(16))
+dev = proto.FrameAuth(d2h, h2d)
+host = proto.FrameAuth(h2d, d2h)
+buf = bytearray(proto.MAX_FRAME)
+
+
+def per_frame(fn, k=200, batches=7):
+    # The fastest batch: the machine is shared, slower batches measure the other load.
+    fn()  # warm up
+    best = None
+    for _ in range(batches):
+        gc.collect()
+        t0 = time.ticks_us()
+        for _ in range(k):
+            fn()
+        t = time.ticks_diff(time.ticks_us(), t0) / k
+        best = t if best is None or t < best else best
+    return best
+
+
+out = []
+for n in (16, proto.MAX_AUTH_PAYLOAD):
+    plain = per_frame(lambda: proto.finish_frame(buf, 0x87, 1, n))
+    sealed = per_frame(lambda: proto.finish_frame(buf, 0x87, 1, n, dev))
+    m = proto.finish_frame(buf, 0x87, 1, n, dev)
+    frame = bytes(buf[:m])
+
+    def check():
+        host.recv_ctr = 0
+        assert host.open(frame[2], 1, memoryview(frame)[7:m - 4]) is not None
+
+    opened = per_frame(check)
+    out.append("%d B: CRC only %.0f us, CRC+MAC seal %.0f us, MAC verify %.0f us" % (
+        n, plain, sealed, opened))
+print("; ".join(out))
+"""
+
+
 def auth_bench(tmp: Path, clients: int) -> None:
     nights = random_nights(1, 2000, seed=14)
     dev = start_tcp_device(tmp / "auth", nights, secret=SECRET)
@@ -166,6 +262,7 @@ def main() -> None:
         faults_bench(tmp, 3 if args.quick else 5, 15000 if args.quick else 40000)
         serial_bench(tmp, 8000 if args.quick else 40000)
         tcp_bench(tmp, 30, 20000 if args.quick else 150000)
+        mac_bench(tmp, 10, 20000 if args.quick else 100000, 1 if args.quick else 3)
         auth_bench(tmp, 50 if args.quick else 200)
 
 

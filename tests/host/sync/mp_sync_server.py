@@ -1,12 +1,20 @@
 # Tests-only: serve nsdev.sync with a FakeDevice under MicroPython.
 #   micropython mp_sync_server.py tcp PORT NIGHTS STATE   -> prints READY once listening
 #   micropython mp_sync_server.py usb NIGHTS STATE        -> protocol on stdin/stdout
+# A last argument "nomac" (benchmarks only) replaces the per-frame MAC by a no-op, to measure
+# what the MAC costs; the host side must do the same (proto.FrameAuth = NullAuth).
 # ruff: noqa: UP031
 import asyncio
 import sys
 
 from mp_fakedevice import FakeDevice
 from nsdev import netserve, sync
+from nsdev.core import proto
+from nullauth import NullAuth
+
+if sys.argv[-1] == "nomac":
+    sys.argv.pop()
+    proto.FrameAuth = NullAuth
 
 
 async def main_tcp(port, dev):

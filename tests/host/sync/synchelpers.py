@@ -68,7 +68,7 @@ class DeviceProc:
 
 
 def start_tcp_device(tmp: Path, nights: dict[int, bytes], open_ids=(), secret: bytes | None = None,
-                     heapsize: str = "256K") -> DeviceProc:
+                     heapsize: str = "256K", extra: tuple[str, ...] = ()) -> DeviceProc:
     nd, sd = tmp / "nights", tmp / "state"
     write_nights(nd, nights, open_ids)
     sd.mkdir(parents=True, exist_ok=True)
@@ -77,7 +77,7 @@ def start_tcp_device(tmp: Path, nights: dict[int, bytes], open_ids=(), secret: b
     port = free_port()
     proc = subprocess.Popen(
         [paths.micropython_bin(), "-X", f"heapsize={heapsize}", str(HERE / "mp_sync_server.py"),
-         "tcp", str(port), str(nd), str(sd)],
+         "tcp", str(port), str(nd), str(sd), *extra],
         env=_mp_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     assert proc.stdout is not None
