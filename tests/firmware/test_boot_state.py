@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nightstand import paths
 from nsdev import bootfiles
+from nsdev.core import nightfile, vocab
 from nsdev.core.arousal import Hyperarousal
 
 JSON = st.recursive(
@@ -98,3 +99,12 @@ def test_device_state_fuzzing_always_boots_records_and_says_what_it_repaired(tmp
     said = " ".join(r for line in lines[:-1] for r in line["repairs"])
     for name in ("index.json", "baseline.json", "wifi.json", "config.json", "secret.bin"):
         assert name in said  # the fuzz did reach every file
+    # The repairs are in the nights too, as flash fault events with their text.
+    texts = set()
+    for f in (tmp_path / "data" / "nights").glob("*.ns"):
+        for r in nightfile.decode(f.read_bytes())["records"]:
+            if r["type"] == "event" and r["kind"] == vocab.EV_SENSOR_FAULT \
+                    and r["values"][:1] == [vocab.SENSOR_FLASH]:
+                texts.add(r.get("text", ""))
+    for name in ("index.json", "baseline.json", "wifi.json"):
+        assert any(t.startswith(name) for t in texts), (name, sorted(texts)[:5])
