@@ -109,8 +109,7 @@ class Recorder:
         self._flushes = 0
         self._reset_counts()
         self.repairs = []  # what was wrong with the stored state at boot and how it was fixed
-        _mkdir(root)
-        _mkdir(root + "/nights")
+        self._folder(root)
         self._load_index()
 
     # ---- paths and index ----------------------------------------------------------------
@@ -180,24 +179,30 @@ class Recorder:
         self.repairs.append(what)
         compat.log("[storage] " + what)
 
+    def _folder(self, path):
+        """Make sure `path` is a folder; something else standing there is kept aside (.bad)."""
+        _mkdir(path)
+        try:
+            os.listdir(path)
+            return True
+        except OSError:
+            pass
+        try:
+            os.rename(path, path + ".bad")
+            _mkdir(path)
+            os.listdir(path)
+            self._repair("%s was not a folder: kept as %s.bad" % (path, path))
+            return True
+        except OSError:
+            self._repair("%s unusable: recording may fail" % path)
+            return False
+
     def _night_files(self):
         folder = self.root + "/nights"
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            names = None
-        if names is None:
-            # Something that is not a folder stands where the nights go: keep it aside.
-            try:
-                os.rename(folder, folder + ".bad")
-                _mkdir(folder)
-                self._repair("nights was not a folder: kept as nights.bad")
-                names = os.listdir(folder)
-            except OSError:
-                self._repair("nights folder unreadable: recording may fail")
-                return []
+        if not self._folder(folder):
+            return []
         present = []
-        for name in names:
+        for name in os.listdir(folder):
             if name.endswith(".ns") and len(name) == 11 and name[:8].isdigit():
                 present.append(int(name[:8]))
         return present

@@ -243,10 +243,18 @@ def test_night_files_with_odd_names_or_no_folder_do_not_stop_boot(tmp_path):
     root.mkdir()
     (root / "nights").write_bytes(b"not a folder")
     rec = Recorder(str(root), free_fn=FakeFree(10 ** 9))
-    assert any("nights" in r for r in rec.repairs)
+    assert any("nights was not a folder" in r for r in rec.repairs)
     assert (root / "nights.bad").read_bytes() == b"not a folder"
     (root / "nights" / "-0000001.ns").write_bytes(b"x")
     (root / "nights" / "00000007.ns").write_bytes(os.urandom(300))  # random bytes, no header
     rec = Recorder(str(root), free_fn=FakeFree(10 ** 9))
     assert rec.night_ids() == [7]
     assert rec.start_night(T0, 0) == 8 and rec.add_epoch(T0, hr_bpm=50.0) and rec.flush() > 0
+
+
+def test_data_folder_that_is_a_file_is_kept_aside(tmp_path):
+    (tmp_path / "data").write_bytes(b"\x00" * 10)
+    rec = Recorder(str(tmp_path / "data"), free_fn=FakeFree(10 ** 9))
+    assert any("data was not a folder" in r for r in rec.repairs)
+    assert (tmp_path / "data.bad").exists()
+    assert rec.start_night(T0, 0) == 1 and rec.add_epoch(T0, hr_bpm=50.0) and rec.flush() > 0
