@@ -231,6 +231,9 @@ class Client:
                 self.stats.errors.append(str(e))
                 self._drop()
                 time.sleep(min(self.backoff_s * (attempt + 1), 1.0))
+        if isinstance(last, AuthFrameError):
+            raise AuthFrameError("replies keep failing authentication: something on the network "
+                                 "alters or injects frames; sync over USB")
         raise LinkError(f"device not answering ({last})")
 
     def _request(self, cmd: int, payload: bytes, timeout_s: float | None = None) -> bytes:

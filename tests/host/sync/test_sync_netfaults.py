@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable
 
 import pytest
-from nightstand.sync.client import Client, DeviceError
+from nightstand.sync.client import AuthFrameError, Client, DeviceError
 from nightstand.sync.transport import TCPTransport
 from nsdev import netserve, sync
 from nsdev.core import proto
@@ -161,6 +161,7 @@ class FrameMITM:
         self.upstream = upstream
         self.alter = alter
         self.altered = 0
+        self.alter_every = False  # False: only the first matching frame
         self.srv = socket.socket()
         self.srv.bind(("127.0.0.1", 0))
         self.srv.listen(4)
@@ -189,8 +190,8 @@ class FrameMITM:
                 break
             frame = bytearray(buf[:total])
             del buf[:total]
-            new = None if self.altered else self.alter(direction, frame[2],
-                                                       bytes(frame[7:7 + n]))
+            new = None if self.altered and not self.alter_every else self.alter(
+                direction, frame[2], bytes(frame[7:7 + n]))
             if new is not None and len(new) == n:
                 self.altered += 1
                 frame[7:7 + n] = new
@@ -379,3 +380,21 @@ def test_busy_code_when_every_slot_is_authenticated(device):
             time.sleep(0.05)
     else:
         raise AssertionError("slots never freed")
+
+
+def test_host_names_the_attack_when_every_reply_is_altered(device):
+    def alter(direction: str, ftype: int, payload: bytes) -> bytes | None:
+        if direction == "d2h" and ftype == proto.CMD_STATUS | proto.REPLY:
+            return payload[:-1] + bytes((payload[-1] ^ 1,))
+        return None
+
+    mitm = FrameMITM(device.port, alter)
+    mitm.alter_every = True
+    try:
+        c = _client(mitm.port, retries=3, backoff_s=0.0)
+        with pytest.raises(AuthFrameError) as e:
+            c.status()
+        assert "alters or injects" in str(e.value) and c.stats.mac_failures == 3
+        c.close()
+    finally:
+        mitm.close()
