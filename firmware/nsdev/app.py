@@ -513,6 +513,9 @@ class App:
             tasks.append(netserve.serve_tcp(SyncDevice(self), self.board.wifi_connected,
                                             self.cfg["tcp_port"], self.board.tcp_host()))
         self._boot_repairs()
+        # A task's unhandled exception is logged (the ring while USB sync runs), never printed
+        # as a traceback on the console that carries the sync protocol.
+        asyncio.get_event_loop().set_exception_handler(_task_exception)
         await asyncio.gather(*tasks)
 
     def _boot_repairs(self):
@@ -544,6 +547,11 @@ def _dumps(obj):
     import json
 
     return json.dumps(obj).encode()
+
+
+def _task_exception(loop, context):
+    compat.log("[task] %s" % health.describe(context.get("exception")
+                                             or context.get("message", "?")))
 
 
 def _hyper_text(s):

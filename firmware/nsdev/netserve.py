@@ -19,7 +19,8 @@ MAX_CONNECTIONS = const(4)
 _BUSY_LINGER_MS = const(300)
 _LOGGED_ERRORS = const(3)  # listen failures logged (then only counted: a retry every poll)
 
-stats = {"listening": False, "sessions": 0, "refused": 0, "evicted": 0, "listen_errors": 0}
+stats = {"listening": False, "sessions": 0, "refused": 0, "evicted": 0, "listen_errors": 0,
+         "errors": 0}
 
 
 class TCPServer:
@@ -40,6 +41,14 @@ class TCPServer:
         return len(self.conns)
 
     async def _client(self, reader, writer):
+        try:
+            await self._serve_client(reader, writer)
+        except Exception as e:  # e.g. MemoryError: a detached task's traceback would reach
+            stats["errors"] += 1  # the console (the USB protocol stream); log it instead
+            compat.log("[tcp] connection failed: %s" % _describe(e))
+            await _close(writer)
+
+    async def _serve_client(self, reader, writer):
         if len(self.conns) >= MAX_CONNECTIONS:
             victim = None
             for c in self.conns:
