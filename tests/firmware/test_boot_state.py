@@ -86,13 +86,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_device_state_fuzzing_always_boots_records_and_says_what_it_repaired(tmp_path):
-    """40 boots of the real app under MicroPython, 75 virtual seconds each; before each boot
-    random JSON shapes / random bytes / the review's shapes go into the state files."""
+def test_device_state_fuzzing_always_boots_records_and_says_what_it_repaired(tmp_path, vm):
+    """40 boots of the real app under MicroPython (both VMs), 75 virtual seconds each; before
+    each boot random JSON shapes / random bytes / the review's shapes go into the state files."""
     proc = run_micropython(
         [str(TESTS / "firmware" / "mp_bootfuzz.py"), "40", "20261", "75", str(_free_port())],
         path=paths.micropython_path(TESTS), heapsize="2M", cwd=tmp_path, timeout=240,
-        stdin=b"")
+        stdin=b"", vm=vm)
     out = check(proc)
     lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
     assert lines[-1]["boots"] == 40 and lines[-1]["failures"] == []
