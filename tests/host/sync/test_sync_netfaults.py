@@ -340,7 +340,9 @@ def test_slow_trickle_client_is_cut_at_the_deadline(device):
     assert closed
 
 
-def test_bounded_flood_does_not_block_the_owner(device):
+def test_bounded_flood_does_not_block_the_owner_nor_fill_the_heap(device):
+    with _client(device.port) as c:
+        heap0 = c.status()["heap_free_bytes"]
     flood = []
     try:
         for _ in range(50):
@@ -352,9 +354,13 @@ def test_bounded_flood_does_not_block_the_owner(device):
             c.connect()
             size, crc = c.night_crc(2)
             assert (size, crc) == (len(NIGHTS[2]), zlib.crc32(NIGHTS[2]))
+            heap = c.status()["heap_free_bytes"]
     finally:
         for s in flood:
             s.close()
+    # At most the sessions that hold a slot stay on the heap (~5 KB each), not one per
+    # connection the flood made (the device would run out of memory on a 56 KB heap).
+    assert heap0 - heap < netserve.MAX_CONNECTIONS * 6 * 1024, (heap0, heap)
 
 
 def test_busy_code_when_every_slot_is_authenticated(device):
