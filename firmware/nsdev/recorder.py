@@ -205,6 +205,12 @@ class Recorder:
         for name in os.listdir(folder):
             if name.endswith(".ns") and len(name) == 11 and name[:8].isdigit():
                 present.append(int(name[:8]))
+            elif name.endswith(".tmp"):  # a night never renamed into place (cut at creation
+                try:  # or truncation): nothing refers to it, it only takes flash
+                    os.remove(folder + "/" + name)
+                    compat.log("[storage] removed the unfinished %s" % name)
+                except OSError:
+                    pass
         return present
 
     def _has_end(self, nid):

@@ -258,3 +258,14 @@ def test_data_folder_that_is_a_file_is_kept_aside(tmp_path):
     assert any("data was not a folder" in r for r in rec.repairs)
     assert (tmp_path / "data.bad").exists()
     assert rec.start_night(T0, 0) == 1 and rec.add_epoch(T0, hr_bpm=50.0) and rec.flush() > 0
+
+
+def test_unfinished_tmp_night_files_are_removed_at_boot(tmp_path):
+    root = tmp_path / "data"
+    rec = Recorder(str(root), free_fn=FakeFree(10 ** 9))
+    nid = _night(rec, 2)
+    (root / "nights" / f"{nid + 1:08d}.ns.tmp").write_bytes(b"NSN1" + bytes(40))  # cut
+    (root / "nights" / f"{nid:08d}.ns.tmp").write_bytes(b"half a copy")  # cut truncating
+    rec2 = Recorder(str(root), free_fn=FakeFree(10 ** 9))
+    assert sorted(os.listdir(root / "nights")) == [f"{nid:08d}.ns"]
+    assert rec2.night_ids() == [nid] and rec2.repairs == []
