@@ -191,3 +191,31 @@ def test_no_secure_random_source_refuses_pairing_and_challenges(monkeypatch):
     got = _serve_frames(proto.encode_frame(proto.CMD_AUTH_CHALLENGE, 2, bytes(16)), "tcp")
     code, cmd, text = proto.unpack_error(got[0][2])
     assert got[0][0] == proto.ERROR and code == proto.ERR_NO_ENTROPY and "random" in text
+
+
+def test_set_config_parts_in_order_resent_or_out_of_order():
+    import json
+    import struct
+
+    data = json.dumps({"label": "y" * 400, "bedtime": "21:15"}).encode()
+    n = proto.CONFIG_PART_DATA
+    parts = [struct.pack("<HH", o, len(data)) + data[o:o + n] for o in range(0, len(data), n)]
+    assert len(parts) == 2
+
+    def frame(i: int, payload: bytes) -> bytes:
+        f = proto.encode_frame(proto.CMD_SET_CONFIG_PART, i, payload)
+        assert len(f) <= proto.MAX_REQUEST_FRAME
+        return f
+
+    # In order, the first part sent twice (its reply lost): applied once, answered as SET_CONFIG.
+    got = _serve_frames(frame(1, parts[0]) + frame(2, parts[0]) + frame(3, parts[1])
+                        + proto.encode_frame(proto.CMD_GET_CONFIG, 4), "usb")
+    assert [g[0] for g in got[:3]] == [proto.CMD_SET_CONFIG_PART | proto.REPLY] * 3
+    cfg = json.loads(got[3][2])
+    assert cfg["label"] == "y" * 400 and cfg["bedtime"] == "21:15"
+    # The second part first (e.g. after a reconnect): ERR_RANGE, nothing applied.
+    got = _serve_frames(frame(1, parts[1]), "usb")
+    assert got[0][0] == proto.ERROR and proto.unpack_error(got[0][2])[0] == proto.ERR_RANGE
+    # A total beyond the device's 1024-byte limit.
+    got = _serve_frames(frame(1, struct.pack("<HH", 0, 2000) + b"{}"), "usb")
+    assert proto.unpack_error(got[0][2])[0] == proto.ERR_RANGE
