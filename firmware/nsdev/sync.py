@@ -273,6 +273,13 @@ class _Session:
     async def c_status(self, seq, payload):
         st = self.device.status()
         st["protocol_version"] = proto.PROTOCOL_VERSION
+        log = st.get("log")
+        if isinstance(log, list):
+            # The log ring can outgrow one frame (long fault lines): oldest lines go first.
+            log = list(log)
+            st["log"] = log
+            while log and len(json.dumps(st)) > self.max_reply:
+                log.pop(0)
         await self.json_reply(proto.CMD_STATUS, seq, st)
 
     async def json_reply(self, cmd, seq, obj):

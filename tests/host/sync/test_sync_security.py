@@ -219,3 +219,18 @@ def test_set_config_parts_in_order_resent_or_out_of_order():
     # A total beyond the device's 1024-byte limit.
     got = _serve_frames(frame(1, struct.pack("<HH", 0, 2000) + b"{}"), "usb")
     assert proto.unpack_error(got[0][2])[0] == proto.ERR_RANGE
+
+
+def test_status_with_a_full_log_ring_still_fits_one_frame(monkeypatch):
+    import json
+
+    from mp_fakedevice import FakeDevice
+
+    lines = [f"[ppg] OSError: [Errno 19] ENODEV: MAX30102@0x57: I2C read failed (no ACK?) #{i:02d}"
+             for i in range(40)]
+    monkeypatch.setattr(FakeDevice, "status", lambda self: {"uptime_s": 5, "log": list(lines)})
+    got = _serve_frames(proto.encode_frame(proto.CMD_STATUS, 1), "usb")
+    assert got[0][0] == proto.CMD_STATUS | proto.REPLY
+    st = json.loads(got[0][2])
+    assert st["uptime_s"] == 5 and st["log"] and st["log"][-1] == lines[-1]  # newest kept
+    assert len(st["log"]) < len(lines)
