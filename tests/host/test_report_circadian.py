@@ -6,7 +6,7 @@ import re
 
 from nightstand import cli, planning
 from nightstand.plan import PlanSettings
-from nightstand.report import write_trends_report
+from nightstand.report import write_night_report, write_trends_report
 from nightstand.report.synth import SynthNight, make_night, store_night
 from nightstand.store import Store
 from nsdev.core import vocab
@@ -59,3 +59,18 @@ def test_plan_command_prints_phase_plan_and_next_step(tmp_path, capsys) -> None:
     assert err.count("\n") == 1 and "HH:MM" in err
     with Store(db) as store:  # the refused choice left the plan as it was
         assert planning.get_plan(store, "synth-01").settings.target_wake == "07:00"
+
+
+def test_night_report_shows_that_nights_predicted_phase(tmp_path) -> None:
+    db = _store(tmp_path, 3)
+    with Store(db) as store:
+        rows = store.nights()
+        page = write_night_report(store, rows[-1]["id"], tmp_path / "rep").read_text()
+        other = write_night_report(store, rows[0]["id"], tmp_path / "rep").read_text()
+    for p in (page, other):
+        m = re.search(r'id="dlmo" data-value="([0-9.e+]+)">(\d\d:\d\d)<', p)
+        assert m and "18:00" <= m.group(2) <= "23:00"
+        assert "Lamp plan in force: keep the current timing" in p
+    # each page shows its own night's estimate (the first night starts from the habitual day)
+    assert re.search(r'id="dlmo" data-value="([0-9.e+]+)"', page).group(1) != re.search(
+        r'id="dlmo" data-value="([0-9.e+]+)"', other).group(1)

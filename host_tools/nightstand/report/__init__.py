@@ -57,7 +57,10 @@ def write_night_report(store: Store, row_id: int, out_dir: Path | str) -> Path:
     png_path = out / f"{stem}-main.png"
     _write(png_path, main_png)
     html_path = out / f"{stem}.html"
-    _write(html_path, pages.night_page(nd, m, main_png, detail_png, png_path.name))
+    from nightstand.report import circadian
+
+    _write(html_path, pages.night_page(nd, m, main_png, detail_png, png_path.name,
+                                       circadian.night_html(store, nd.device_id, nd.night_id)))
     return html_path
 
 

@@ -5,6 +5,7 @@ was chosen (Welch 95 % intervals, as for journal entries)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,54 @@ def figure(nights: list[dict[str, Any]], log: list[dict[str, Any]]) -> Figure:
 def devh(hhmm: str) -> float:
     h = int(hhmm[:2]) + int(hhmm[3:]) / 60.0
     return h + 24 if h < 12 else h
+
+
+@functools.lru_cache(maxsize=8)
+def _estimate_cached(db_path: str, device_id: str, n_nights: int,
+                     plan_set: int | None) -> dict[str, Any]:
+    """One phase estimate per device and store state (report --all renders many nights)."""
+    with Store(db_path) as store:
+        return planning.overview(store, device_id)
+
+
+def night_html(store: Store, device_id: str, night_id: int) -> str:
+    """The night page's circadian paragraph: this night's predicted phase and the plan."""
+    n_nights = sum(1 for r in store.nights() if r["device_id"] == device_id)
+    plan_set = planning.get_plan(store, device_id).set_unix_s
+    o = _estimate_cached(str(store.db_path), device_id, n_nights, plan_set)
+    ph = o["phase"]
+    mine = [n for n in (ph["nights"] if ph else []) if n["night_id"] == night_id]
+    body = ["<h2>Circadian phase (predicted)</h2>"]
+    if not mine:
+        why = o["phase_error"] or dict(ph["skipped"] if ph else []).get(night_id,
+                                                                    "not estimated")
+        body.append(f'<p class="unknown">Unknown for this night: {_esc(why)}</p>')
+    else:
+        n = mine[0]
+        off = n["utc_offset_s"]
+        t = lambda u: phase_model.hhmm(u, off)  # noqa: E731
+        lo, hi = n["dlmo_band_unix_s"]
+        body.append(
+            "<table>"
+            f'<tr><td>predicted DLMO</td><td class="v" id="dlmo" data-value="'
+            f'{n["dlmo_unix_s"]!r}">{t(n["dlmo_unix_s"])}</td><td class="n">band {t(lo)}–'
+            f"{t(hi)} over the assumed daytime light</td></tr>"
+            f"<tr><td>core-temperature minimum</td><td class=\"v\">{t(n['cbtmin_unix_s'])}"
+            "</td><td></td></tr>"
+            f"<tr><td>sleep</td><td class=\"v\">{t(n['onset_unix_s'])}–"
+            f"{t(n['offset_unix_s'])}</td><td class=\"n\">{_esc(n['timing_source'])}</td></tr>"
+            f"<tr><td>sleep onset − DLMO</td><td class=\"v\">"
+            f"{fmt((n['onset_unix_s'] - n['dlmo_unix_s']) / 3600, '.1f', 'h')}</td>"
+            '<td class="n">about 2 h in regular sleepers</td></tr>'
+            f"<tr><td>evening melanopic dose</td><td class=\"v\">"
+            f"{fmt(n['evening_mel_lx_h'], '.1f', 'lx·h')}</td><td class=\"n\">3 h before "
+            "sleep onset</td></tr>"
+            f"<tr><td>morning melanopic dose</td><td class=\"v\">"
+            f"{fmt(n['morning_mel_lx_h'], '.1f', 'lx·h')}</td><td class=\"n\">2 h after "
+            "waking, where recorded</td></tr></table>")
+    body.append(f"<p>Lamp plan in force: {_esc(o['plan']['text'])} "
+                "(<code>nightstand plan</code>; the trends page shows its steps).</p>")
+    return "\n".join(body)
 
 
 def section(store: Store, rows: list[dict[str, Any]]) -> str:

@@ -213,7 +213,7 @@ def _events_table(nd: NightData, limit: int = 300) -> str:
 
 
 def night_page(nd: NightData, m: dict[str, Any], main_png: bytes, detail_png: bytes,
-               png_name: str) -> str:
+               png_name: str, extra_html: str = "") -> str:
     title = f"nightstand — night of {nd.night_date():%a %d %b %Y}"
     body = [
         f"<h1>{_esc(title)}</h1>",
@@ -235,6 +235,7 @@ def night_page(nd: NightData, m: dict[str, Any], main_png: bytes, detail_png: by
         f"the lamp's own light subtracted) + the lamp's modelled contribution (default "
         f"photometry). Limits after Brown et al. 2022: ≤ {EVENING_LIMIT_LX:g} lx in the 3 h "
         f"before lights out, ≤ {NIGHT_LIMIT_LX:g} lx while lights out.</p>",
+        extra_html,
         "<h2>Events</h2>", _events_table(nd),
         f'<script type="application/json" id="metrics">{_json_safe(m)}</script>',
     ]
