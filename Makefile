@@ -51,6 +51,7 @@ bench: setup
 bench-accuracy: setup
 	$(BIN)/python tests/bench/bench_accuracy.py --data $(DATA)
 	$(BIN)/python tests/bench/bench_sweep.py
+	$(BIN)/python tests/bench/bench_sleep.py --data $(DATA)
 
 lint: setup
 	$(BIN)/ruff check firmware host_tools tests hardware

@@ -93,7 +93,7 @@ def _read_wfdb(record: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
 def replay(recording: Path, out: Path, *, heapsize: str = runner.DEFAULT_HEAPSIZE,
            quiet: bool = False) -> tuple[Path, Path]:
-    """Run the recording through the firmware; write out/beats.csv and out/epochs.csv."""
+    """Run the recording through the firmware; write out/beats.csv, epochs.csv, events.csv."""
     t, ir, red = read_recording(recording)
     sim_dir = out / "sim"
     if sim_dir.exists():
@@ -125,6 +125,9 @@ def replay(recording: Path, out: Path, *, heapsize: str = runner.DEFAULT_HEAPSIZ
     epochs_csv = out / "epochs.csv"
     _write_beats(nights, start_unix_s, t0_s, beats_csv)
     _write_epochs(nights, start_unix_s, t0_s, epochs_csv)
+    from nightstand.sleep.replay import finish_ppg_replay
+
+    finish_ppg_replay(nights, start_unix_s, t0_s, out)  # events.csv + a stage column
     return beats_csv, epochs_csv
 
 

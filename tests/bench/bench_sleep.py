@@ -127,7 +127,7 @@ def main() -> int:
         dev = sbeats.device_beats(b, n)
         sig = st.NightSignals(b.time_s, n, None, dev.arousal_score)
         net_only = st.stage_night(sig, coef=None)
-        p3 = np.nan_to_num(net_only.net_prob, nan=1 / 3)
+        p3 = np.where(np.isnan(net_only.prob[:, :1]), 1 / 3, net_only.net_prob)  # as staging
         x = st.extra_features(p3, sig)
         xa = st.extra_features(p3, sig, with_arousal=True)
         y = np.array([CODE.get(r, -1) for r in ref])

@@ -12,17 +12,28 @@ from nightstand.sim import runner
 
 def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("recording", type=Path,
-                   help="CSV with time_s and ppg (or ir) [and red], or a WFDB record path")
+                   help="CSV with time_s and ppg (or ir) [and red], or a WFDB record path; "
+                   "with --beats: a CSV of beat times (time_s[,beat_type])")
+    p.add_argument("--beats", action="store_true",
+                   help="the file is a beat list (ECG R peaks or PPG beats): run the firmware's "
+                   "beat-only path and sleep staging; writes epochs.csv and events.csv")
     p.add_argument("--out", type=Path, required=True, help="output folder (created)")
     p.add_argument("--heap", default=runner.DEFAULT_HEAPSIZE, help="firmware data heap size")
 
 
 def _run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.beats:
+        from nightstand.sleep.replay import replay_beats, summary_lines
+
+        print("\n".join(summary_lines(replay_beats(args.recording, args.out))))
+        return 0
     beats, epochs = replay(args.recording, args.out, heapsize=args.heap)
     n_beats = sum(1 for _ in open(beats)) - 1
     n_epochs = sum(1 for _ in open(epochs)) - 1
-    print(f"{n_beats} beats -> {beats}\n{n_epochs} epochs -> {epochs}")
+    n_events = sum(1 for _ in open(args.out / "events.csv")) - 1
+    print(f"{n_beats} beats -> {beats}\n{n_epochs} epochs -> {epochs}\n"
+          f"{n_events} arousal events -> {args.out / 'events.csv'}")
     return 0
 
 

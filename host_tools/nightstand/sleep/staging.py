@@ -45,9 +45,9 @@ EXTRA_FEATURES = ("log_p_wake", "log_p_rem", "log_p_nrem", "hr_rel", "ibi_cv", "
 # 10 min) made leave-one-night-out kappa worse on slpdb (bench_sleep.py "+arousal" row).
 AROUSAL_FEATURES = ("arousal", "arousal_10min")
 LAYER_COEF = np.array([
-    [0.3937, 0.4056, 0.4704, 2.2412, -13.1588, -0.4820, 3.4254],
-    [-0.6332, 0.2080, -0.2851, 0.6879, 8.5959, 0.4288, -0.7119],
-    [0.2395, -0.6136, -0.1853, -2.9291, 4.5629, 0.0532, -2.7135],
+    [0.3871, 0.4074, 0.4653, 2.2458, -13.1461, -0.4848, 3.4236],
+    [-0.6245, 0.2100, -0.2747, 0.6877, 8.5013, 0.4263, -0.6793],
+    [0.2374, -0.6173, -0.1906, -2.9335, 4.6448, 0.0585, -2.7443],
 ])
 
 
@@ -70,7 +70,7 @@ class NightSignals:
 class Staging:
     stages: list[str]  # per epoch: wake / rem / nrem / unknown
     prob: np.ndarray  # (n, 3) wake, REM, NREM after the layer (NaN where unknown)
-    net_prob: np.ndarray  # (n, 3) the SleepECG network alone (NaN where unknown)
+    net_prob: np.ndarray  # (n, 3) the SleepECG network alone, every epoch (as sleepecg.stage)
     notes: list[str] = field(default_factory=list)  # what was odd about the input
 
     @property
@@ -78,7 +78,8 @@ class Staging:
         return len(self.stages)
 
     def beats_only_stages(self) -> list[str]:
-        """The SleepECG network's own call (argmax), unknown where we could not stage."""
+        """The SleepECG network's own call (argmax) for every epoch, as `sleepecg.stage` gives
+        it (no unknown epochs except when the night could not be run at all)."""
         return [UNKNOWN if np.isnan(p[0]) else STAGES[int(np.argmax(p))] for p in self.net_prob]
 
 
@@ -207,9 +208,9 @@ def stage_night(sig: NightSignals, classifier: str = DEFAULT_CLASSIFIER,
     feats = network_features(beats, n, sig.start_clock, classifier)  # beats past the end count
     p4 = load_network(classifier).predict(feats).astype(np.float64)
     net = p4[:, 1:4] / np.maximum(p4[:, 1:4].sum(axis=1, keepdims=True), 1e-12)
-    net[~known] = np.nan
     if coef is None:
         prob = net.copy()
+        prob[~known] = np.nan
     else:
         x = extra_features(np.where(known[:, None], net, 1 / 3), sig, with_arousal)
         prob = apply_layer(x, coef)
