@@ -111,6 +111,19 @@ def _open_csv(path: Path):  # noqa: ANN202 - a text file
         raise UserError(f"cannot write {path}: {e.strerror}") from None
 
 
+def _sleep(store: Store, nd: NightData) -> Any:
+    """The night's estimated sleep (nightstand.sleep.night.NightSleep or None)."""
+    from nightstand.report.metrics import lights
+    from nightstand.sleep.night import store_night_sleep
+
+    g = build_grid(nd.epochs)
+    return store_night_sleep(store, nd, g, lights(nd, g)) if g.n else None
+
+
+SLEEP_STAGE_TEXT = {"wake": "Sleep stage W", "rem": "Sleep stage R", "nrem": "Sleep stage N",
+                    "unknown": "Sleep stage ?"}  # EDF+ annotation texts (Kemp et al. 2003)
+
+
 def export_csv(store: Store, row_id: int, out_dir: Path | str) -> list[Path]:
     """Write epochs.csv, beats.csv, events.csv and README.txt into out_dir. -> their paths."""
     out = prepare_out_dir(out_dir)
@@ -121,10 +134,11 @@ def export_csv(store: Store, row_id: int, out_dir: Path | str) -> list[Path]:
                   + [f"lamp_ch{i}_level" for i in range(2, n_lamp)])
     fields = [f[0] for f in vocab.EPOCH_FIELDS if f[0] != "lamp_level"]
     paths = [out / "epochs.csv", out / "beats.csv", out / "events.csv", out / "README.txt"]
+    sleep = _sleep(store, nd)
     with _open_csv(paths[0]) as f:
         w = csv.writer(f)
         w.writerow(["local_time", "unix_s", "t_off_s", *fields, *lamp_names, "flags",
-                    "flag_names"])
+                    "flag_names", "sleep_stage"])
         for e in night.epochs:
             lamp = list(e.get("lamp_level") or [])
             lamp += [None] * (n_lamp - len(lamp))
@@ -132,7 +146,7 @@ def export_csv(store: Store, row_id: int, out_dir: Path | str) -> list[Path]:
             names = ";".join(name for bit, name in vocab.FLAG_NAMES.items() if flags & bit)
             w.writerow([_iso(e["unix_s"], nd.utc_offset_s), e["unix_s"], e.get("t_off_s"),
                         *(_num(e.get(k)) for k in fields), *(_num(x) for x in lamp), flags,
-                        names])
+                        names, "" if sleep is None else sleep.stage_at(e["unix_s"] + 1)])
     with _open_csv(paths[1]) as f:
         w = csv.writer(f)
         w.writerow(["local_time", "unix_ms", "t_off_ms", "ibi_ms", "pwa_counts"])
@@ -157,6 +171,8 @@ def export_csv(store: Store, row_id: int, out_dir: Path | str) -> list[Path]:
         *(f"  {k}: 0..1 (linear output fraction)" for k in lamp_names),
         "  flags: bit mask; flag_names: " + ", ".join(
             f"{name}=0x{bit:04x}" for bit, name in vocab.FLAG_NAMES.items()),
+        "  sleep_stage: wake, rem, nrem or unknown, estimated from the heartbeats on the host "
+        "(nightstand.sleep: SleepECG's network + a layer fit on slpdb; not EEG staging)",
         "",
         "beats.csv - one row per stored heartbeat (pulse peak)",
         "  unix_ms: beat time (ms since 1970 UTC); t_off_ms: ms after the night's start",
@@ -227,6 +243,16 @@ def export_edf(store: Store, row_id: int, out_dir: Path | str) -> Path:
     t0 = g.t0_s - pad * EPOCH_S
     n_rec = g.n + pad
     ann = _annotations(nd, g, t0, pad)
+    sleep = _sleep(store, nd)
+    if sleep is not None:  # one annotation per run of the same estimated stage
+        k = 0
+        while k < len(sleep.stages):
+            j = k
+            while j + 1 < len(sleep.stages) and sleep.stages[j + 1] == sleep.stages[k]:
+                j += 1
+            ann.append((sleep.t0_unix_s - t0 + k * EPOCH_S, (j - k + 1) * EPOCH_S,
+                        SLEEP_STAGE_TEXT[sleep.stages[k]]))
+            k = j + 1
     beats = [(t / 1000.0 - t0, -1.0, "beat") for t in nd.beat_t_ms]
     samples = []
     headers = []

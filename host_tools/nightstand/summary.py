@@ -109,7 +109,45 @@ def _lamp_phases(night: Night) -> dict[str, Any]:
     return out
 
 
-def night_dict(n: Night) -> dict[str, Any]:
+def night_sleep_of(n: Night) -> Any:
+    """The night's sleep (nightstand.sleep.night.NightSleep or None), lights from the report."""
+    from nightstand.report.metrics import NightData, grid_of, lights
+    from nightstand.sleep.night import night_sleep
+
+    nd = NightData.from_night(n)
+    return night_sleep(n.epochs, n.beat_t_ms, n.events, n.utc_offset_s, lights(nd, grid_of(nd)))
+
+
+def _sleep_lines(ns: Any) -> list[str]:
+    if ns is None:
+        return ["  sleep       unknown (no epochs)"]
+    m = ns.metrics
+    if m.tst_min is None:
+        return [f"  sleep       unknown: {m.note}"]
+
+    def hm(v: float | None) -> str:
+        return "unknown" if v is None else f"{int(v // 60)} h {int(round(v % 60)):02d} min"
+
+    idx = _fmt(ns.arousal_index_per_h, ".1f", " per hour of sleep")
+    return [
+        f"  sleep       asleep {hm(m.tst_min)} of {hm(m.tib_min)} in bed (efficiency "
+        f"{100 * m.se:.0f}%), fell asleep after {_fmt(m.sol_min, '.0f', ' min')}, awake "
+        f"{m.waso_min:.0f} min after sleep onset ({m.awakenings} awakenings)",
+        f"  stages      REM {m.rem_min:.0f} min (latency {_fmt(m.rem_latency_min, '.0f', ' min')}"
+        f"), NREM {m.nrem_min:.0f} min, wake {m.wake_min:.0f} min"
+        + (f", unknown {m.unknown_min:.0f} min" if m.unknown_min else "")
+        + f"; arousal index {idx}",
+        "  hypnogram   " + _hypno(ns),
+    ]
+
+
+def _hypno(ns: Any) -> str:
+    from nightstand.sleep.night import hypnogram_text
+
+    return hypnogram_text(ns) + "  (W wake, R REM, n NREM, ? unknown; estimated from the heart)"
+
+
+def night_dict(n: Night, sleep: Any = None) -> dict[str, Any]:
     hr = _values(n, "hr_bpm")
     rmssd = _values(n, "rmssd_ms")
     spo2 = _values(n, "spo2_pct")
@@ -149,11 +187,15 @@ def night_dict(n: Night) -> dict[str, Any]:
         "lamp": _lamp_phases(n),
         "bytes": n.size_bytes,
         "skipped_ranges": len(n.skipped),
+        "sleep": None if sleep is None else {**sleep.metrics.to_dict(),
+                                             "arousal_index_per_h": sleep.arousal_index_per_h,
+                                             "window_source": sleep.window_source},
     }
 
 
 def night_text(n: Night) -> str:
-    d = night_dict(n)
+    ns = night_sleep_of(n)
+    d = night_dict(n, ns)
     start = _local(n, n.start_unix_s)
     lines = [
         f"Night {n.night_id} — {start:%a %d %b %Y}, {_hhmm(n, n.start_unix_s)}–"
@@ -167,7 +209,8 @@ def night_text(n: Night) -> str:
         f"{_fmt(d['rmssd_median_ms'], '.0f', ' ms')}, SpO2 median "
         f"{_fmt(d['spo2_median_pct'], '.0f', '%')} (uncalibrated)",
         f"  arousals    {d['arousal_events']} autonomic arousal events "
-        f"({d['arousal_index_per_h']:.1f} per hour)",
+        f"({d['arousal_index_per_h']:.1f} per hour of recording)",
+        *_sleep_lines(ns),
     ]
     if d["temp_c_range"]:
         lines.append(

@@ -52,8 +52,9 @@ def test_csv_tables(stored):
     epochs, beats, events = (_rows(p) for p in paths[:3])
     fields = [f[0] for f in vocab.EPOCH_FIELDS if f[0] != "lamp_level"]
     assert list(epochs[0]) == ["local_time", "unix_s", "t_off_s", *fields, "lamp_warm_level",
-                               "lamp_amber_level", "flags", "flag_names"]
+                               "lamp_amber_level", "flags", "flag_names", "sleep_stage"]
     assert len(epochs) == len(night.epochs) == 119  # one missing epoch stays missing
+    assert {r["sleep_stage"] for r in epochs} <= {"wake", "rem", "nrem", "unknown"}
     by_t = {int(r["unix_s"]): r for r in epochs}
     assert by_t[START + 40 * 30]["hr_bpm"] == ""  # contact off: unknown, empty
     assert "contact_off" in by_t[START + 40 * 30]["flag_names"]

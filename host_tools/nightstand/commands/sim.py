@@ -46,7 +46,8 @@ def _run_simulate(args: argparse.Namespace) -> int:
     nights = nights_in_flash(args.out)
     if args.json:
         print(json.dumps({"sim": summary.sim_dict(result),
-                          "nights": [summary.night_dict(n) for n in nights]}, indent=1))
+                          "nights": [summary.night_dict(n, summary.night_sleep_of(n))
+                                     for n in nights]}, indent=1))
     else:
         print(summary.sim_text(result, sc.get("name", "")))
         for n in nights:

@@ -11,7 +11,7 @@ from nightstand import journal as journal_mod
 from nightstand.errors import UserError
 from nightstand.report import figures, pages
 from nightstand.report.metrics import build_grid, hyperarousal_for, load_night, night_metrics
-from nightstand.report.trends import bedtime_sd_min, compare, trend_rows
+from nightstand.report.trends import add_sleep, bedtime_sd_min, compare, trend_rows
 from nightstand.store import Store
 
 __all__ = ["night_file_stem", "prepare_out_dir", "write_night_report", "write_trends_report"]
@@ -51,6 +51,7 @@ def write_night_report(store: Store, row_id: int, out_dir: Path | str) -> Path:
     g = build_grid(nd.epochs)
     m = night_metrics(nd, g)
     m["presleep"] = hyperarousal_for(store, nd, m.get("lights_out_unix_s"))
+    add_sleep(store, nd, g, m)
     stem = night_file_stem(nd.night_date().isoformat(), row_id)
     main_png = figures.png_bytes(figures.main_figure(nd, g, m))
     detail_png = figures.png_bytes(figures.detail_figure(nd, g, m))

@@ -121,13 +121,47 @@ def _arousal_times(nd: NightData) -> list[tuple[float, float | None]]:
     return out
 
 
+def _hypnogram(ax: Any, nd: NightData, g: Grid, sleep: Any) -> None:
+    """Estimated sleep stages (nightstand.sleep) with the room light on a second axis."""
+    level = {"wake": 3.0, "rem": 2.0, "nrem": 1.0}
+    y = np.array([level.get(s, np.nan) for s in sleep.stages] + [np.nan])
+    t = sleep.t0_unix_s + EPOCH_S * np.arange(len(y), dtype=np.float64)
+    xs = _x(nd, t)
+    ax.step(xs, y, where="post", color="#2e4053", lw=1.0)
+    rem = np.where(y == 2.0, 2.0, np.nan)
+    ax.step(xs, rem, where="post", color="#c0392b", lw=3.0, label="REM")
+    unknown = np.array([s == "unknown" for s in sleep.stages] + [False])
+    for a, b in runs(unknown):
+        ax.axvspan(xs[a], xs[b], color="#e5e7e9", lw=0)
+    ax.set_yticks([1, 2, 3], ["NREM", "REM", "wake"])
+    ax.set_ylim(0.5, 3.5)
+    ax.set_ylabel("sleep (estimated)")
+    lux = g.values["lux"]
+    if not np.isnan(lux).all():
+        ax2 = ax.twinx()
+        ax2.plot(_x(nd, g.unix_s), np.clip(lux, 0.01, None), color="#d4ac0d", lw=0.9,
+                 alpha=0.8)
+        ax2.set_yscale("log")
+        ax2.set_ylabel("room lux", fontsize=8, color="#9a7d0a")
+        ax2.tick_params(labelsize=7, colors="#9a7d0a")
+    mt = sleep.metrics
+    if mt.tst_min is None:
+        _note(ax, f"sleep unknown: {mt.note}")
+
+
 def main_figure(nd: NightData, g: Grid, m: dict[str, Any]) -> Figure:
-    """Heart rate, HRV (RMSSD) and arousal: the panel shared as a PNG."""
-    fig = Figure(figsize=(WIDTH_IN, 6.6))
-    axs = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [1.4, 1.0, 0.8]})
+    """Sleep stages, heart rate, HRV (RMSSD) and arousal: the panel shared as a PNG."""
+    sleep = m.get("sleep")
+    fig = Figure(figsize=(WIDTH_IN, 6.6 + (1.4 if sleep is not None else 0.0)))
+    ratios = ([0.7] if sleep is not None else []) + [1.4, 1.0, 0.8]
+    all_axs = fig.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios})
+    axs = all_axs[1:] if sleep is not None else all_axs
     fig.subplots_adjust(left=LEFT, right=RIGHT, top=0.89, bottom=0.09, hspace=0.22)
+    if sleep is not None:
+        _hypnogram(all_axs[0], nd, g, sleep)
     start = nd.local(g.unix_s[0]) if g.n else None
-    fig.suptitle(f"Night of {nd.night_date():%a %d %b %Y} — heart rate, HRV and arousal"
+    fig.suptitle(f"Night of {nd.night_date():%a %d %b %Y} — "
+                 + ("sleep, " if sleep is not None else "") + "heart rate, HRV and arousal"
                  + (f" (recording from {start:%H:%M})" if start else ""), fontsize=11,
                  x=LEFT, ha="left")
     x = _x(nd, g.unix_s)
@@ -198,8 +232,10 @@ def main_figure(nd: NightData, g: Grid, m: dict[str, Any]) -> Figure:
     _lights(ax, nd, m)
     _legend(ax)
     _time_axis(axs[-1], nd, x0, x1, label=True)
-    for a in axs[:-1]:
+    for a in all_axs[:-1]:
         _time_axis(a, nd, x0, x1, label=False)
+    if sleep is not None:
+        _lights(all_axs[0], nd, m)
     for key, text in (("lights_out_unix_s", "lights out"), ("lights_on_unix_s", "lights on")):
         if m.get(key) is not None:
             axs[2].annotate(text, (_x(nd, m[key]), 1.0), xycoords=("data", "axes fraction"),

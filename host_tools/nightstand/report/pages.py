@@ -78,7 +78,8 @@ def _hhmm(nd: NightData, t: float | None) -> str:
 
 
 def _json_safe(m: dict[str, Any]) -> str:
-    return json.dumps(m, default=str).replace("</", "<\\/")
+    return json.dumps(m, default=lambda o: o.to_dict() if hasattr(o, "to_dict") else str(o)
+                      ).replace("</", "<\\/")
 
 
 def _lights_source(src: str) -> str:
@@ -117,6 +118,7 @@ def summary_rows(nd: NightData, m: dict[str, Any]) -> list[str]:
     r.append(_row("lights_out_unix_s", "lights out – lights on", lo,
                   "unknown" if lo is None else
                   f"{_hhmm(nd, lo)}–{_hhmm(nd, m['lights_on_unix_s'])}", src))
+    r += sleep_rows(m)
     flags = m.get("flag_epochs", {})
     shown_flags = ", ".join(
         f"{name.replace('_', ' ')} {n} ({100 * n / m['epochs_grid']:.0f}%)"
@@ -190,6 +192,43 @@ def summary_rows(nd: NightData, m: dict[str, Any]) -> list[str]:
                   "unknown" if t is None else f"{t:.1f} °C, {fmt(rh, '.0f', '%RH')}",
                   "medians"))
     return r
+
+
+def sleep_rows(m: dict[str, Any]) -> list[str]:
+    """Sleep metrics (nightstand.sleep; docs/sleep.md), over lights out..lights on."""
+    ns = m.get("sleep")
+    if ns is None:
+        return []
+    mt = ns.metrics
+    where = ("lights out to lights on" if ns.window_source not in ("whole recording",)
+             else "whole recording (lights out unknown)")
+    if mt.tst_min is None:
+        return [_row("sleep_tst_min", "total sleep time", None, "unknown",
+                     f"{mt.note} ({where})")]
+    est = "estimated from heartbeats (SleepECG + nightstand layer), not EEG"
+
+    def hm(v: float) -> str:
+        return f"{int(v // 60)} h {int(round(v % 60)):02d} min"
+
+    unknown = f"; {mt.unknown_min:.0f} min could not be staged" if mt.unknown_min else ""
+    return [
+        _row("sleep_tst_min", "total sleep time", mt.tst_min, hm(mt.tst_min),
+             f"{est}; {where}, {hm(mt.tib_min)}{unknown}"),
+        _row("sleep_sol_min", "sleep onset latency", mt.sol_min, fmt(mt.sol_min, ".0f", "min"),
+             "lights out to the first epoch scored as sleep"),
+        _row("sleep_waso_min", "wake after sleep onset", mt.waso_min,
+             fmt(mt.waso_min, ".0f", "min"),
+             f"{mt.awakenings} awakenings of ≥ 1 min between sleep onset and the final "
+             "awakening"),
+        _row("sleep_se", "sleep efficiency", mt.se, fmt(100 * (mt.se or 0), ".0f", "%"),
+             "total sleep time / time staged between lights out and lights on"),
+        _row("sleep_stages_min", "REM / NREM / wake", mt.rem_min,
+             f"{mt.rem_min:.0f} / {mt.nrem_min:.0f} / {mt.wake_min:.0f} min",
+             f"REM latency {fmt(mt.rem_latency_min, '.0f', 'min')} after sleep onset"),
+        _row("sleep_arousal_index_per_h", "arousals per hour of sleep", ns.arousal_index_per_h,
+             fmt(ns.arousal_index_per_h, ".1f", "per hour"),
+             f"{ns.arousals_in_sleep} device arousal events in epochs estimated as sleep"),
+    ]
 
 
 def _events_table(nd: NightData, limit: int = 300) -> str:

@@ -32,7 +32,24 @@ COMPARED = (
     ("evening_mean_mel_lx", "evening melanopic EDI (mean)", "lx"),
     ("lights_out_min", "lights-out time", "min from midnight"),
     ("presleep_score", "pre-sleep hyperarousal score", "0–1"),
+    ("sleep_tst_min", "total sleep time (estimated)", "min"),
+    ("sleep_sol_min", "sleep onset latency (estimated)", "min"),
+    ("sleep_waso_min", "wake after sleep onset (estimated)", "min"),
+    ("sleep_se", "sleep efficiency (estimated)", "0–1"),
 )
+
+
+def add_sleep(store: Store, nd: Any, g: Any, m: dict[str, Any]) -> None:
+    """m["sleep"] (nightstand.sleep.night.NightSleep or None) and its flat sleep_* keys, over
+    the night's lights-out..lights-on."""
+    from nightstand.sleep.night import store_night_sleep
+
+    window = (m.get("lights_out_unix_s"), m.get("lights_on_unix_s"),
+              m.get("lights_source") or "unknown")
+    ns = store_night_sleep(store, nd, g, window)
+    m["sleep"] = ns
+    if ns is not None:
+        m.update(ns.flat())
 
 
 def clock_min(unix_s: float | None, utc_offset_s: int) -> float | None:
@@ -57,7 +74,8 @@ def trend_rows(store: Store) -> list[dict[str, Any]]:
         los = [lights(nights[i], grids[i])[0] for i in idx]
         for i, s in zip(idx, hyperarousal_series([nights[i] for i in idx], los), strict=True):
             metrics[i]["presleep"] = s
-    for m in metrics:
+    for nd, g, m in zip(nights, grids, metrics, strict=True):
+        add_sleep(store, nd, g, m)
         m["presleep_score"] = (m.get("presleep") or {}).get("score")
         m["hr_decline_bpm_30min"] = (m.get("presleep") or {}).get("decline_bpm_30min")
         m["lights_out_min"] = clock_min(m.get("lights_out_unix_s"), m["utc_offset_s"])
