@@ -316,6 +316,25 @@ def _cmp_table(cmp: list[Comparison], info: dict[str, Any], entry: Entry) -> str
         "changes move these numbers too.</p>")
 
 
+def _wind_down_table(rows: list[dict[str, Any]]) -> str:
+    from nightstand.sleep.winddown import sol_after_wind_down
+
+    c = sol_after_wind_down(rows)
+    ci = ("unknown" if c.ci_low is None else
+          f"{c.ci_low:+.1f} … {c.ci_high:+.1f}")
+    return ("<h2>Sleep onset after a wind-down</h2>"
+            '<table id="wind_down_sol"><tr><th></th><th>nights</th><th>mean sleep onset '
+            "latency (min)</th></tr>"
+            f"<tr><th>wind-down session before lights out</th><td>{c.n_with}</td>"
+            f"<td>{fmt(c.mean_with_min, '.1f')}</td></tr>"
+            f"<tr><th>no wind-down</th><td>{c.n_without}</td>"
+            f"<td>{fmt(c.mean_without_min, '.1f')}</td></tr>"
+            f"<tr><th>difference (with − without)</th><td></td><td>"
+            f"{fmt(c.diff_min, '+.1f')} (95% CI {_esc(ci)}, Welch t)</td></tr></table>"
+            f'<p class="muted">{_esc(c.note)}. Sleep onset is estimated from the heartbeats.'
+            "</p>")
+
+
 def trends_page(rows: list[dict[str, Any]], png: bytes, journal: list[Entry],
                 compare: tuple[Entry, list[Comparison], dict[str, Any]] | None,
                 bedtime_sd: float | None, night_links: dict[int, str],
@@ -342,6 +361,7 @@ def trends_page(rows: list[dict[str, Any]], png: bytes, journal: list[Entry],
         body.append("<p>No journal entry to compare around.</p>")
     else:
         body.append(_cmp_table(compare[1], compare[2], compare[0]))
+    body.append(_wind_down_table(rows))
     if extra_html:
         body.append(extra_html)
     body.append("<h2>Nights</h2>")

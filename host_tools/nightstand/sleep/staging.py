@@ -30,6 +30,7 @@ EPOCH_S = 30
 WAKE, REM, NREM, UNKNOWN = "wake", "rem", "nrem", "unknown"
 STAGES = (WAKE, REM, NREM)  # column order of the probabilities below
 MIN_BEATS_EPOCH = 10  # beats needed in the epoch +-1 epoch (90 s) to stage it (>= ~7 bpm)
+MIN_BEATS_OWN = 5  # and in the epoch itself (no beat at all: finger off, nothing to stage)
 MIN_BEATS_NIGHT = 300  # fewer beats in the whole night: nothing is staged (~5 min of beats)
 LIT_LUX = 10.0  # room light above this (lamp off) while staged: lights are on, counted as wake
 FLAG_MOTION = 0x0004  # nsdev.core.vocab.FLAG_MOTION
@@ -201,7 +202,7 @@ def stage_night(sig: NightSignals, classifier: str = DEFAULT_CLASSIFIER,
         return Staging([UNKNOWN] * n, nan3, nan3, notes)
     cnt = beats_per_epoch(inside, n)
     near = np.convolve(cnt, np.ones(3, dtype=np.int64), mode="same")
-    known = near >= MIN_BEATS_EPOCH
+    known = (near >= MIN_BEATS_EPOCH) & (cnt >= MIN_BEATS_OWN)
     if (~known).any():
         notes.append(f"{int((~known).sum())} of {n} epochs have too few beats (finger off or "
                      "gap): unknown")

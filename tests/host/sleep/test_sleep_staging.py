@@ -34,7 +34,7 @@ def test_normal_night_is_fully_staged() -> None:
 def test_gap_epochs_are_unknown_and_the_rest_staged() -> None:
     res = night(beats(3.0, gaps=((3600.0, 5400.0),)), 3.0)
     s = np.array(res.stages)
-    assert (s[125:178] == st.UNKNOWN).all()  # 60-90 min without beats (+-1 epoch margin)
+    assert (s[120:180] == st.UNKNOWN).all()  # 60-90 min without beats
     assert (s[:115] != st.UNKNOWN).all() and (s[185:] != st.UNKNOWN).all()
     assert any("too few beats" in n for n in res.notes)
     m = sleep_metrics(res.stages)
