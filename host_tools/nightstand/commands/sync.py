@@ -230,22 +230,29 @@ def _fmt_time(unix_s: int | None, offset_s: int | None) -> str:
 
 
 def _nights_run(args: argparse.Namespace) -> int:
+    from nightstand.sleep.night import store_sleep_by_row, tst_se_cells
+
     with Store(args.db) as store:
         rows = store.nights()
+        sleep = store_sleep_by_row(store) if rows else {}
     if args.json:
+        for r in rows:
+            ns = sleep.get(r["id"])
+            r["sleep"] = None if ns is None else ns.flat("")
         print(json.dumps(rows))
         return 0
     if not rows:
         print("no nights stored yet: run `nightstand sync`")
         return 0
     print(f"{'device':<16} {'night':>8} {'start':<16} {'bytes':>8} {'epochs':>6} {'beats':>6} "
-          f"{'events':>6}  note")
+          f"{'events':>6} {'TST':>5} {'SE':>4}  note")
     for r in rows:
         note = r["decode_error"] or (f"{r['n_skipped']} damaged range(s)" if r["n_skipped"]
                                      else "")
+        tst, se = tst_se_cells(sleep.get(r["id"]))
         print(f"{r['device_id']:<16} {r['night_id']:>8} "
               f"{_fmt_time(r['start_unix_s'], r['utc_offset_s']):<16} {r['size']:>8} "
-              f"{r['epochs']:>6} {r['beats']:>6} {r['events']:>6}  {note}")
+              f"{r['epochs']:>6} {r['beats']:>6} {r['events']:>6} {tst:>5} {se:>4}  {note}")
     return 0
 
 

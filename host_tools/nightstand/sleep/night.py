@@ -116,6 +116,9 @@ def night_sleep(epochs: Sequence[dict[str, Any]], beat_unix_ms: Sequence[int],
 def cache_key(epochs: Sequence[dict[str, Any]], beat_unix_ms: Sequence[int],
               window: tuple[float | None, float | None, str] | None) -> str:
     h = hashlib.sha256()
+    h.update(st.LAYER_COEF.tobytes())  # a refit or a changed rule invalidates the cache
+    h.update(repr((st.MIN_BEATS_EPOCH, st.MIN_BEATS_OWN, st.MIN_BEATS_NIGHT, st.LIT_LUX,
+                   st.SMOOTH_EPOCHS, st.EXTRA_FEATURES)).encode())
     h.update(json.dumps([CACHE_VERSION, len(epochs), len(beat_unix_ms),
                          epochs[0].get("unix_s") if epochs else None,
                          epochs[-1].get("unix_s") if epochs else None,
@@ -188,3 +191,23 @@ def store_night_sleep(store: Any, nd: Any, g: Any,
 
 def _num(v: float) -> float | None:
     return None if v is None or not np.isfinite(v) else float(v)
+
+
+def store_sleep_by_row(store: Any) -> dict[int, NightSleep | None]:
+    """Every decoded night's sleep, by store row id (for `nightstand nights`; cached)."""
+    from nightstand.report.metrics import grid_of, lights, load_light
+
+    rows = [r for r in store.nights() if r["start_unix_s"] is not None and not r["decode_error"]]
+    out: dict[int, NightSleep | None] = {}
+    for nd in load_light(store, rows):
+        g = grid_of(nd)
+        out[nd.row_id] = store_night_sleep(store, nd, g, lights(nd, g)) if g.n else None
+    return out
+
+
+def tst_se_cells(ns: NightSleep | None) -> tuple[str, str]:
+    """("6:42", "87%") for a table; "?" where unknown."""
+    if ns is None or ns.metrics.tst_min is None or ns.metrics.se is None:
+        return "?", "?"
+    t = ns.metrics.tst_min
+    return f"{int(t // 60)}:{int(round(t % 60)):02d}", f"{100 * ns.metrics.se:.0f}%"

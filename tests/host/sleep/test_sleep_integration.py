@@ -86,6 +86,24 @@ def test_trends_rows_and_the_wind_down_table(stored):
     assert 'id="wind_down_sol"' in html and "not enough nights" in html
 
 
+def test_nights_lists_tst_and_se(stored, capsys):
+    import json
+
+    from nightstand.cli import main
+
+    store, row, data, _tmp = stored
+    assert main(["nights", "--db", str(store.db_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "TST" in out[0] and "SE" in out[0]
+    ns = summary.night_sleep_of(decode_night(data))
+    m = ns.metrics
+    tst = "?" if m.tst_min is None else f"{int(m.tst_min // 60)}:{int(round(m.tst_min % 60)):02d}"
+    assert f" {tst} " in out[1]
+    assert main(["nights", "--db", str(store.db_path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["sleep"]["tst_min"] == m.tst_min
+
+
 def _row(sol: float | None, wind_down_at: float | None, lo: float = 1000.0) -> dict:
     sessions = [] if wind_down_at is None else [{"start_unix_s": wind_down_at,
                                                  "duration_s": 600.0}]
