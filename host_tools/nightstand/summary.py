@@ -115,7 +115,8 @@ def night_sleep_of(n: Night) -> Any:
     from nightstand.sleep.night import night_sleep
 
     nd = NightData.from_night(n)
-    return night_sleep(n.epochs, n.beat_t_ms, n.events, n.utc_offset_s, lights(nd, grid_of(nd)))
+    return night_sleep(n.epochs, n.beat_t_ms, n.events, n.utc_offset_s, lights(nd, grid_of(nd)),
+                       n.beat_pwa)
 
 
 def _sleep_lines(ns: Any) -> list[str]:
@@ -138,6 +139,8 @@ def _sleep_lines(ns: Any) -> list[str]:
         + (f", unknown {m.unknown_min:.0f} min" if m.unknown_min else "")
         + f"; arousal index {idx}",
         "  hypnogram   " + _hypno(ns),
+        f"  breathing   {_fmt(ns.resp_median_bpm, '.1f', ' breaths/min')} while asleep (median; "
+        f"known in {_fmt(ns.resp_known_pct, '.0f', '%')} of sleep epochs, from the pulse)",
     ]
 
 

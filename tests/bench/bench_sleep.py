@@ -110,12 +110,72 @@ def metric_errors(ref: list[str], pred: list[str]) -> tuple[float, float, float]
     return d(p.tst_min, r.tst_min), d(p.waso_min, r.waso_min), 100 * d(p.se, r.se)
 
 
+# ----------------------------------------------------------------------------- breathing rate
+def _ref_resp_bpm(ref: np.ndarray, t_end: float, win_s: float = 64.0) -> float:
+    """Reference breathing rate: the impedance signal's spectral peak (6-30 /min, Hann window)
+    over the same 64-s window the device uses."""
+    sel = (ref[:, 0] >= t_end - win_s) & (ref[:, 0] < t_end)
+    x = ref[sel, 1] - ref[sel, 1].mean()
+    fs = (ref.shape[0] - 1) / float(ref[-1, 0] - ref[0, 0])  # times in the file are rounded
+    n = 1 << 16
+    sp = np.abs(np.fft.rfft(x * np.hanning(x.size), n))
+    f = np.fft.rfftfreq(n, 1.0 / fs) * 60.0
+    band = (f >= 6.0) & (f <= 30.0)
+    return float(f[band][np.argmax(sp[band])])
+
+
+def bench_breathing(data: Path) -> None:
+    """bidmc01 PPG through the firmware on the virtual board (`nightstand replay`), then the
+    firmware's breathing-rate estimator under MicroPython on the replayed beats, every 30 s."""
+    import subprocess
+    import tempfile
+
+    from nightstand import paths
+    from nightstand.replay import replay
+
+    rec = data / "ppg" / "bidmc01"
+    if not (rec / "resp.csv").exists():
+        print(f"\nbreathing rate: SKIP - {rec / 'resp.csv'} not found")
+        return
+    ref = np.loadtxt(rec / "resp.csv", delimiter=",", skiprows=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        beats_csv, _ = replay(rec / "ppg.csv", Path(tmp) / "out", quiet=True)
+        rows = list(csv.DictReader(open(beats_csv)))
+        ends = np.arange(64.0, float(rows[-1]["time_s"]) + 1e-9, 30.0)
+        lines, j = [], 0
+        for end in ends:
+            while j < len(rows) and float(rows[j]["time_s"]) <= end:
+                r = rows[j]
+                lines.append(f"B {round(float(r['time_s']) * 1000)} {r['ibi_ms'] or 0} "
+                             f"{r['pwa'] or 0} 0")
+                j += 1
+            lines.append(f"Q {round(end * 1000)}")
+        src = Path(tmp) / "resp.txt"
+        src.write_text("\n".join(lines) + "\n")
+        print(f"\nbreathing rate on bidmc01 (PPG replayed through the firmware; estimator under "
+              f"MicroPython; reference: impedance respiration, spectral peak over the same 64 s),"
+              f" {len(ends)} estimates every 30 s")
+        print(f"{'path':12s} {'MAE /min':>8s} {'max err':>7s} {'coverage':>8s}")
+        env = dict(os.environ, MICROPYPATH=f"{paths.FIRMWARE_DIR}:.frozen")
+        for mode in ("fused", "beat-only"):
+            out = subprocess.run(
+                [paths.micropython_bin(), "-X", "heapsize=256K",
+                 str(Path(__file__).with_name("mp_resp_driver.py")), str(src), mode],
+                env=env, capture_output=True, text=True, timeout=600, check=True).stdout
+            est = [(int(p[1]) / 1000.0, None if p[2] == "-" else float(p[2]))
+                   for p in (ln.split() for ln in out.splitlines() if ln.startswith("R "))]
+            err = [abs(v - _ref_resp_bpm(ref, t)) for t, v in est if v is not None]
+            mae = f"{np.mean(err):8.2f} {np.max(err):7.2f}" if err else f"{'-':>8s} {'-':>7s}"
+            print(f"{mode:12s} {mae} {len(err):4d}/{len(est):<3d}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--fit", action="store_true", help="print the layer fit on all nights")
     a = ap.parse_args()
     folder = Path(a.data) / "sleep"
+    bench_breathing(Path(a.data))
     if not folder.is_dir():
         print(f"bench-sleep: SKIP - {folder} not found (pass --data DIR)")
         return 0

@@ -228,6 +228,11 @@ def sleep_rows(m: dict[str, Any]) -> list[str]:
         _row("sleep_arousal_index_per_h", "arousals per hour of sleep", ns.arousal_index_per_h,
              fmt(ns.arousal_index_per_h, ".1f", "per hour"),
              f"{ns.arousals_in_sleep} device arousal events in epochs estimated as sleep"),
+        _row("sleep_resp_median_bpm", "breathing rate while asleep", ns.resp_median_bpm,
+             fmt(ns.resp_median_bpm, ".1f", "breaths/min"),
+             "median over sleep epochs, from the pulse's interval and amplitude modulation; "
+             f"known in {fmt(ns.resp_known_pct, '.0f', '%')} of them (unknown rather than "
+             "wrong)"),
     ]
 
 

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from nightstand.sleep import staging as st
+from nightstand.sleep.breathing import breathing_per_epoch
 from nightstand.sleep.metrics import SleepMetrics, sleep_metrics
 
 EV_AROUSAL = 1  # nsdev.core.vocab.EV_AROUSAL
-CACHE_VERSION = 1  # bump when staging or metrics change
+CACHE_VERSION = 2  # bump when staging, metrics or the breathing rate change
 
 
 @dataclass
@@ -38,20 +39,25 @@ class NightSleep:
     arousals_in_sleep: int
     arousal_index_per_h: float | None  # device arousal events per hour of sleep
     notes: list[str] = field(default_factory=list)
-
+    resp_bpm: list[float | None] = field(default_factory=list)  # breaths/min per epoch
+    resp_median_bpm: float | None = None  # over the window's sleep epochs
+    resp_known_pct: float | None = None  # of the window's sleep epochs
     def to_dict(self) -> dict[str, Any]:
         return {"t0_unix_s": self.t0_unix_s, "stages": self.stages, "p_wake": self.p_wake,
                 "window_from_unix_s": self.window_from_unix_s,
                 "window_to_unix_s": self.window_to_unix_s, "window_source": self.window_source,
                 "metrics": self.metrics.to_dict(), "arousals_in_sleep": self.arousals_in_sleep,
-                "arousal_index_per_h": self.arousal_index_per_h, "notes": self.notes}
+                "arousal_index_per_h": self.arousal_index_per_h, "notes": self.notes,
+                "resp_bpm": self.resp_bpm, "resp_median_bpm": self.resp_median_bpm,
+                "resp_known_pct": self.resp_known_pct}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NightSleep:
         return cls(d["t0_unix_s"], list(d["stages"]), list(d["p_wake"]),
                    d["window_from_unix_s"], d["window_to_unix_s"], d["window_source"],
                    SleepMetrics(**d["metrics"]), d["arousals_in_sleep"],
-                   d["arousal_index_per_h"], list(d["notes"]))
+                   d["arousal_index_per_h"], list(d["notes"]), list(d["resp_bpm"]),
+                   d["resp_median_bpm"], d["resp_known_pct"])
 
     def stage_at(self, unix_s: float) -> str:
         k = int(math.floor((unix_s - self.t0_unix_s) / st.EPOCH_S))
@@ -62,6 +68,8 @@ class NightSleep:
         out: dict[str, Any] = {f"{prefix}{k}": v for k, v in self.metrics.to_dict().items()}
         out[f"{prefix}arousal_index_per_h"] = self.arousal_index_per_h
         out[f"{prefix}window_source"] = self.window_source
+        out[f"{prefix}resp_median_bpm"] = self.resp_median_bpm
+        out[f"{prefix}resp_known_pct"] = self.resp_known_pct
         return out
 
 
@@ -74,7 +82,8 @@ def _grid(epoch_unix_s: Sequence[float]) -> tuple[float, np.ndarray, int]:
 
 def night_sleep(epochs: Sequence[dict[str, Any]], beat_unix_ms: Sequence[int],
                 events: Iterable[dict[str, Any]], utc_offset_s: int = 0,
-                window: tuple[float | None, float | None, str] | None = None) -> NightSleep | None:
+                window: tuple[float | None, float | None, str] | None = None,
+                beat_pwa: Sequence[float | None] | None = None) -> NightSleep | None:
     """Stage a night and compute its sleep metrics. None when the night has no epochs.
 
     window: (lights-out, lights-on, source) from the report's lights(); None or unknown ends:
@@ -109,8 +118,15 @@ def night_sleep(epochs: Sequence[dict[str, Any]], beat_unix_ms: Sequence[int],
                res.stages[min(n - 1, max(0, int((t - t0) // st.EPOCH_S)))] in (st.REM, st.NREM))
     idx_h = n_ar / (m.tst_min / 60.0) if m.tst_min else None
     p_wake = [None if not np.isfinite(p) else round(float(p), 3) for p in res.prob[:, 0]]
+    ends_ms = ((t0 + st.EPOCH_S * (np.arange(n) + 1)) * 1000).astype(np.int64)
+    rates = breathing_per_epoch(list(beat_unix_ms), list(beat_pwa) if beat_pwa else None,
+                                ends_ms)
+    asleep = [rates[k] for k in range(k0, k1) if res.stages[k] in (st.REM, st.NREM)]
+    known = [r for r in asleep if r is not None]
     return NightSleep(t0, res.stages, p_wake, t0 + k0 * st.EPOCH_S, t0 + k1 * st.EPOCH_S, src,
-                      m, n_ar, idx_h, res.notes)
+                      m, n_ar, idx_h, res.notes, rates,
+                      float(np.median(known)) if known else None,
+                      100.0 * len(known) / len(asleep) if asleep else None)
 
 
 def cache_key(epochs: Sequence[dict[str, Any]], beat_unix_ms: Sequence[int],
@@ -132,17 +148,17 @@ def cached_night_sleep(cache_dir: Path | None, epochs: Sequence[dict[str, Any]],
                        beat_unix_ms: Sequence[int], events: Sequence[dict[str, Any]],
                        utc_offset_s: int = 0,
                        window: tuple[float | None, float | None, str] | None = None,
-                       ) -> NightSleep | None:
+                       beat_pwa: Sequence[float | None] | None = None) -> NightSleep | None:
     """night_sleep() with a JSON cache in cache_dir (None: no cache). A cache that cannot be
     read or written is ignored (the result is recomputed), never an error."""
     if cache_dir is None:
-        return night_sleep(epochs, beat_unix_ms, events, utc_offset_s, window)
+        return night_sleep(epochs, beat_unix_ms, events, utc_offset_s, window, beat_pwa)
     path = cache_dir / f"{cache_key(epochs, beat_unix_ms, window)}.json"
     try:
         return NightSleep.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    res = night_sleep(epochs, beat_unix_ms, events, utc_offset_s, window)
+    res = night_sleep(epochs, beat_unix_ms, events, utc_offset_s, window, beat_pwa)
     if res is not None:
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
@@ -180,13 +196,14 @@ def store_night_sleep(store: Any, nd: Any, g: Any,
                    "lux": _num(g.values["lux"][i]),
                    "arousal_score": _num(g.values["arousal_score"][i])}
                   for i in range(g.n) if g.present[i]]
-    beats = nd.beat_t_ms
+    beats, pwa = nd.beat_t_ms, nd.beat_pwa
     if not beats and nd.row_id:
-        beats = [r[0] for r in store.db.execute(
-            "SELECT unix_ms FROM beats WHERE night=? AND unix_ms IS NOT NULL ORDER BY unix_ms",
-            (nd.row_id,))]
+        rows = store.db.execute(
+            "SELECT unix_ms, pwa FROM beats WHERE night=? AND unix_ms IS NOT NULL "
+            "ORDER BY unix_ms", (nd.row_id,)).fetchall()
+        beats, pwa = [r[0] for r in rows], [r[1] for r in rows]
     cache = Path(store.root) / "sleep-cache" if getattr(store, "root", None) else None
-    return cached_night_sleep(cache, epochs, beats, nd.events, nd.utc_offset_s, window)
+    return cached_night_sleep(cache, epochs, beats, nd.events, nd.utc_offset_s, window, pwa)
 
 
 def _num(v: float) -> float | None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from nightstand.sleep import beats as sbeats
 from nightstand.sleep import staging as st
+from nightstand.sleep.breathing import breathing_per_epoch
 from nightstand.sleep.metrics import SleepMetrics, sleep_metrics
 
 EVENT_COLUMNS = ("onset_s", "duration_s", "kind")
@@ -92,20 +93,25 @@ def replay_beats(path: Path, out: Path) -> BeatsReplay:
     with open(epochs_csv, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["time_s", "hr_bpm", "rmssd_ms", "sdnn_ms", "arousal_score", "stage",
-                    "p_wake", "p_rem", "p_nrem"])
+                    "p_wake", "p_rem", "p_nrem", "resp_bpm"])
+        ms = np.round(bl.time_s[~bl.flagged] * 1000).astype(np.int64)
+        rates = breathing_per_epoch(ms, None, [round((t0 + (k + 1) * st.EPOCH_S) * 1000)
+                                               for k in range(n)])
         for k, (hr, rmssd, sdnn) in enumerate(_hrv(bl.time_s, t0, n)):
             p = res.prob[k]
             w.writerow([f"{t0 + k * st.EPOCH_S:.1f}", _cell(hr), _cell(rmssd), _cell(sdnn),
                         _cell(float(dev.arousal_score[k]), ".3f"), res.stages[k],
-                        *(_cell(float(v), ".3f") for v in p)])
+                        *(_cell(float(v), ".3f") for v in p), _cell(rates[k], ".1f")])
     events_csv = out / "events.csv"
     write_events(events_csv, ((o, d, "arousal") for o, d, _s in dev.events))
     _n, idx = arousal_index((o for o, _d, _s in dev.events), res.stages, t0)
     return BeatsReplay(epochs_csv, events_csv, int(bl.time_s.size), res, m, dev.events, idx)
 
 
-def stage_epochs_csv(epochs_csv: Path, beat_times_s: np.ndarray) -> st.Staging | None:
-    """Add a `stage` column to a PPG replay's epochs.csv (time_s on the recording's clock)."""
+def stage_epochs_csv(epochs_csv: Path, beat_times_s: np.ndarray,
+                     beat_pwa: list[float | None] | None = None) -> st.Staging | None:
+    """Add `stage` and `resp_bpm` columns to a PPG replay's epochs.csv (time_s on the
+    recording's clock)."""
     with open(epochs_csv, newline="") as f:
         rows = list(csv.reader(f))
     if len(rows) < 2:
@@ -120,11 +126,15 @@ def stage_epochs_csv(epochs_csv: Path, beat_times_s: np.ndarray) -> st.Staging |
         if 0 <= k < n and r[ia]:
             score[k] = float(r[ia])
     res = st.stage_night(st.NightSignals(beat_times_s - t0, n, None, score))
+    rates = breathing_per_epoch(np.round(beat_times_s * 1000).astype(np.int64), beat_pwa,
+                                [round((t0 + (k + 1) * st.EPOCH_S) * 1000) for k in range(n)])
     with open(epochs_csv, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow([*head, "stage"])
+        w.writerow([*head, "stage", "resp_bpm"])
         for k, r in zip(k_of, body, strict=True):
-            w.writerow([*r, res.stages[k] if 0 <= k < n else st.UNKNOWN])
+            inside = 0 <= k < n
+            w.writerow([*r, res.stages[k] if inside else st.UNKNOWN,
+                        _cell(rates[k], ".1f") if inside else ""])
     return res
 
 
@@ -159,6 +169,8 @@ def finish_ppg_replay(nights: Sequence[object], start_unix_s: int, t0_s: float,
     events_csv = out / "events.csv"
     write_events(events_csv, sorted(events))
     with open(out / "beats.csv", newline="") as f:
-        times = np.array([float(r["time_s"]) for r in csv.DictReader(f)])
-    stage_epochs_csv(out / "epochs.csv", times)
+        rows = list(csv.DictReader(f))
+    times = np.array([float(r["time_s"]) for r in rows])
+    pwa = [float(r["pwa"]) if r.get("pwa") else None for r in rows]
+    stage_epochs_csv(out / "epochs.csv", times, pwa)
     return events_csv

@@ -64,6 +64,9 @@ def test_replay_beats_writes_stages_and_the_devices_events(tmp_path: Path, capsy
         assert float(row["duration_s"]) == pytest.approx(dur_ms / 1000.0, abs=1e-3)
     scores = [float(e["arousal_score"]) for e in epochs if e["arousal_score"]]
     assert max(scores) > 0
+    # the beats carry RSA at 0.25 Hz: 15 breaths/min where the breathing rate is known
+    resp = [float(e["resp_bpm"]) for e in epochs if e["resp_bpm"]]
+    assert len(resp) > len(epochs) // 3 and abs(float(np.median(resp)) - 15.0) < 1.0
 
 
 def test_epoch_scores_follow_the_beats_clock() -> None:
