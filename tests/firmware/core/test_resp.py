@@ -11,12 +11,12 @@ def _feed(br, seconds, resp_bpm=15.0, hr_bpm=62.0, rsa_bpm=5.0, pwa_mod=0.08, pw
     """Beats with RSA at resp_bpm and PWA modulated at pwa_resp_bpm (default the same)."""
     t = 0.0
     k = 0
-    seed = 12345
+    seed = 1234
     f_pwa = resp_bpm if pwa_resp_bpm is None else pwa_resp_bpm
     while t < seconds:
         hr = hr_bpm + rsa_bpm * math.sin(2 * math.pi * resp_bpm / 60.0 * t)
-        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
-        hr += noise * ((seed / 0x7FFFFFFF) - 0.5)
+        seed = (seed * 75 + 74) % 65537  # small LCG: stays in 31-bit ints (the twin)
+        hr += noise * ((seed / 65537.0) - 0.5)
         ibi = 60000.0 / hr
         t += ibi / 1000.0
         amp = 8000.0 * (1 + pwa_mod * math.cos(2 * math.pi * f_pwa / 60.0 * t))
