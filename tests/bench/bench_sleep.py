@@ -169,6 +169,56 @@ def bench_breathing(data: Path) -> None:
             print(f"{mode:12s} {mae} {len(err):4d}/{len(est):<3d}")
 
 
+# ----------------------------------------------------------------------------- smart dawn
+DEPTH = {"W": "wake", "1": "light", "2": "light", "R": "REM", "3": "deep", "4": "deep",
+         "MT": "wake"}
+
+
+def bench_dawn(folder: Path, names: list[str]) -> None:
+    """Each slpdb night with a 30-min wake window over its last 30 min: the reference stage of
+    the epoch at which the device's smart dawn starts vs the fixed dawn (the window's end)."""
+    import subprocess
+    import tempfile
+
+    from nightstand import paths
+
+    print("\nsmart dawn on slpdb (the firmware's arousal path + nsdev.core.smartdawn under "
+          "MicroPython, beats only, no motion channel): window = the last 30 min; reference "
+          "stage of the epoch that started the dawn")
+    print(f"{'night':8s} {'fixed':>6s} {'smart':>6s} {'earlier':>8s}  reason")
+    tally: dict[str, dict[str, int]] = {"fixed": {}, "smart": {}}
+    env = dict(os.environ, MICROPYPATH=f"{paths.FIRMWARE_DIR}:.frozen")
+    for name in names:
+        b = sbeats.read_beat_list(folder / f"{name}_beats.csv")
+        stages = [r["stage"].strip() for r in csv.DictReader(open(folder / f"{name}_epochs.csv"))]
+        n = len(stages)
+        end_s = n * 30
+        ms = np.round(b.time_s * 1000).astype(np.int64)
+        ibi = np.diff(ms, prepend=ms[0])
+        ibi[0] = 0
+        ibi[ibi > sbeats.MAX_IBI_MS] = 0
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "b.txt"
+            src.write_text("".join(f"{t} {i} {int(q)}\n" for t, i, q in
+                                   zip(ms.tolist(), ibi.tolist(), b.flagged.tolist(),
+                                       strict=True)))
+            out = subprocess.run(
+                [paths.micropython_bin(), "-X", "heapsize=256K",
+                 str(Path(__file__).with_name("mp_dawn_driver.py")), str(src), str(n),
+                 str(end_s + 1800), "1800"],
+                env=env, capture_output=True, text=True, timeout=600, check=True).stdout
+        p = next(ln.split() for ln in out.splitlines() if ln.startswith("S "))
+        start_s, reason = int(p[1]), p[2]
+        fixed = DEPTH.get(stages[n - 1], "?")
+        smart = DEPTH.get(stages[start_s // 30 - 1], "?")
+        for k, v in (("fixed", fixed), ("smart", smart)):
+            tally[k][v] = tally[k].get(v, 0) + 1
+        print(f"{name:8s} {fixed:>6s} {smart:>6s} {(end_s - start_s) / 60:6.1f} min  {reason}")
+    for k in ("fixed", "smart"):
+        print(f"  {k:5s} dawn started in: " + ", ".join(
+            f"{s} {tally[k].get(s, 0)}" for s in ("wake", "light", "REM", "deep")))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data")
@@ -193,6 +243,7 @@ def main() -> int:
         y = np.array([CODE.get(r, -1) for r in ref])
         nights.append(dict(name=name, ref=ref, sig=sig, net=net_only, x=x, xa=xa, y=y, beats=b,
                            events=dev.events))
+    bench_dawn(folder, names)
     if a.fit:
         xa = np.vstack([nt["x"][nt["y"] >= 0] for nt in nights])
         ya = np.concatenate([nt["y"][nt["y"] >= 0] for nt in nights])
