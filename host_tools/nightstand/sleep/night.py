@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,36 +129,46 @@ def night_sleep(epochs: Sequence[dict[str, Any]], beat_unix_ms: Sequence[int],
                       100.0 * len(known) / len(asleep) if asleep else None)
 
 
-def cache_key(epochs: Sequence[dict[str, Any]], beat_unix_ms: Sequence[int],
+def cache_key(n_epochs: int, first_s: float | None, last_s: float | None,
+              beat_unix_ms: Sequence[int], n_events: int,
               window: tuple[float | None, float | None, str] | None) -> str:
+    """A summary of the night's content and of the staging code's constants."""
     h = hashlib.sha256()
     h.update(st.LAYER_COEF.tobytes())  # a refit or a changed rule invalidates the cache
     h.update(repr((st.MIN_BEATS_EPOCH, st.MIN_BEATS_OWN, st.MIN_BEATS_NIGHT, st.LIT_LUX,
                    st.SMOOTH_EPOCHS, st.EXTRA_FEATURES)).encode())
-    h.update(json.dumps([CACHE_VERSION, len(epochs), len(beat_unix_ms),
-                         epochs[0].get("unix_s") if epochs else None,
-                         epochs[-1].get("unix_s") if epochs else None,
+    h.update(json.dumps([CACHE_VERSION, n_epochs, len(beat_unix_ms), first_s, last_s, n_events,
                          int(beat_unix_ms[0]) if len(beat_unix_ms) else None,
                          int(beat_unix_ms[-1]) if len(beat_unix_ms) else None,
                          list(window) if window else None]).encode())
     return h.hexdigest()[:24]
 
 
-def cached_night_sleep(cache_dir: Path | None, epochs: Sequence[dict[str, Any]],
+def cached_night_sleep(cache_dir: Path | None,
+                       epochs: Sequence[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
                        beat_unix_ms: Sequence[int], events: Sequence[dict[str, Any]],
                        utc_offset_s: int = 0,
                        window: tuple[float | None, float | None, str] | None = None,
-                       beat_pwa: Sequence[float | None] | None = None) -> NightSleep | None:
-    """night_sleep() with a JSON cache in cache_dir (None: no cache). A cache that cannot be
-    read or written is ignored (the result is recomputed), never an error."""
+                       beat_pwa: Sequence[float | None] | None = None,
+                       key: str | None = None) -> NightSleep | None:
+    """night_sleep() with a JSON cache in cache_dir (None: no cache). epochs may be a callable
+    building them (only called on a cache miss; then give `key`). A cache that cannot be read
+    or written is ignored (the result is recomputed), never an error."""
+    def get_epochs() -> Sequence[dict[str, Any]]:
+        return epochs() if callable(epochs) else epochs
+
     if cache_dir is None:
-        return night_sleep(epochs, beat_unix_ms, events, utc_offset_s, window, beat_pwa)
-    path = cache_dir / f"{cache_key(epochs, beat_unix_ms, window)}.json"
+        return night_sleep(get_epochs(), beat_unix_ms, events, utc_offset_s, window, beat_pwa)
+    if key is None:
+        ep = get_epochs()
+        key = cache_key(len(ep), ep[0].get("unix_s") if ep else None,
+                        ep[-1].get("unix_s") if ep else None, beat_unix_ms, len(events), window)
+    path = cache_dir / f"{key}.json"
     try:
         return NightSleep.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    res = night_sleep(epochs, beat_unix_ms, events, utc_offset_s, window, beat_pwa)
+    res = night_sleep(get_epochs(), beat_unix_ms, events, utc_offset_s, window, beat_pwa)
     if res is not None:
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
@@ -189,13 +199,17 @@ def store_night_sleep(store: Any, nd: Any, g: Any,
 
     Epochs and beats come from the decoded night when loaded (reports) or else from the store's
     tables (trends); results are cached beside the store (sleep-cache/)."""
-    if nd.epochs:
-        epochs = nd.epochs
-    else:
-        epochs = [{"unix_s": float(g.unix_s[i]), "flags": int(g.flags[i]),
-                   "lux": _num(g.values["lux"][i]),
-                   "arousal_score": _num(g.values["arousal_score"][i])}
-                  for i in range(g.n) if g.present[i]]
+    def from_grid() -> list[dict[str, Any]]:
+        return [{"unix_s": float(g.unix_s[i]), "flags": int(g.flags[i]),
+                 "lux": _num(g.values["lux"][i]),
+                 "arousal_score": _num(g.values["arousal_score"][i])}
+                for i in range(g.n) if g.present[i]]
+
+    present = np.flatnonzero(g.present) if g.n else np.zeros(0, np.int64)
+    first = float(g.unix_s[present[0]]) if present.size else None
+    last = float(g.unix_s[present[-1]]) if present.size else None
+    epochs: Sequence[dict[str, Any]] | Callable[[], list[dict[str, Any]]] = (
+        nd.epochs if nd.epochs else from_grid)
     beats, pwa = nd.beat_t_ms, nd.beat_pwa
     if not beats and nd.row_id:
         rows = store.db.execute(
@@ -203,7 +217,8 @@ def store_night_sleep(store: Any, nd: Any, g: Any,
             "ORDER BY unix_ms", (nd.row_id,)).fetchall()
         beats, pwa = [r[0] for r in rows], [r[1] for r in rows]
     cache = Path(store.root) / "sleep-cache" if getattr(store, "root", None) else None
-    return cached_night_sleep(cache, epochs, beats, nd.events, nd.utc_offset_s, window, pwa)
+    key = cache_key(int(present.size), first, last, beats, len(nd.events), window)
+    return cached_night_sleep(cache, epochs, beats, nd.events, nd.utc_offset_s, window, pwa, key)
 
 
 def _num(v: float) -> float | None:
