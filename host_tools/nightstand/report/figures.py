@@ -122,14 +122,16 @@ def _arousal_times(nd: NightData) -> list[tuple[float, float | None]]:
 
 
 def _hypnogram(ax: Any, nd: NightData, g: Grid, sleep: Any) -> None:
-    """Estimated sleep stages (nightstand.sleep) with the room light on a second axis."""
+    """Estimated sleep stages (nightstand.sleep), room light on shaded behind them."""
+    from nightstand.sleep.staging import LIT_LUX
+
     level = {"wake": 3.0, "rem": 2.0, "nrem": 1.0}
     y = np.array([level.get(s, np.nan) for s in sleep.stages] + [np.nan])
     t = sleep.t0_unix_s + EPOCH_S * np.arange(len(y), dtype=np.float64)
     xs = _x(nd, t)
     ax.step(xs, y, where="post", color="#2e4053", lw=1.0)
     rem = np.where(y == 2.0, 2.0, np.nan)
-    ax.step(xs, rem, where="post", color="#c0392b", lw=3.0, label="REM")
+    ax.step(xs, rem, where="post", color="#c0392b", lw=3.0)
     unknown = np.array([s == "unknown" for s in sleep.stages] + [False])
     for a, b in runs(unknown):
         ax.axvspan(xs[a], xs[b], color="#e5e7e9", lw=0)
@@ -137,13 +139,14 @@ def _hypnogram(ax: Any, nd: NightData, g: Grid, sleep: Any) -> None:
     ax.set_ylim(0.5, 3.5)
     ax.set_ylabel("sleep (estimated)")
     lux = g.values["lux"]
-    if not np.isnan(lux).all():
-        ax2 = ax.twinx()
-        ax2.plot(_x(nd, g.unix_s), np.clip(lux, 0.01, None), color="#d4ac0d", lw=0.9,
-                 alpha=0.8)
-        ax2.set_yscale("log")
-        ax2.set_ylabel("room lux", fontsize=8, color="#9a7d0a")
-        ax2.tick_params(labelsize=7, colors="#9a7d0a")
+    lit = (lux > LIT_LUX) & ((g.flags & vocab.FLAG_LAMP_ON) == 0)
+    gx = _x(nd, np.append(g.unix_s, g.unix_s[-1] + EPOCH_S)) if g.n else []
+    for a, b in runs(lit):  # room light on (lamp off): drawn behind the stages
+        ax.axvspan(gx[a], gx[b], color="#f9e79f", lw=0, zorder=0)
+    if lit.any():
+        ax.plot([], [], color="#f9e79f", lw=6, label=f"room light > {LIT_LUX:g} lx")
+    ax.plot([], [], color="#c0392b", lw=3, label="REM")
+    _legend(ax, ncol=2)
     mt = sleep.metrics
     if mt.tst_min is None:
         _note(ax, f"sleep unknown: {mt.note}")
