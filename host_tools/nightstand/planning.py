@@ -171,8 +171,31 @@ def sleep_timing(night: Night) -> tuple[float | None, float | None, str]:
     return float(onset), float(offset), "lights-out to clip off / lights on"
 
 
-def night_light(night: Night) -> NightLight:
-    onset, offset, source = sleep_timing(night)
+def staged_timing(store: Store) -> dict[int, tuple[float, float]]:
+    """Sleep onset and final awakening (unix s) per store row from the host's sleep staging
+    (nightstand.sleep; cached beside the store): onset = lights-out + sleep onset latency,
+    final awakening = the end of the last sleep epoch in the lights-out window."""
+    from nightstand.sleep import staging as st
+    from nightstand.sleep.night import store_sleep_by_row
+
+    out: dict[int, tuple[float, float]] = {}
+    for row_id, ns in store_sleep_by_row(store).items():
+        if ns is None or ns.metrics.sol_min is None or ns.metrics.tst_min is None:
+            continue
+        onset = ns.window_from_unix_s + 60.0 * ns.metrics.sol_min
+        asleep = [k for k, s in enumerate(ns.stages) if s in (st.REM, st.NREM)
+                  and ns.window_from_unix_s <= ns.t0_unix_s + k * vocab.EPOCH_S
+                  < ns.window_to_unix_s]
+        if asleep:
+            out[row_id] = (onset, ns.t0_unix_s + (asleep[-1] + 1) * vocab.EPOCH_S)
+    return out
+
+
+def night_light(night: Night, staged: tuple[float, float] | None = None) -> NightLight:
+    if staged is not None:
+        (onset, offset), source = staged, "sleep staging"
+    else:
+        onset, offset, source = sleep_timing(night)
     light = [(float(e["unix_s"]), float(e["mel_edi_lx"])) for e in night.epochs
              if e.get("mel_edi_lx") is not None and math.isfinite(float(e["mel_edi_lx"]))]
     return NightLight(night_id=night.night_id, start_unix_s=float(night.start_unix_s),
@@ -184,11 +207,17 @@ def night_light(night: Night) -> NightLight:
 def load_nights(store: Store, device_id: str) -> tuple[list[NightLight], list[tuple[int, str]]]:
     out: list[NightLight] = []
     bad: list[tuple[int, str]] = []
+    try:
+        staged = staged_timing(store)
+    except (ImportError, OSError, ValueError) as e:  # staging unavailable: device events only
+        staged = {}
+        bad.append((0, f"sleep staging unavailable ({e}): lights-out used for sleep onset"))
     for row in store.nights():
         if row["device_id"] != device_id:
             continue
         try:
-            out.append(night_light(decode_night(store.raw_bytes(row["id"]))))
+            out.append(night_light(decode_night(store.raw_bytes(row["id"])),
+                                   staged.get(row["id"])))
         except (UserError, OSError, ValueError, KeyError) as e:
             bad.append((int(row["night_id"]), f"cannot be read ({e})"))
     return out, bad
