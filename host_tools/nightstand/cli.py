@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 
 from nightstand.commands import Command, all_commands
@@ -36,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except UserError as e:
         print(f"nightstand: {e}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as e:  # met while a command read or wrote the store
+        from nightstand.store import explain_db_error
+
+        print(f"nightstand: {explain_db_error(getattr(args, 'db', None), e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("nightstand: interrupted", file=sys.stderr)

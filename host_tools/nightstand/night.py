@@ -26,6 +26,7 @@ class Night:
     end: dict[str, Any] | None = None
     skipped: list[tuple[int, int, str]] = field(default_factory=list)
     size_bytes: int = 0
+    header_recovered: bool = False  # the header record was damaged: see with_header()
 
     @property
     def night_id(self) -> int:
@@ -55,12 +56,35 @@ class Night:
         return [(t[i], t[i + 1] - t[i]) for i in range(len(t) - 1) if 0 < t[i + 1] - t[i] < 3000]
 
 
-def decode_night(data: bytes) -> Night:
+def with_header(decoded: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+    """A decoded night whose header record was damaged, completed with a header recovered from
+    elsewhere (the store's row: device, night number and the start time the device listed). The
+    records carry their times as offsets from the start (docs/night-format.md, Times), so every
+    absolute time follows; the header is marked `recovered`."""
+    header = {**header, "recovered": True}
+    start = int(header["start_unix_s"])
+    for rec in decoded["records"]:
+        if "t_off_s" in rec:
+            rec["unix_s"] = start + rec["t_off_s"]
+        if "t_off_ms" in rec:
+            rec["unix_ms"] = start * 1000 + rec["t_off_ms"]
+    return {**decoded, "header": header}
+
+
+def decode_night(data: bytes, fallback_header: dict[str, Any] | None = None) -> Night:
+    """Decode a night file; if its header record is damaged, use `fallback_header` (with
+    device_id, night_id, start_unix_s, utc_offset_s) when given."""
     decoded = nightfile.decode(data)
     header = decoded["header"]
+    if header is None and fallback_header is not None and \
+            fallback_header.get("start_unix_s") is not None:
+        decoded = with_header(decoded, fallback_header)
+        header = decoded["header"]
     if header is None:
-        raise UserError("night file has no readable header: it is not a nightstand night")
-    night = Night(header=header, skipped=list(decoded["skipped"]), size_bytes=len(data))
+        raise UserError("night file has no readable header: it is not a nightstand night, or "
+                        "its header is damaged and its start time is not known")
+    night = Night(header=header, skipped=list(decoded["skipped"]), size_bytes=len(data),
+                  header_recovered=bool(header.get("recovered")))
     start_ms = night.start_unix_s * 1000
     for rec in decoded["records"]:
         kind = rec["type"]

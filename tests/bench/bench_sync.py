@@ -42,7 +42,7 @@ def faults_bench(tmp: Path, n_nights: int, size: int) -> None:
     dev = start_tcp_device(tmp / "dev", nights, secret=SECRET)
     faults = Faults(corrupt_p=0.01, cut_every_bytes=20000, seed=11)
     relay = TCPRelay(dev.port, faults)
-    store = Store(tmp / "n.sqlite3")
+    store = Store(tmp / "store" / "n.sqlite3")
     client = Client(lambda: TCPTransport("127.0.0.1", relay.port), secrets=lambda: [SECRET],
                     timeout_s=0.5, retries=40, backoff_s=0.0, min_timeout_s=0.01)
     t0 = time.monotonic()
@@ -102,7 +102,7 @@ def serial_bench(tmp: Path, size: int) -> None:
 def tcp_bench(tmp: Path, n_nights: int, size: int) -> None:
     nights = random_nights(n_nights, size, seed=13)
     dev = start_tcp_device(tmp / "tcp", nights, secret=SECRET, heapsize="512K")
-    store = Store(tmp / "tcp.sqlite3")
+    store = Store(tmp / "tcp-store" / "tcp.sqlite3")
     try:
         t0 = time.monotonic()
         with Client(lambda: TCPTransport("127.0.0.1", dev.port), secrets=lambda: [SECRET]) as c:

@@ -220,8 +220,15 @@ def _cli(monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, monkeypatch, capsys, report):
-    empty = str(tmp_path / "empty.sqlite3")
-    code, _out, err = _cli(monkeypatch, capsys, "report", "--out", str(tmp_path), "--db", empty)
+    missing = tmp_path / "typo" / "empty.sqlite3"
+    code, _out, err = _cli(monkeypatch, capsys, "report", "--out", str(tmp_path), "--db",
+                           str(missing))
+    assert code == 1 and "no store at" in err and err.count("\n") == 1
+    assert not missing.parent.exists()  # a read-only command creates nothing
+    empty = tmp_path / "db" / "empty.sqlite3"
+    Store(empty).close()
+    code, _out, err = _cli(monkeypatch, capsys, "report", "--out", str(tmp_path), "--db",
+                           str(empty))
     assert code == 1 and "holds no nights" in err and err.count("\n") == 1
     store, _row, _path, _data = report
     db = str(store.db_path)

@@ -39,7 +39,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 
 
 def _report_run(args: argparse.Namespace) -> int:
-    from nightstand.report import write_night_report, write_trends_report
+    from nightstand.report import batch_error, write_night_reports, write_trends_report
     from nightstand.report.metrics import select_rows
 
     if args.compare is not None and not (args.trends or args.all):
@@ -47,11 +47,13 @@ def _report_run(args: argparse.Namespace) -> int:
     if args.night and (args.last or args.all):
         raise UserError("give a NIGHT or --last/--all, not both")
     written: list[Path] = []
-    with Store(args.db) as store:
+    with Store(args.db, readonly=True) as store:
         only_trends = args.trends and not (args.night or args.last or args.all)
-        if not only_trends:
-            for row in select_rows(store, args.night, args.last, args.all):
-                written.append(write_night_report(store, row["id"], args.out))
+        failed: list[str] = []
+        rows = [] if only_trends else select_rows(store, args.night, args.last, args.all)
+        if rows:
+            pages, failed = write_night_reports(store, [r["id"] for r in rows], args.out)
+            written += pages
         if args.trends or args.all:
             written.append(write_trends_report(store, args.out, args.compare))
     if args.json:
@@ -59,6 +61,8 @@ def _report_run(args: argparse.Namespace) -> int:
     else:
         for p in written:
             print(p)
+    if failed:
+        raise batch_error(failed, len(rows))
     return 0
 
 
@@ -74,17 +78,30 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 def _export_run(args: argparse.Namespace) -> int:
     from nightstand.export import export_csv, export_edf
+    from nightstand.report import batch_error
     from nightstand.report.metrics import select_rows
+    from nightstand.store import StoreDamaged
 
-    with Store(args.db) as store:
+    failed: list[str] = []
+    with Store(args.db, readonly=True) as store:
         rows = select_rows(store, args.night)
         for row in rows:
-            if args.format == "csv":
-                out = Path(args.out) / f"night-{row['id']}" if len(rows) > 1 else Path(args.out)
-                for p in export_csv(store, row["id"], out):
-                    print(p)
-            else:
-                print(export_edf(store, row["id"], args.out))
+            try:
+                if args.format == "csv":
+                    out = (Path(args.out) / f"night-{row['id']}" if len(rows) > 1
+                           else Path(args.out))
+                    for p in export_csv(store, row["id"], out):
+                        print(p)
+                else:
+                    print(export_edf(store, row["id"], args.out))
+            except StoreDamaged:
+                raise
+            except UserError as e:
+                if len(rows) == 1:
+                    raise
+                failed.append(f"night {row['id']}: {e}")
+    if failed:
+        raise batch_error(failed, len(rows))
     return 0
 
 
@@ -102,24 +119,45 @@ def _journal_args(p: argparse.ArgumentParser) -> None:
     ls = sub.add_parser("list", help="list the journal entries", description="list the entries")
     _db_arg(ls)
     ls.add_argument("--json", action="store_true", help="print JSON for scripts")
+    ed = sub.add_parser("edit", help="change an entry's date, text or tag",
+                        description="change an entry's date, text or tag")
+    ed.add_argument("id", type=int, help="the entry's number (see `nightstand journal list`)")
+    ed.add_argument("--date", help="new date, YYYY-MM-DD")
+    ed.add_argument("--text", help="new text")
+    ed.add_argument("--tag", help='new tag ("" removes it)')
+    _db_arg(ed)
+    rm = sub.add_parser("delete", help="delete an entry", description="delete an entry")
+    rm.add_argument("id", type=int, help="the entry's number (see `nightstand journal list`)")
+    _db_arg(rm)
 
 
 def _journal_run(args: argparse.Namespace) -> int:
     from nightstand import journal
 
+    if args.action == "list":
+        with Store(args.db, readonly=True) as store:
+            entries = journal.entries(store)
+        if args.json:
+            print(json.dumps([e.__dict__ for e in entries]))
+        elif not entries:
+            print('no journal entries yet: add one with `nightstand journal add YYYY-MM-DD '
+                  '"text"`')
+        else:
+            for e in entries:
+                print(e.label())
+        return 0
+    if args.action != "add":  # edit/delete: the store must exist already
+        Store(args.db, readonly=True).close()
     with Store(args.db) as store:
         if args.action == "add":
             e = journal.add_entry(store, args.date, args.text, args.tag)
             print(f"journal entry #{e.id} added: {e.label()}")
-            return 0
-        entries = journal.entries(store)
-    if args.json:
-        print(json.dumps([e.__dict__ for e in entries]))
-    elif not entries:
-        print('no journal entries yet: add one with `nightstand journal add YYYY-MM-DD "text"`')
-    else:
-        for e in entries:
-            print(e.label())
+        elif args.action == "edit":
+            e = journal.edit_entry(store, args.id, args.date, args.text, args.tag)
+            print(f"journal entry #{e.id} changed: {e.label()}")
+        else:
+            e = journal.delete_entry(store, args.id)
+            print(f"journal entry #{e.id} deleted: {e.label()}")
     return 0
 
 
@@ -128,6 +166,7 @@ COMMANDS = [
             _report_args, _report_run),
     Command("export", "export a night as CSV tables or EDF+ for other tools", _export_args,
             _export_run),
-    Command("journal", "note protocol changes (add/list) to compare nights before and after",
+    Command("journal",
+            "note protocol changes (add/list/edit/delete) to compare nights before and after",
             _journal_args, _journal_run),
 ]

@@ -114,6 +114,7 @@ def _sync_run(args: argparse.Namespace) -> int:
     from nightstand.sync.engine import sync_device
 
     with Store(args.db) as store:
+        store.lock()  # one sync per store at a time
         progress = Progress("[progress.description]{task.description}", BarColumn(),
                             DownloadColumn(), TransferSpeedColumn(), transient=True,
                             disable=args.json)
@@ -196,7 +197,7 @@ def _status_args(p: argparse.ArgumentParser) -> None:
 
 
 def _status_run(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
+    with Store.open_optional(args.db) as store:
         def go(client: Client, address: str) -> dict:
             hello = client.connect()
             st = client.status()
@@ -232,7 +233,7 @@ def _fmt_time(unix_s: int | None, offset_s: int | None) -> str:
 def _nights_run(args: argparse.Namespace) -> int:
     from nightstand.sleep.night import store_sleep_by_row, tst_se_cells
 
-    with Store(args.db) as store:
+    with Store(args.db, readonly=True) as store:
         rows = store.nights()
         sleep = store_sleep_by_row(store) if rows else {}
     if args.json:
@@ -256,6 +257,30 @@ def _nights_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- store ------------------------------------------------------------------------------------
+
+def _store_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
+    sub.required = True
+    rb = sub.add_parser(
+        "rebuild", help="make a new store from the raw night files (after damage)",
+        description="make a new store from the raw night files in raw/ beside it; paired "
+                    "devices, keys and the journal are kept if they can still be read; the old "
+                    "file is set aside as <store>.damaged-<time>")
+    _db_arg(rb)
+
+
+def _store_run(args: argparse.Namespace) -> int:
+    from nightstand.store import rebuild
+
+    n, failed, aside = rebuild(args.db)
+    print(f"{n} night(s) stored again from raw/" + (f"; the old store is kept as {aside}"
+                                                    if aside else ""))
+    for f in failed:
+        print(f"not stored: {f}")
+    return 0
+
+
 COMMANDS = [
     Command("sync", "download new nights from the device into the desktop store", _sync_args,
             _sync_run),
@@ -265,6 +290,8 @@ COMMANDS = [
     Command("status", "show the device's status (clock, flash, heap, faults, nights)",
             _status_args, _status_run),
     Command("nights", "list the nights in the desktop store", _nights_args, _nights_run),
+    Command("store", "look after the desktop store (rebuild it from raw/ after damage)",
+            _store_args, _store_run),
 ]
 
 

@@ -12,9 +12,10 @@ from nightstand.errors import UserError
 from nightstand.report import figures, pages
 from nightstand.report.metrics import build_grid, hyperarousal_for, load_night, night_metrics
 from nightstand.report.trends import add_sleep, bedtime_sd_min, compare, trend_rows
-from nightstand.store import Store
+from nightstand.store import Store, StoreDamaged
 
-__all__ = ["night_file_stem", "prepare_out_dir", "write_night_report", "write_trends_report"]
+__all__ = ["night_file_stem", "prepare_out_dir", "write_night_report", "write_night_reports",
+           "write_trends_report"]
 
 
 def prepare_out_dir(out_dir: Path | str) -> Path:
@@ -63,6 +64,32 @@ def write_night_report(store: Store, row_id: int, out_dir: Path | str) -> Path:
     _write(html_path, pages.night_page(nd, m, main_png, detail_png, png_path.name,
                                        circadian.night_html(store, nd.device_id, nd.night_id)))
     return html_path
+
+
+def write_night_reports(store: Store, row_ids: list[int],
+                        out_dir: Path | str) -> tuple[list[Path], list[str]]:
+    """Write the report of each night, going on past a night that cannot be reported (damaged
+    raw file, ...). -> (pages written, one "night ID: why" per night that failed). A problem
+    that would fail every night (the output folder, the store itself) is raised at once."""
+    prepare_out_dir(out_dir)
+    written: list[Path] = []
+    failed: list[str] = []
+    for row_id in row_ids:
+        try:
+            written.append(write_night_report(store, row_id, out_dir))
+        except StoreDamaged:
+            raise
+        except UserError as e:
+            if len(row_ids) == 1:
+                raise
+            failed.append(f"night {row_id}: {e}")
+    return written, failed
+
+
+def batch_error(failed: list[str], total: int) -> UserError:
+    """One line for a batch that went on past failed nights."""
+    return UserError(f"{len(failed)} of {total} nights failed ({'; '.join(failed)}); the others "
+                     "were written")
 
 
 def write_trends_report(store: Store, out_dir: Path | str,

@@ -431,6 +431,11 @@ def trends_figure(rows: list[dict[str, Any]], journal: list[Any],
     ax.yaxis.set_major_locator(MultipleLocator(0.25 if span_h <= 1.5 else 0.5 if span_h <= 4
                                                else 1.0))
     ax.invert_yaxis()
+    # Journal entries outside the nights' range are listed on the page, not drawn: a far-off
+    # date would stretch the axis past what the renderer can draw.
+    lo, hi = (min(x) - 1.0, max(x) + 1.0) if len(x) else (-np.inf, np.inf)
+    journal = [e for e in journal
+               if lo <= mdates.date2num(dt.datetime.fromisoformat(e.date)) <= hi]
     for a in axs:
         for e in journal:
             xe = mdates.date2num(dt.datetime.fromisoformat(e.date))

@@ -21,7 +21,7 @@ from nsdev.core import vocab
 
 from nightstand.errors import UserError
 from nightstand.night import Night, decode_night
-from nightstand.store import Store
+from nightstand.store import Store, damaged
 
 EPOCH_S = 30
 # Flags that make an epoch's heart values unreliable (the value may be stored, it is not used).
@@ -61,12 +61,14 @@ class NightData:
     skipped_ranges: int = 0
     closed: bool = False
     grid: Grid | None = None  # set by load_light (epochs then stay empty); else built on demand
+    header_recovered: bool = False  # the night's header record was damaged
 
     @classmethod
     def from_night(cls, night: Night, row_id: int = 0) -> NightData:
         return cls(row_id, str(night.header.get("device_id", "")), night.night_id,
                    night.start_unix_s, night.utc_offset_s, night.epochs, night.events,
-                   night.beat_t_ms, night.beat_pwa, len(night.skipped), night.closed)
+                   night.beat_t_ms, night.beat_pwa, len(night.skipped), night.closed,
+                   header_recovered=night.header_recovered)
 
     def night_date(self) -> dt.date:
         return night_date(self.start_unix_s, self.utc_offset_s)
@@ -101,7 +103,7 @@ def load_night(store: Store, row_id: int) -> tuple[NightData, Night]:
         data = store.raw_bytes(row_id)
     except OSError as e:
         raise UserError(f"night {row_id}: its raw file is missing from the store ({e})") from None
-    night = decode_night(data)
+    night = decode_night(data, store.fallback_header(row_id))
     return NightData.from_night(night, row_id), night
 
 
@@ -121,8 +123,12 @@ def load_light(store: Store, rows: Iterable[dict[str, Any]]) -> list[NightData]:
         for unix_ms, kind, name, values, text in store.db.execute(
                 "SELECT unix_ms, kind, kind_name, values_json, text FROM events WHERE night=? "
                 "ORDER BY rowid", (rid,)):
+            try:
+                vals = json.loads(values or "[]")
+            except ValueError:
+                raise damaged(store.db_path, f"night {rid}: an event row is not JSON") from None
             events.append({"unix_ms": unix_ms, "kind": kind, "kind_name": name,
-                           "values": json.loads(values or "[]"), "text": text})
+                           "values": vals, "text": text})
         out.append(NightData(rid, row["device_id"], row["night_id"], int(row["start_unix_s"]),
                              int(row["utc_offset_s"] or 0), [], events,
                              skipped_ranges=int(row.get("n_skipped") or 0), grid=grid))
@@ -365,7 +371,8 @@ def night_metrics(nd: NightData, g: Grid | None = None) -> dict[str, Any]:
     g = g if g is not None else grid_of(nd)
     m: dict[str, Any] = {"row_id": nd.row_id, "device_id": nd.device_id,
                          "night_id": nd.night_id, "date": nd.night_date().isoformat(),
-                         "utc_offset_s": nd.utc_offset_s, "skipped_ranges": nd.skipped_ranges}
+                         "utc_offset_s": nd.utc_offset_s, "skipped_ranges": nd.skipped_ranges,
+                         "header_recovered": nd.header_recovered}
     if not g.n:
         m.update(epochs_grid=0, epochs_recorded=0)
         return m

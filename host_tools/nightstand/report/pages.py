@@ -77,9 +77,16 @@ def _hhmm(nd: NightData, t: float | None) -> str:
     return "unknown" if t is None else f"{nd.local(t):%H:%M}"
 
 
+_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                   0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
 def _json_safe(m: dict[str, Any]) -> str:
+    """JSON for a <script> block: no character that HTML could read inside the script (`<!--`,
+    `<script`, `</script>`, entities) nor a JavaScript line break; JSON parsers read the
+    \\u escapes back as the same characters."""
     return json.dumps(m, default=lambda o: o.to_dict() if hasattr(o, "to_dict") else str(o)
-                      ).replace("</", "<\\/")
+                      ).translate(_SCRIPT_ESCAPES)
 
 
 def _lights_source(src: str) -> str:
@@ -128,7 +135,10 @@ def summary_rows(nd: NightData, m: dict[str, Any]) -> list[str]:
                   f"{m['valid_hr_pct']:.0f}% of epochs with valid HR",
                   (f"flags: {shown_flags}" if shown_flags else "no quality flags")
                   + (f"; {m['skipped_ranges']} damaged byte ranges skipped"
-                     if m["skipped_ranges"] else "")))
+                     if m["skipped_ranges"] else "")
+                  + ("; the night's header record was damaged: its start time is the one the "
+                     "device listed and its UTC offset is taken from the same device's nearest "
+                     "night" if m.get("header_recovered") else "")))
     r.append(_row("sleep_hr_mean_bpm", "mean sleeping heart rate", m["sleep_hr_mean_bpm"],
                   fmt(m["sleep_hr_mean_bpm"], ".1f", "bpm"),
                   "valid epochs between lights out and lights on"))

@@ -3,12 +3,43 @@ against the device's CRC, commit it to the store, and only then acknowledge it t
 
 from __future__ import annotations
 
+import errno
+import os
+import sqlite3
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
+from nightstand.errors import UserError
 from nightstand.store import Store
 from nightstand.sync.client import Client, Night
+
+
+def local_error(path: Path, e: OSError) -> UserError:
+    """A failure of this computer's disk, said as such (not blamed on the device or the link)."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return UserError(f"the disk holding {path} is full: free some space and sync again "
+                         "(nothing was acknowledged, the device keeps its nights)")
+    if e.errno == errno.EROFS:
+        return UserError(f"{path} is on a read-only disk: give a writable --db")
+    return UserError(f"cannot write {path}: {e.strerror or e}: check the store folder, then sync "
+                     "again (nothing was acknowledged)")
+
+
+def _open_part(part: Path) -> BinaryIO:
+    """The partial download file, created private (0600); a folder or link in its place is
+    named as what it is, not blamed on the device."""
+    if part.is_symlink() or (part.exists() and not part.is_file()):
+        what = "a folder" if part.is_dir() else "not a regular file"
+        raise UserError(f"{part} is {what}, in the way of a download: move it out of the store, "
+                        "then sync again")
+    try:
+        fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o600)
+        return os.fdopen(fd, "r+b")
+    except OSError as e:
+        raise local_error(part, e) from None
 
 
 @dataclass
@@ -77,7 +108,12 @@ def sync_device(
 
 
 def _part_size(store: Store, dev: str, n: Night) -> int:
-    part = store.partial_path(dev, n.night_id)
+    try:
+        part = store.partial_path(dev, n.night_id)
+    except OSError as e:
+        raise local_error(store.root / "raw", e) from None
+    if part.is_symlink() or (part.exists() and not part.is_file()):
+        _open_part(part).close()  # raises: says what is in the way
     if not part.exists():
         return 0
     size = part.stat().st_size
@@ -92,20 +128,31 @@ def _fetch(client: Client, store: Store, dev: str, n: Night, have: int,
     part = store.partial_path(dev, n.night_id)
     got = 0
     for attempt in range(2):
-        mode = "r+b" if part.exists() else "w+b"
-        with open(part, mode) as f:
-            part.chmod(0o600)
+        with _open_part(part) as f:
 
             def sink(offset: int, data: bytes, f=f) -> None:
-                f.seek(offset)
-                f.write(data)
-                f.flush()
+                try:
+                    f.seek(offset)
+                    f.write(data)
+                    f.flush()
+                except OSError as e:
+                    raise local_error(part, e) from None
 
             got += client.download(n.night_id, n.size, sink, start=have, progress=progress)
-            f.truncate(n.size)
+            try:
+                f.truncate(n.size)
+            except OSError as e:
+                raise local_error(part, e) from None
         size, crc = client.night_crc(n.night_id)
         if size == n.size and zlib.crc32(part.read_bytes()) == crc:
-            store.commit_night(dev, n.night_id, part, crc, n.start_unix_s or None)
+            try:
+                store.commit_night(dev, n.night_id, part, crc, n.start_unix_s or None)
+            except OSError as e:
+                raise local_error(part, e) from None
+            except sqlite3.OperationalError as e:
+                if "full" not in str(e):
+                    raise
+                raise local_error(store.db_path, OSError(errno.ENOSPC, str(e))) from None
             client.ack_night(n.night_id, size, crc)  # only after the store committed
             store.mark_acked(dev, n.night_id)
             return got

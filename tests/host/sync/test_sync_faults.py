@@ -21,7 +21,7 @@ def test_sync_through_faulty_link(tmp_path, seed):
     faults = Faults(corrupt_p=0.003, drop_p=0.0005, delay_p=0.02, delay_s=0.01,
                     cut_every_bytes=6000, seed=seed)
     relay = TCPRelay(dev.port, faults)
-    store = Store(tmp_path / "n.sqlite3")
+    store = Store(tmp_path / "db" / "n.sqlite3")
     try:
         client = Client(lambda: TCPTransport("127.0.0.1", relay.port), secrets=lambda: [SECRET],
                         timeout_s=0.5, retries=40, backoff_s=0.0, min_timeout_s=0.01)

@@ -72,7 +72,7 @@ def test_store_is_private_and_versioned(tmp_path):
 
 
 def test_resume_from_partial_file_and_lost_ack(device, tmp_path):
-    store = Store(tmp_path / "n.sqlite3")
+    store = Store(tmp_path / "db" / "n.sqlite3")
     dev_id = "ns-test-0001"
     # A broken earlier transfer left 1000 bytes of night 2.
     store.partial_path(dev_id, 2).write_bytes(device.nights[2][:1000])
@@ -91,7 +91,7 @@ def test_resume_from_partial_file_and_lost_ack(device, tmp_path):
 
 
 def test_stale_partial_file_is_redownloaded(device, tmp_path):
-    store = Store(tmp_path / "n.sqlite3")
+    store = Store(tmp_path / "db" / "n.sqlite3")
     store.partial_path("ns-test-0001", 3).write_bytes(b"\x00" * 500)  # not the device's bytes
     with _client(device) as c:
         sync_device(c, store, "test", set_time=False)
