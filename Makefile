@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python tests/bench/bench_lamp.py
 	$(BIN)/python tests/bench/bench_report.py
 	$(BIN)/python tests/bench/bench_plan_week.py
+	$(BIN)/python tests/bench/bench_replay_memory.py
 
 bench-accuracy: setup
 	$(BIN)/python tests/bench/bench_accuracy.py --data $(DATA)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 
@@ -46,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nightstand: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug, not the user's input: still one line, the trace on request
+        if os.environ.get("NIGHTSTAND_DEBUG"):
+            raise
+        where = "".join(str(e).splitlines()[:1])[:300]
+        print(f"nightstand: internal error ({type(e).__name__}: {where}): please report it; "
+              "NIGHTSTAND_DEBUG=1 shows the traceback", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":

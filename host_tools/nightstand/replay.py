@@ -40,37 +40,9 @@ def read_recording(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | Non
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        try:
-            header = [h.strip().lower() for h in next(reader)]
-        except StopIteration:
-            raise UserError(f"{path}: the file is empty") from None
-        if "time_s" not in header:
-            raise UserError(f"{path}: no `time_s` column (found: {', '.join(header)}); "
-                            "the header must be time_s plus ppg or ir, optionally red")
-        ppg = next((c for c in PPG_COLUMNS if c in header), None)
-        if ppg is None:
-            raise UserError(f"{path}: no `ppg` or `ir` column (found: {', '.join(header)})")
-        cols = [header.index("time_s"), header.index(ppg)]
-        has_red = "red" in header
-        if has_red:
-            cols.append(header.index("red"))
-        rows = []
-        for line_no, row in enumerate(reader, start=2):
-            if not row or all(not c.strip() for c in row):
-                continue
-            try:
-                rows.append([float(row[i]) for i in cols])
-            except (ValueError, IndexError):
-                raise UserError(f"{path}:{line_no}: expected numbers in columns "
-                                f"{', '.join(header[i] for i in cols)}") from None
-    if len(rows) < 2:
-        raise UserError(f"{path}: needs at least two samples")
-    data = np.asarray(rows)
-    if not np.all(np.isfinite(data)):
-        raise UserError(f"{path}: contains NaN or infinite values; remove or fill them first")
-    return data[:, 0], data[:, 1], (data[:, 2] if has_red else None)
+    from nightstand.sim.recording import read_csv_recording
+
+    return read_csv_recording(path)
 
 
 def _read_wfdb(record: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

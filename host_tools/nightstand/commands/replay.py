@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from nightstand.commands.base import Command
+from nightstand.errors import UserError
 from nightstand.replay import replay
 from nightstand.sim import runner
 
@@ -22,13 +23,18 @@ def _add_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    args.out.mkdir(parents=True, exist_ok=True)
-    if args.beats:
-        from nightstand.sleep.replay import replay_beats, summary_lines
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out} is a file: give a folder (it is created)")
+    try:  # the recording is read and checked before --out is created
+        if args.beats:
+            from nightstand.sleep.replay import replay_beats, summary_lines
 
-        print("\n".join(summary_lines(replay_beats(args.recording, args.out))))
-        return 0
-    beats, epochs = replay(args.recording, args.out, heapsize=args.heap)
+            print("\n".join(summary_lines(replay_beats(args.recording, args.out))))
+            return 0
+        beats, epochs = replay(args.recording, args.out, heapsize=args.heap)
+    except OSError as e:
+        raise UserError(f"cannot write {e.filename or args.out}: {e.strerror}: choose another "
+                        "--out") from None
     n_beats = sum(1 for _ in open(beats)) - 1
     n_epochs = sum(1 for _ in open(epochs)) - 1
     n_events = sum(1 for _ in open(args.out / "events.csv")) - 1

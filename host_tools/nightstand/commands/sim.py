@@ -65,6 +65,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from nightstand.store import Store
 
     out: Path = args.out
+    runner.prepare_run_dir(out, "demo folder")  # never a folder of the user's own files
     sim_dir = out / "sim"
     db = out / "store" / "nightstand.sqlite3"
     sc = default_scenario()

@@ -31,6 +31,42 @@ class SimulationError(UserError):
     """The simulated board failed (firmware crash, out of memory, simulator fault)."""
 
 
+RUN_MARKER = ".nightstand-run"  # written first into a run folder, so a failed run can be redone
+
+
+def is_run_dir(out: Path) -> bool:
+    return (out / "sim.json").exists() or (out / RUN_MARKER).exists()
+
+
+def prepare_run_dir(out: Path, what: str = "run folder") -> bool:
+    """Make `out` ready for a run: a new folder, an empty one, or an earlier run's (even a failed
+    one). One clear UserError otherwise. -> True if the folder was created here."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file: give a folder (the {what} is created there)")
+    created = not out.exists()
+    if not created:
+        try:
+            entries = [e.name for e in out.iterdir()]
+        except OSError as e:
+            raise UserError(f"cannot read the {what} {out}: {e.strerror}: choose another "
+                            "--out") from None
+        if entries and not is_run_dir(out):
+            raise UserError(f"{out} exists and is not a simulation folder; choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RUN_MARKER).write_text("a nightstand run folder: nightstand may clear it\n")
+    except OSError as e:
+        raise UserError(f"cannot write the {what} {out}: {e.strerror}: choose another "
+                        "--out") from None
+    return created
+
+
+def write_error(out: Path, e: OSError) -> UserError:
+    """An OSError met while writing a run folder, as one line."""
+    where = e.filename or out
+    return UserError(f"cannot write {where}: {e.strerror or e}: choose another --out")
+
+
 @dataclass
 class SimResult:
     sim_dir: Path

@@ -115,6 +115,12 @@ def _int(ctx: _Ctx, where: str, value: Any, lo: int, hi: int) -> int:
     return int(value)
 
 
+# A night must start where its whole length, the UTC offsets and the device's calendar (2000-2099,
+# as the ESP32 RTC and the MicroPython time functions keep it) all fit.
+START_MIN = dt.datetime(2000, 1, 1)
+START_MAX = dt.datetime(2099, 12, 1)
+
+
 def _parse_start(ctx: _Ctx, value: Any) -> dt.datetime:
     if not isinstance(value, str):
         raise ctx.fail("start", f"must be a local date-time string like '2026-01-15T22:00', "
@@ -127,6 +133,9 @@ def _parse_start(ctx: _Ctx, value: Any) -> dt.datetime:
     if start.tzinfo is not None:
         raise ctx.fail("start", "give the local time without a UTC offset and put the offset "
                        "in 'utc_offset_s'")
+    if not START_MIN <= start <= START_MAX:
+        raise ctx.fail("start", f"'{value}' is out of range: the device's calendar runs from "
+                       f"{START_MIN:%Y-%m-%d} to {START_MAX:%Y-%m-%d}")
     return start
 
 
@@ -475,13 +484,24 @@ def start_unix_s(scenario: Scenario) -> float:
     return start.timestamp() - scenario["utc_offset_s"]
 
 
+MAX_SCENARIO_BYTES = 4 << 20  # a scenario is a small hand-written JSON file
+
+
 def load_scenario(path: Path | str) -> Scenario:
     """Read and validate a scenario file; errors are one-line UserErrors naming the file."""
     p = Path(path)
     try:
+        if p.is_file() and p.stat().st_size > MAX_SCENARIO_BYTES:
+            raise UserError(f"scenario {p}: too big ({p.stat().st_size / 1e6:.0f} MB) for a "
+                            "scenario file: give a scenario JSON file")
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"scenario {p}: file not found: check the path") from None
+    except IsADirectoryError:
+        raise UserError(f"scenario {p}: is a folder: give a scenario JSON file") from None
+    except UnicodeDecodeError:
+        raise UserError(f"scenario {p}: not a text file (binary data?): give a scenario JSON "
+                        "file") from None
     except OSError as exc:
         raise UserError(f"scenario {p}: cannot read it ({exc.strerror})") from None
     try:
@@ -489,6 +509,8 @@ def load_scenario(path: Path | str) -> Scenario:
     except json.JSONDecodeError as exc:
         raise UserError(f"scenario {p}: not valid JSON at line {exc.lineno} column "
                         f"{exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise UserError(f"scenario {p}: nested too deeply to be a scenario") from None
     return validate(raw, str(p))
 
 

@@ -86,16 +86,26 @@ def simulate(
     quiet: bool = False, flash: str = "folder", power_cuts: int = 0,
 ) -> tuple[GeneratedNight, runner.SimResult]:
     """Generate the scenario's signals, run the firmware for the whole night, return both."""
-    if out.exists() and any(out.iterdir()):
-        if not (out / "sim.json").exists():
-            raise UserError(f"{out} exists and is not a simulation folder; choose another --out")
+    if out.is_dir() and runner.is_run_dir(out):
         _clear_run(out)
-    out.mkdir(parents=True, exist_ok=True)
-    gen = generate(scenario, out)
-    prepare(gen, out, device_settings(gen), flash=flash, power_cuts=power_cuts,
-            seed=int(scenario.get("seed", 0)))
-    with progress_bar("simulating night", gen.duration_s, " s") as update:
-        result = runner.run(out, heapsize=heapsize, on_progress=None if quiet else update)
+    created = runner.prepare_run_dir(out)
+    try:
+        gen = generate(scenario, out)
+        prepare(gen, out, device_settings(gen), flash=flash, power_cuts=power_cuts,
+                seed=int(scenario.get("seed", 0)))
+    except BaseException as e:
+        if created:  # nothing was run: leave nothing behind
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise runner.write_error(out, e) from None
+        raise
+    try:
+        with progress_bar("simulating night", gen.duration_s, " s") as update:
+            result = runner.run(out, heapsize=heapsize, on_progress=None if quiet else update)
+    except OSError as e:
+        raise runner.write_error(out, e) from None
     return gen, result
 
 
@@ -105,7 +115,7 @@ def _clear_run(out: Path) -> None:
     for name in ("flash", "flash_files", "stim", "truth", "code"):
         shutil.rmtree(out / name, ignore_errors=True)
     for f in out.glob("*"):
-        if f.is_file():
+        if f.is_file() and f.name != runner.RUN_MARKER:
             f.unlink()
 
 

@@ -101,11 +101,12 @@ def _mount_littlefs(vflash, sim_dir, cfg, cuts):
 
 
 def _mkdirs(path):
-    cur = ""
+    # An absolute path stays absolute (a leading "/" is kept), so nothing is made under the cwd.
+    cur = "/" if path.startswith("/") else ""
     for part in path.split("/"):
-        cur = part if not cur else cur + "/" + part
         if not part:
             continue
+        cur = cur + part if cur in ("", "/") else cur + "/" + part
         try:
             os.mkdir(cur)
         except OSError:
@@ -224,4 +225,5 @@ def main():
     sys.exit(0 if status == "ok" else 3)
 
 
-main()
+if __name__ == "__main__":  # importable for tests
+    main()
