@@ -303,6 +303,9 @@ class Store:
         if version == SCHEMA_VERSION:
             self._check_tables()
             return
+        if version == 0 and self._tables() and "nights" not in self._tables():
+            raise UserError(f"--db {self.db_path} is an SQLite file of another program, not a "
+                            "nightstand store: give another --db")
         if self.readonly:
             if version == 0 and not self._tables():
                 raise UserError(f"the store {self.db_path} is empty (never synced): run "
@@ -310,9 +313,6 @@ class Store:
             raise UserError(f"the store {self.db_path} has an older layout (schema {version}): "
                             "run a command that writes to it (e.g. `nightstand sync`) to "
                             "upgrade it first")
-        if version == 0 and self._tables():
-            raise UserError(f"--db {self.db_path} is an SQLite file of another program, not a "
-                            "nightstand store: give another --db")
         # Two first opens at once: the write lock is taken before the version is read, so the
         # second waits, then finds the schema already migrated.
         saved = self.db.isolation_level
@@ -589,14 +589,14 @@ def rebuild(db_path: Path | str | None = None) -> tuple[int, list[str], Path | N
     path = Path(db_path) if db_path else default_db_path()
     if path.is_dir():
         raise UserError(f"--db {path} is a folder: give the store file, e.g. {path / DB_NAME}")
-    raw = path.parent / "raw"
-    if not raw.is_dir():
-        raise UserError(f"no raw/ folder beside {path}: there is nothing to rebuild from")
     if path.exists():
         with open(path, "rb") as f:
             head = f.read(len(SQLITE_MAGIC))
         if head and head != SQLITE_MAGIC:
             raise UserError(f"--db {path} is not a nightstand store (not an SQLite file)")
+    raw = path.parent / "raw"
+    if not raw.is_dir():
+        raise UserError(f"no raw/ folder beside {path}: there is nothing to rebuild from")
     devices = _salvage(path, "SELECT device_id, secret, firmware_version, paired_unix_s, "
                              "last_address, last_seen_unix_s FROM devices")
     entries = _salvage(path, "SELECT id, date, text, tag, created_unix_s FROM journal")

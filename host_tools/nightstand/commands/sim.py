@@ -22,7 +22,7 @@ from nightstand.sim.session import (
 
 
 def _add_sim_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario", nargs="?", default="default",
+    p.add_argument("scenario", nargs="?", default=None,
                    help="a scenario JSON file, or `default` (default)")
     p.add_argument("--seed", type=int, help="simulate a random scenario made from this seed")
     p.add_argument("--out", type=Path, required=True, help="run folder (created)")
