@@ -19,24 +19,26 @@ MAX_HEADER_CHARS = 4096  # a header row longer than this is not a recording's
 
 
 class _Columns:
-    """Growable float64 columns (capacity doubles; trimmed once at the end)."""
+    """Growable float64 columns, one row of storage per column (so each column is returned as a
+    view, never copied); capacity doubles. Pages past the end are never touched, so they take
+    no memory."""
 
     def __init__(self, n_cols: int, capacity: int) -> None:
-        self.data = np.empty((max(capacity, 16), n_cols), dtype=np.float64)
+        self.data = np.empty((n_cols, max(capacity, 16)), dtype=np.float64)
         self.n = 0
 
     def extend(self, block: np.ndarray) -> None:
         need = self.n + len(block)
-        if need > len(self.data):
-            grown = np.empty((max(need, 2 * len(self.data)), self.data.shape[1]),
+        if need > self.data.shape[1]:
+            grown = np.empty((self.data.shape[0], max(need, 2 * self.data.shape[1])),
                              dtype=np.float64)
-            grown[:self.n] = self.data[:self.n]
+            grown[:, :self.n] = self.data[:, :self.n]
             self.data = grown
-        self.data[self.n:need] = block
+        self.data[:, self.n:need] = block.T
         self.n = need
 
     def columns(self) -> list[np.ndarray]:
-        return [np.ascontiguousarray(self.data[:self.n, i]) for i in range(self.data.shape[1])]
+        return [self.data[i, :self.n] for i in range(self.data.shape[0])]
 
 
 def _bad_line(path: Path, lines: list[str], first_line_no: int, cols: list[int],
@@ -94,7 +96,7 @@ def _read(path: Path, f: io.TextIOBase) -> tuple[np.ndarray, np.ndarray, np.ndar
         size = path.stat().st_size
     except OSError:
         size = 0
-    out = _Columns(len(cols), size // max(len(first), 8))
+    out = _Columns(len(cols), size // max(len(first) // 2, 4))  # a generous guess: no regrowth
     line_no = 2
     last_t = -np.inf
     while True:
