@@ -26,7 +26,7 @@ import resource, sys, time
 from pathlib import Path
 stage, csv_path, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-from nightstand.cmd_replay import read_recording
+from nightstand.replay import read_recording
 from nsdev import config
 from nightstand.sim.generate import write_ppg_stimulus_from_recording
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # after the imports
