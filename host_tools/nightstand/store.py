@@ -458,12 +458,16 @@ class Store:
             "received_unix_s, acked, decoder_version, n_records, n_skipped, decode_error, "
             "(SELECT COUNT(*) FROM epochs WHERE night=nights.id), "
             "(SELECT COUNT(*) FROM beats WHERE night=nights.id), "
-            "(SELECT COUNT(*) FROM events WHERE night=nights.id) "
+            "(SELECT COUNT(*) FROM events WHERE night=nights.id), "
+            "COALESCE(header_json LIKE '%\"recovered\": true%', 0) "
             "FROM nights ORDER BY start_unix_s, device_id, night_id")
         keys = ["id", "device_id", "night_id", "size", "crc32", "start_unix_s", "utc_offset_s",
                 "received_unix_s", "acked", "decoder_version", "n_records", "n_skipped",
-                "decode_error", "epochs", "beats", "events"]
-        return [dict(zip(keys, r, strict=True)) for r in cur.fetchall()]
+                "decode_error", "epochs", "beats", "events", "header_recovered"]
+        rows = [dict(zip(keys, r, strict=True)) for r in cur.fetchall()]
+        for r in rows:
+            r["header_recovered"] = bool(r["header_recovered"])
+        return rows
 
     def raw_bytes(self, row_id: int) -> bytes:
         (rel,) = self.db.execute("SELECT raw_path FROM nights WHERE id=?", (row_id,)).fetchone()

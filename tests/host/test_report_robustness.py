@@ -51,14 +51,17 @@ def three_nights(tmp_path):
     return db
 
 
-def test_a_flipped_header_byte_keeps_the_night_usable(three_nights, tmp_path):
+def test_a_flipped_header_byte_keeps_the_night_usable(three_nights, tmp_path, capsys):
     with Store(three_nights) as store:
         rows = store.nights()
         damaged = rows[1]
         assert damaged["night_id"] == 2 and damaged["epochs"] == 80 and damaged["n_skipped"]
         assert damaged["utc_offset_s"] == 3600  # from the same device's nearest night
+        assert damaged["header_recovered"] and not rows[0]["header_recovered"]
         html = write_night_report(store, damaged["id"], tmp_path / "out").read_text()
-    assert "night-2026-01-16-2.html" in str(tmp_path / "out" / "night-2026-01-16-2.html")
+    assert (tmp_path / "out" / "night-2026-01-16-2.html").exists()
+    assert cli.main(["nights", "--db", str(three_nights)]) == 0
+    assert "header damaged" in capsys.readouterr().out
     assert "header record was damaged" in html
     hr = re.search(r'id="sleep_hr_mean_bpm"><th>[^<]*</th><td class="v" data-value="([0-9.]+)"',
                    html)

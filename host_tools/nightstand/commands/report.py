@@ -78,13 +78,15 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 def _export_run(args: argparse.Namespace) -> int:
     from nightstand.export import export_csv, export_edf
-    from nightstand.report import batch_error
+    from nightstand.report import batch_error, prepare_out_dir
     from nightstand.report.metrics import select_rows
     from nightstand.store import StoreDamaged
 
     failed: list[str] = []
     with Store(args.db, readonly=True) as store:
         rows = select_rows(store, args.night)
+        if len(rows) > 1:
+            prepare_out_dir(args.out)  # a folder that cannot be written fails once, not per night
         for row in rows:
             try:
                 if args.format == "csv":

@@ -251,6 +251,8 @@ def _nights_run(args: argparse.Namespace) -> int:
         note = r["decode_error"] or (f"{r['n_skipped']} damaged range(s)" if r["n_skipped"]
                                      else "")
         tst, se = tst_se_cells(sleep.get(r["id"]))
+        if r.get("header_recovered"):
+            note += "; header damaged: start time from the device's list"
         print(f"{r['device_id']:<16} {r['night_id']:>8} "
               f"{_fmt_time(r['start_unix_s'], r['utc_offset_s']):<16} {r['size']:>8} "
               f"{r['epochs']:>6} {r['beats']:>6} {r['events']:>6} {tst:>5} {se:>4}  {note}")

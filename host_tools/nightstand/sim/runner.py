@@ -50,7 +50,8 @@ def prepare_run_dir(out: Path, what: str = "run folder") -> bool:
         except OSError as e:
             raise UserError(f"cannot read the {what} {out}: {e.strerror}: choose another "
                             "--out") from None
-        if entries and not is_run_dir(out):
+        earlier_demo = what == "demo folder" and is_run_dir(out / "sim")  # from before markers
+        if entries and not is_run_dir(out) and not earlier_demo:
             raise UserError(f"{out} exists and is not a simulation folder; choose another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
