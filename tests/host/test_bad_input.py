@@ -239,7 +239,7 @@ def test_locked_store(world, capsys):
 @pytest.mark.parametrize("cmd", [["report", "--last", "--db", "{w}/" + DB],
                                  ["export", "1", "--db", "{w}/" + DB],
                                  ["export", "1", "--format", "edf", "--db", "{w}/" + DB],
-                                 ["simulate", "--seed", "3"],
+                                 ["simulate", "--seed", "3"], ["demo"],
                                  ["replay", "{w}/ok.csv"]])
 def test_unwritable_out(world, capsys, monkeypatch, cmd, err, msg):
     """--out in a folder that cannot be written (read-only, no permission, disk full)."""
