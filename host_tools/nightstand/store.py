@@ -264,7 +264,11 @@ class Store:
                 finally:
                     os.umask(old)
                 self.db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
+            try:
+                self._migrate()
+            except BaseException:
+                self.db.close()
+                raise
         except sqlite3.DatabaseError as e:
             if not isinstance(e, sqlite3.OperationalError) or "malformed" in str(e):
                 raise damaged(self.db_path, e) from None
