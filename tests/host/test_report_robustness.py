@@ -119,3 +119,25 @@ def test_device_strings_cannot_hide_the_page(tmp_path):
     tail = html[block.end():]
     assert "does not diagnose" in tail and tail.rstrip().endswith("</html>")
     assert "<!--" not in html.replace("<!DOCTYPE", "")
+
+
+def test_report_all_goes_on_past_a_night_the_report_code_cannot_draw(three_nights, tmp_path,
+                                                                     capsys, monkeypatch):
+    from nightstand.report import figures
+
+    real = figures.main_figure
+    calls = {"n": 0}
+
+    def flaky(nd, g, m):
+        calls["n"] += 1
+        if nd.night_id == 2:
+            raise RuntimeError("raster overflow")
+        return real(nd, g, m)
+
+    monkeypatch.setattr(figures, "main_figure", flaky)
+    out = tmp_path / "out"
+    code = cli.main(["report", "--all", "--out", str(out), "--db", str(three_nights)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "night 2: cannot be reported" in err
+    assert calls["n"] == 3 and (out / "trends.html").exists()
+    assert len(list(out.glob("night-*.html"))) == 2

@@ -83,6 +83,12 @@ def write_night_reports(store: Store, row_ids: list[int],
             if len(row_ids) == 1:
                 raise
             failed.append(f"night {row_id}: {e}")
+        except (ValueError, ArithmeticError, IndexError, KeyError, RuntimeError) as e:
+            # data this night holds that the report code cannot draw: the other nights go on
+            if len(row_ids) == 1:
+                raise
+            failed.append(f"night {row_id}: cannot be reported ({type(e).__name__}: "
+                          f"{''.join(str(e).splitlines()[:1])[:120]})")
     return written, failed
 
 

@@ -109,7 +109,7 @@ def _read(path: Path, f: io.TextIOBase) -> tuple[np.ndarray, np.ndarray, np.ndar
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # blank lines only: handled below
                 block = np.loadtxt(lines, delimiter=",", usecols=cols, ndmin=2,
-                                   dtype=np.float64, comments=None)
+                                   dtype=np.float64, comments=None, quotechar='"')
         except (ValueError, IndexError):
             raise _bad_line(path, lines, line_no, cols, names) from None
         if block.size:
