@@ -240,6 +240,23 @@ def check_store_path(db_path: Path, *, create: bool) -> bool:
     return False
 
 
+def _flock(path: Path) -> int | None:
+    """An exclusive advisory lock on `path` (held until the descriptor is closed), or UserError
+    if another nightstand holds it. None where the platform has no flock."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform: SQLite still serialises writes
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UserError(f"another sync is running on the store {path}: wait for it to finish, "
+                        "then try again") from None
+    return fd
+
+
 class Store:
     """Open the store at `db_path`; raw nights live in raw/ beside it (created when the first
     night is stored). readonly=True: never creates or writes anything (SQLite mode=ro), for
@@ -354,21 +371,10 @@ class Store:
         another nightstand holds it. Released by unlock() or close()."""
         if self._lock_fd is not None:
             return
-        try:
-            import fcntl
-        except ImportError:  # no advisory locks on this platform: SQLite still serialises writes
-            return
-        fd = os.open(self.db_path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise UserError(f"another sync is running on the store {self.db_path}: wait for "
-                            "it to finish, then try again") from None
-        self._lock_fd = fd
+        self._lock_fd = _flock(self.db_path)
 
     def unlock(self) -> None:
-        if self._lock_fd is not None:
+        if self._lock_fd is not None:  # None also where there is no flock
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
 
@@ -480,16 +486,22 @@ class Store:
     # ---- decoding -------------------------------------------------------------------------------
 
     def redecode(self, only_older: bool = True) -> int:
-        """Re-run decoding on stored raw nights (those decoded by an older decoder, or all)."""
+        """Re-run decoding on stored raw nights (those decoded by an older decoder, or all);
+        a night whose raw file is gone keeps its tables. -> nights decoded again."""
         q = "SELECT id FROM nights" + (" WHERE decoder_version < ?" if only_older else "")
         ids = [r[0] for r in self.db.execute(q, (DECODER_VERSION,) if only_older else ())]
+        done = 0
         for row in ids:
-            data = self.raw_bytes(row)
+            try:
+                data = self.raw_bytes(row)
+            except OSError:
+                continue
+            done += 1
             with self.db:
                 for t in ("epochs", "beats", "events", "environment"):
                     self.db.execute(f"DELETE FROM {t} WHERE night=?", (row,))
                 self._decode_into(row, data)
-        return len(ids)
+        return done
 
     def _decode_into(self, row: int, data: bytes) -> None:
         """Decode a night file into the tables (inside the caller's transaction). A night that
@@ -610,6 +622,16 @@ def rebuild(db_path: Path | str | None = None) -> tuple[int, list[str], Path | N
     entries = _salvage(path, "SELECT id, date, text, tag, created_unix_s FROM journal")
     known = {r[0]: r[1:] for r in _salvage(
         path, "SELECT raw_path, device_id, start_unix_s, acked, received_unix_s FROM nights")}
+    lock = _flock(path) if path.is_file() else None  # no sync may write while we rebuild
+    try:
+        return _rebuild_locked(path, raw, devices, entries, known)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _rebuild_locked(path: Path, raw: Path, devices: list[tuple], entries: list[tuple],
+                    known: dict) -> tuple[int, list[str], Path | None]:
     aside = None
     if path.exists():
         aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -405,3 +405,21 @@ def test_a_folder_in_place_of_a_part_file_is_named(tmp_path, monkeypatch, capsys
     part.rmdir()
     code, err = _sync_cli(monkeypatch, capsys, db, dev)
     assert code == 0 and dev.acked == [1], err
+
+
+def test_store_redecode_and_rebuild_respect_the_lock(tmp_path, capsys, night_bytes):
+    db = _store_with_night(tmp_path / "store", night_bytes)
+    with Store(db) as store, store.db:  # as if an older decoder had decoded it
+        store.db.execute("UPDATE nights SET decoder_version=1")
+        store.db.execute("DELETE FROM epochs")
+    with Store(db) as other:
+        other.lock()
+        for action in ("redecode", "rebuild"):
+            code, _out, err = _cli(capsys, "store", action, "--db", str(db))
+            assert code == 1 and "another sync is running" in err, err
+    code, out, err = _cli(capsys, "store", "redecode", "--db", str(db))
+    assert code == 0 and "1 night(s) decoded again" in out, err
+    with Store(db, readonly=True) as store:
+        assert store.nights()[0]["epochs"] == 60
+    code, out, err = _cli(capsys, "store", "redecode", "--db", str(tmp_path / "typo" / "x"))
+    assert code == 1 and "no store at" in err and not (tmp_path / "typo").exists()

@@ -270,11 +270,24 @@ def _store_args(p: argparse.ArgumentParser) -> None:
                     "devices, keys and the journal are kept if they can still be read; the old "
                     "file is set aside as <store>.damaged-<time>")
     _db_arg(rb)
+    rd = sub.add_parser(
+        "redecode", help="decode the stored nights again with this nightstand's decoder",
+        description="decode again the nights an older nightstand decoded (e.g. to recover a "
+                    "night with a damaged header); --all: every night")
+    rd.add_argument("--all", action="store_true", help="every night, not only older ones")
+    _db_arg(rd)
 
 
 def _store_run(args: argparse.Namespace) -> int:
     from nightstand.store import rebuild
 
+    if args.action == "redecode":
+        Store(args.db, readonly=True).close()  # must exist: never created here
+        with Store(args.db) as store:
+            store.lock()
+            n = store.redecode(only_older=not args.all)
+        print(f"{n} night(s) decoded again")
+        return 0
     n, failed, aside = rebuild(args.db)
     print(f"{n} night(s) stored again from raw/" + (f"; the old store is kept as {aside}"
                                                     if aside else ""))
