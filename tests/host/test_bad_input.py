@@ -303,3 +303,12 @@ def test_through_a_real_process(world, argv, msg):
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
     assert msg in proc.stderr and "Traceback" not in proc.stderr
     assert snapshot(world) == before
+
+
+def test_every_command_is_in_the_matrix():
+    """A new command gets its bad-input cases here (CASES, or a test above) when it is added."""
+    covered = {argv[0] for _name, argv, _msg in CASES} | {"sync"}  # sync: locked, full disk
+    commands = {c.name for c in cli._commands()}
+    missing = sorted(commands - covered)
+    assert not missing, (f"commands without bad-input cases: {missing}: add them to CASES in "
+                         "tests/host/test_bad_input.py")
