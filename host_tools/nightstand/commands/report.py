@@ -77,31 +77,15 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 
 def _export_run(args: argparse.Namespace) -> int:
-    from nightstand.export import export_csv, export_edf
-    from nightstand.report import batch_error, prepare_out_dir
+    from nightstand.export import export_nights
+    from nightstand.report import batch_error
     from nightstand.report.metrics import select_rows
-    from nightstand.store import StoreDamaged
 
-    failed: list[str] = []
     with Store(args.db, readonly=True) as store:
         rows = select_rows(store, args.night)
-        if len(rows) > 1:
-            prepare_out_dir(args.out)  # a folder that cannot be written fails once, not per night
-        for row in rows:
-            try:
-                if args.format == "csv":
-                    out = (Path(args.out) / f"night-{row['id']}" if len(rows) > 1
-                           else Path(args.out))
-                    for p in export_csv(store, row["id"], out):
-                        print(p)
-                else:
-                    print(export_edf(store, row["id"], args.out))
-            except StoreDamaged:
-                raise
-            except UserError as e:
-                if len(rows) == 1:
-                    raise
-                failed.append(f"night {row['id']}: {e}")
+        written, failed = export_nights(store, [r["id"] for r in rows], args.format, args.out)
+    for p in written:
+        print(p)
     if failed:
         raise batch_error(failed, len(rows))
     return 0

@@ -19,7 +19,7 @@ from nightstand.sync.client import Client, Night
 
 def local_error(path: Path, e: OSError) -> UserError:
     """A failure of this computer's disk, said as such (not blamed on the device or the link)."""
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return UserError(f"the disk holding {path} is full: free some space and sync again "
                          "(nothing was acknowledged, the device keeps its nights)")
     if e.errno == errno.EROFS:
