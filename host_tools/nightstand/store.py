@@ -148,6 +148,21 @@ def _connect_readonly(db_path: Path) -> sqlite3.Connection:
     return db
 
 
+class _OlderLayout(Exception):
+    def __init__(self, version: int) -> None:
+        self.version = version
+
+
+def _upgrade(db_path: Path, version: int) -> None:
+    """A store written by an older nightstand, opened by a reader: bring its layout up to date
+    (migrations only, no data changes), or say why that cannot be done here."""
+    if not (os.access(db_path, os.W_OK) and os.access(db_path.parent, os.W_OK | os.X_OK)):
+        raise UserError(f"the store {db_path} has an older layout (schema {version}) and cannot "
+                        "be upgraded here (read-only): copy it to a writable folder, or open it "
+                        "once with this nightstand where it can be written")
+    Store(db_path).close()
+
+
 class StoreDamaged(UserError):
     """The store's SQLite file is unreadable or not in the shape nightstand wrote."""
 
@@ -272,6 +287,15 @@ class Store:
         try:
             if readonly:
                 self.db = _connect_readonly(self.db_path)
+                try:
+                    self._migrate()
+                except _OlderLayout as e:
+                    self.db.close()
+                    _upgrade(self.db_path, e.version)  # the one write a reader may make
+                    self.db = _connect_readonly(self.db_path)
+                except BaseException:
+                    self.db.close()
+                    raise
             else:
                 if not exists:
                     _mkdir_private(self.root)
@@ -281,11 +305,11 @@ class Store:
                 finally:
                     os.umask(old)
                 self.db.execute("PRAGMA foreign_keys = ON")
-            try:
-                self._migrate()
-            except BaseException:
-                self.db.close()
-                raise
+                try:
+                    self._migrate()
+                except BaseException:
+                    self.db.close()
+                    raise
         except sqlite3.DatabaseError as e:
             if not isinstance(e, sqlite3.OperationalError) or "malformed" in str(e):
                 raise damaged(self.db_path, e) from None
@@ -331,9 +355,7 @@ class Store:
             if version == 0 and not self._tables():
                 raise UserError(f"the store {self.db_path} is empty (never synced): run "
                                 "`nightstand sync`")
-            raise UserError(f"the store {self.db_path} has an older layout (schema {version}): "
-                            "run a command that writes to it (e.g. `nightstand sync`) to "
-                            "upgrade it first")
+            raise _OlderLayout(version)
         # Two first opens at once: the write lock is taken before the version is read, so the
         # second waits, then finds the schema already migrated.
         saved = self.db.isolation_level

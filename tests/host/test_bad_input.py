@@ -127,10 +127,11 @@ def faulty_files(under: Path, err: int) -> Iterator[None]:
 
 DB = "store/n.sqlite3"
 STORE_READERS = (["nights"], ["journal", "list"], ["report", "--all", "--out", "{w}/out"],
-                 ["export", "1", "--out", "{w}/out"])
+                 ["export", "1", "--out", "{w}/out"], ["plan"])
 STORE_WRITERS = (["journal", "add", "2026-01-10", "x"], ["journal", "edit", "1", "--text", "y"],
                  ["journal", "delete", "1"], ["sync", "--port", "{w}/no-such-port"],
-                 ["pair", "--port", "{w}/no-such-port"], ["store", "rebuild"])
+                 ["pair", "--port", "{w}/no-such-port"], ["store", "rebuild"],
+                 ["plan", "--keep"])
 BAD_DBS = {
     "missing": ("{w}/typo/x.sqlite3", "no store at"),
     "directory": ("{w}/dir", "is a folder"),
@@ -197,6 +198,9 @@ for argv, msg in (
     (["wifi", "net", "--password-env", "NIGHTSTAND_NO_SUCH_VAR", "--port", "{w}/x"],
      "not set"),
     (["store", "rebuild", "--db", "{w}/dir"], "is a folder"),
+    (["plan", "--advance-to", "7am", "--db", "{w}/" + DB], "7am"),
+    (["plan", "--daylight-lux", "nan,x", "--db", "{w}/" + DB], "--daylight-lux"),
+    (["plan", "--device", "nope", "--db", "{w}/" + DB], "nope"),
 ):
     CASES.append((f"{argv[0]}-{'-'.join(argv[1:2])}-{msg.split()[0]}-{len(CASES)}", argv, msg))
 

@@ -320,6 +320,10 @@ class FakeDevice:
     def set_time(self) -> None:
         pass
 
+    def get_config(self) -> dict:
+        from nightstand.sync.client import DeviceError
+        raise DeviceError(0, 0, "no settings over sync")  # as an older firmware
+
     def list_nights(self) -> list:
         from nightstand.sync.client import Night
         return [Night(i, len(d), START, 0) for i, d in sorted(self.nights.items())]
@@ -423,3 +427,33 @@ def test_store_redecode_and_rebuild_respect_the_lock(tmp_path, capsys, night_byt
         assert store.nights()[0]["epochs"] == 60
     code, out, err = _cli(capsys, "store", "redecode", "--db", str(tmp_path / "typo" / "x"))
     assert code == 1 and "no store at" in err and not (tmp_path / "typo").exists()
+
+
+def _older_store(folder: Path) -> Path:
+    """A store as the previous nightstand left it: every migration but the last."""
+    db = folder / "n.sqlite3"
+    folder.mkdir()
+    con = sqlite3.connect(db)
+    for v, script in enumerate(store_mod.MIGRATIONS[:-1]):
+        con.executescript(script)
+        con.execute(f"PRAGMA user_version = {v + 1}")
+    con.commit()
+    con.close()
+    return db
+
+
+def test_a_reader_upgrades_an_older_store_once(tmp_path, capsys):
+    db = _older_store(tmp_path / "s")
+    code, out, err = _cli(capsys, "nights", "--db", str(db))
+    assert code == 0 and "no nights stored yet" in out, err
+    with Store(db, readonly=True) as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION
+
+
+def test_an_older_store_on_a_read_only_disk_is_named(tmp_path, capsys, monkeypatch):
+    db = _older_store(tmp_path / "s")
+    before = snapshot(db.parent)
+    monkeypatch.setattr(store_mod.os, "access", lambda *a, **k: False)  # as on a read-only mount
+    code, _out, err = _cli(capsys, "nights", "--db", str(db))
+    assert code == 1 and "older layout" in err and "read-only" in err and err.count("\n") == 1
+    assert snapshot(db.parent) == before

@@ -44,7 +44,10 @@ def _run(args: argparse.Namespace) -> int:
     from nightstand import planning
     from nightstand.plan import PlanSettings
 
-    with Store(args.db) as store:
+    changes = bool(args.keep or args.advance_to or args.daylight_lux)
+    if changes:  # the store must exist already: never made here
+        Store(args.db, readonly=True).close()
+    with Store(args.db, readonly=not changes) as store:  # only a change writes
         dev = planning.pick_device(store, args.device)
         daylight = _daylight(args.daylight_lux) if args.daylight_lux else None
         if args.keep or args.advance_to or daylight:
