@@ -201,6 +201,9 @@ def test_compare_before_after_known_means(trends_store):
 def test_compare_says_not_enough_nights(trends_store):
     store, _tmp = trends_store
     rows = trend_rows(store)
+    if not any(e.date == "2026-01-19" for e in journal.entries(store)):
+        # the earlier test's entry (tests may run apart, on different xdist workers)
+        journal.add_entry(store, "2026-01-19", "started magnesium", "supplement")
     journal.add_entry(store, "2026-01-21", "bedtime 22:30")
     entries = journal.entries(store)
     table, info = compare(rows, entries[-1], entries)
