@@ -118,7 +118,7 @@ def default_db_path() -> Path:
 SQLITE_MAGIC = b"SQLite format 3\x00"
 # What a store folder may hold besides the store file: a new store is only created in a folder
 # that does not exist yet (the tool creates it, private) or holds nothing else.
-_STORE_ENTRIES = ("raw",)
+_STORE_ENTRIES = ("raw", "sleep-cache")  # sleep-cache: derived results (nightstand.sleep)
 _STORE_SUFFIXES = ("", "-journal", "-wal", "-shm", ".lock", ".damaged")
 
 

@@ -131,13 +131,25 @@ def test_read_only_commands_do_not_write_the_store(tmp_path, capsys, night_bytes
         journal.add_entry(store, "2026-01-16", "started magnesium")
     os.chmod(db.parent, 0o750)  # the user's choice: a read-only command must not undo it
     os.chmod(db, 0o640)
+
+    def store_only(snap: dict) -> dict:
+        """The store itself: the SQLite file, raw/, and the folder's mode. The derived sleep
+        cache (sleep-cache/, docs/syncing-your-device.md) may be filled by a reader."""
+        return {k: (v if k != "." else v[0]) for k, v in snap.items()
+                if not k.startswith("sleep-cache")}
+
     before = snapshot(db.parent)
-    for cmd in (["nights"], ["nights", "--json"], ["journal", "list"],
+    commands = (["nights"], ["nights", "--json"], ["journal", "list"],
                 ["report", "--all", "--out", str(tmp_path / "out")],
-                ["export", "1", "--out", str(tmp_path / "csv")]):
+                ["export", "1", "--out", str(tmp_path / "csv")])
+    for cmd in commands:
         code, _out, err = _cli(capsys, *cmd, "--db", str(db))
         assert code == 0, (cmd, err)
-    assert snapshot(db.parent) == before
+    assert store_only(snapshot(db.parent)) == store_only(before)
+    warm = snapshot(db.parent)
+    for cmd in commands:  # with the cache filled, nothing at all changes
+        assert _cli(capsys, *cmd, "--db", str(db))[0] == 0
+    assert snapshot(db.parent) == warm
 
 
 def test_read_only_open_cannot_write_even_as_root(tmp_path, night_bytes):
