@@ -489,8 +489,10 @@ class App:
         finally:
             compat.console_quiet = False
         compat.log("[usb] sync server ended: %s" % why)
-        if why == "repl":
-            raise _ToREPL()
+        if why == "maint":
+            self.rec.flush()  # the night resumes after the maintenance session
+        if why in ("repl", "maint"):
+            raise _ToREPL(why)
 
     async def run(self):
         unix_s = compat.unix_time()
@@ -648,14 +650,18 @@ class SyncDevice:
         return None
 
 
-def main():
-    from nsdev.board import Board
+def main(board=None):
+    if board is None:
+        from nsdev.board import Board
 
-    board = Board()
+        board = Board()
     try:
         asyncio.run(App(board).run())
-    except _ToREPL:
+    except _ToREPL as e:
         board.lamp_off()
+        if e.args and e.args[0] == "maint":
+            compat.log("nightstand: the host asked for maintenance mode: resetting into it")
+            board.reboot_maintenance()
         compat.log("nightstand stopped for the REPL; machine.reset() restarts it")
     except Exception as e:  # the last line of defence: save why, then reset
         compat.print_exception(e)
