@@ -88,7 +88,8 @@ def test_wheel_gives_a_working_cli(installed: Path, tmp_path: Path) -> None:
     assert ver.stdout.strip() == f"nightstand {VERSION}"
     helped = _run(installed, exe, "--help", cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
-    for command in ("simulate", "sync", "status", "report", "export", "journal"):
+    for command in ("simulate", "sync", "status", "report", "export", "journal", "deploy",
+                    "flash", "vboard"):
         assert command in helped.stdout, command
     nights = _run(installed, exe, "nights", "--db", str(tmp_path / "s.sqlite3"), cwd=tmp_path)
     assert nights.returncode == 0, nights.stderr

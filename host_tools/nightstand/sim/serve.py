@@ -48,6 +48,8 @@ class BoardSpec:
     speed: float = 1.0  # virtual seconds per real second while the firmware idles
     absent: list[str] = field(default_factory=list)  # virtual chips left off the board
     chip_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> spec keys
+    ppg_stim: bytes | None = None  # a finger on the sensor: float32 triples (see vmax30102)
+    ppg_stim_hz: float = 50.0
 
 
 def create(sim_dir: Path, spec: BoardSpec | None = None) -> Path:
@@ -57,7 +59,12 @@ def create(sim_dir: Path, spec: BoardSpec | None = None) -> Path:
     spec = spec or BoardSpec()
     sim_dir = sim_dir.resolve()
     sim_dir.mkdir(parents=True, exist_ok=True)
-    devices = runner.board_devices(ppg_stim=None, ppg_fs_hz=50.0, env_stim=None)
+    stim = None
+    if spec.ppg_stim is not None:
+        (sim_dir / "stim").mkdir(exist_ok=True)
+        (sim_dir / "stim" / "ppg.f32").write_bytes(spec.ppg_stim)
+        stim = str(sim_dir / "stim" / "ppg.f32")
+    devices = runner.board_devices(ppg_stim=stim, ppg_fs_hz=spec.ppg_stim_hz, env_stim=None)
     for dev in devices:
         dev.pop("log", None)  # no lamp log files: the flash is the board's only storage
         if dev["name"] in spec.absent:
