@@ -144,7 +144,7 @@ class Board:
 
         rtc = machine.RTC()
         if rtc.memory() == MAINT_FLAG:
-            return "requested"
+            return "maintenance flag set"
         for _ in range(_HOLD_SAMPLES):
             if self.button_pin.value():
                 return None

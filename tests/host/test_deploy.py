@@ -167,3 +167,33 @@ def test_flash_offsets_match_the_pinned_port_partition_table() -> None:
             assert int(app[3], 16) == lay.app and int(app[4], 16) == lay.app_size
             end = max(int(r[3], 16) + int(r[4], 16) for r in rows)
             assert end == lay.fs_start
+
+
+def _read_until(ser, marker: bytes, timeout_s: float = 30.0) -> bytes:
+    import time
+
+    data = b""
+    deadline = time.monotonic() + timeout_s
+    while marker not in data and time.monotonic() < deadline:
+        data += ser.read(4096)
+    assert marker in data, data[-500:]
+    return data
+
+
+def test_maintenance_mode_keeps_app_and_watchdog_off_across_soft_resets(tmp_path: Path) -> None:
+    import serial
+
+    sim = serve.create(tmp_path / "vb", serve.BoardSpec(start_unix_s=NOON_UTC))
+    with serve.VirtualBoard(sim) as board:
+        ser = serial.Serial(board.start(hold_button_ms=2000), 115200, timeout=0.2)
+        out = _read_until(ser, b">>> ")
+        assert b"MAINTENANCE MODE (button held at boot)" in out
+        assert out.count(b"MAINTENANCE MODE") == 1
+        ser.write(b"import sys, world\r")
+        ser.write(b"print('app', 'nsdev.app' in sys.modules, world.wdt_armed)\r")
+        assert b"app False False" in _read_until(ser, b"app False")
+        ser.write(b"\x04")  # Ctrl-D: soft reset from the friendly REPL runs main.py again
+        out = _read_until(ser, b">>> ")
+        assert b"MPY: soft reboot" in out
+        assert b"MAINTENANCE MODE (maintenance flag set)" in out
+        ser.close()
