@@ -77,7 +77,9 @@ def test_firmware_unit_tests_on_the_board(board, report, tmp_path):
     files = [("mp_runner.py", TESTS / "mp_runner.py")]
     for f in _dual_test_files():
         text = f.read_text()
-        helpers = [h for h in f.parent.glob("*.py") if not h.name.startswith(("test_", "conftest"))
+        # Helpers beside the test or in tests/ (the dual runner's path: test_micropython_dual.py).
+        helpers = [h for d in (f.parent, TESTS) for h in d.glob("*.py")
+                   if not h.name.startswith(("test_", "conftest"))
                    and (f"import {h.stem}" in text or f"from {h.stem} import" in text)]
         files += [(h.name, h) for h in helpers] + [(f.name, f)]
     out = tmp_path / "mpy"
