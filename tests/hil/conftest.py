@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent))  # checks.py, hilboard.py
 
 from hilboard import VIRTUAL, HilBoard, Result  # noqa: E402
 

@@ -9,9 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from nightstand import deploy, flash, paths
+from nightstand import cli, deploy, flash, paths
 from nightstand.errors import UserError
 from nightstand.sim import serve
+from nightstand.store import Store
 from nsdev import VERSION
 from nsdev.recorder import Recorder
 
@@ -84,8 +85,14 @@ def test_deploy_updates_a_running_virtual_board_and_keeps_its_nights(tmp_path: P
     bundle = deploy.build_bundle(deploy.MPY_ARCHES[2])  # the virtual board runs x64 code
     bundle.files["main.py"] += b"# deployed by test_deploy\n"
     with serve.VirtualBoard(sim) as board:
-        rep = deploy.deploy(board.start(), bundle)
+        port = board.start()
+        rep = deploy.deploy(port, bundle)
         assert board.error is None
+        # The updated board syncs its old nights like a real one (`nightstand sync --port`).
+        db = tmp_path / "store.sqlite3"
+        assert cli.main(["sync", "--port", port, "--db", str(db), "--no-set-time"]) == 0
+        with Store(db) as store:
+            assert len(store.nights()) == 2
     assert rep.was_running, "the app was running: deploy had to ask for maintenance mode"
     assert rep.written == ["main.py"]
     assert rep.removed == ["nsdev/old_module.py"]

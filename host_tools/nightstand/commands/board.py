@@ -134,6 +134,12 @@ def _vboard_run(args: argparse.Namespace) -> int:
         config = json.loads(args.config.read_text()) if args.config else None
         serve.create(args.dir, serve.BoardSpec(config=config, speed=args.speed,
                                                absent=args.absent))
+    import signal
+
+    def _unplug(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _unplug)  # `kill` unplugs cleanly too
     board = serve.VirtualBoard(args.dir)
     port = board.start(hold_button_ms=3000 if args.hold_button else 0)
     print(f"virtual board on {port} (folder {args.dir}); Ctrl-C unplugs it", flush=True)
