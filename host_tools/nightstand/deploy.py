@@ -152,13 +152,13 @@ def _say(progress: Callable[[str], None] | None, text: str) -> None:
         progress(text)
 
 
-def enter_maintenance(port: str, baud: int = 115200, timeout_s: float = 2.0) -> bool:
+def enter_maintenance(port: str, baud: int = 115200, timeout_s: float = 1.0) -> bool:
     """If the board runs the application, ask it to reset into maintenance mode. -> whether it
     was running (False: no sync protocol answered; it is at the REPL already, or not ours)."""
     from nightstand.sync.client import Client, DeviceError, LinkError
     from nightstand.sync.transport import SerialTransport
 
-    client = Client(lambda: SerialTransport(port, baud), timeout_s=timeout_s, retries=3)
+    client = Client(lambda: SerialTransport(port, baud), timeout_s=timeout_s, retries=2)
     try:
         client.connect()
     except (LinkError, ConnectionError, OSError, DeviceError):
