@@ -204,3 +204,14 @@ def test_maintenance_mode_keeps_app_and_watchdog_off_across_soft_resets(tmp_path
         assert b"MPY: soft reboot" in out
         assert b"MAINTENANCE MODE (maintenance flag set)" in out
         ser.close()
+
+
+def test_every_sync_command_has_its_own_code() -> None:
+    """REBOOT_MAINT (added at the end of proto.py) must not shadow another command's handler."""
+    from nsdev import sync
+    from nsdev.core import proto
+
+    codes = {name: getattr(proto, name) for name in dir(proto) if name.startswith("CMD_")}
+    assert len(set(codes.values())) == len(codes), codes
+    assert set(codes.values()) <= set(sync._HANDLERS)
+    assert proto.CMD_REBOOT_MAINT in proto.USB_ONLY
