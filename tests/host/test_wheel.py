@@ -27,7 +27,8 @@ for pkg in (nightstand, nsdev, nsdev.core):  # not nsdev.board: `machine` is the
     assert root not in Path(pkg.__file__).resolve().parents, pkg.__file__
     if pkg is not nsdev:
         for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
-            importlib.import_module(m.name)
+            if not m.name.rsplit(".", 1)[-1].startswith("mp_"):  # MicroPython scripts
+                importlib.import_module(m.name)
 import nightstand.report, nightstand.sync.engine  # noqa: F401  (report/export/sync need them)
 from nightstand import paths
 files = dict(paths.firmware_files())
