@@ -6,7 +6,10 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 OUT    ?= build
 
-.PHONY: setup test demo bench bench-accuracy lint clean twin image hardware
+PORT   ?=
+SOAK_MIN ?= 10
+
+.PHONY: setup test demo bench bench-accuracy lint clean twin image hardware firmware hil
 
 # The twin (docs/twin-and-image.md): MicroPython v1.28.0's unix port, 32-bit, float32, the
 # firmware frozen in. MICROPY_DIR is a checkout of tag v1.28.0 (with lib/micropython-lib); unset,
@@ -34,7 +37,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@touch $(STAMP)
 
 test: setup
-	$(BIN)/python -m pytest -q -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 tests --board virtual --soak-min 1
 
 demo: setup
 	$(BIN)/nightstand demo --out $(OUT)/demo
@@ -53,6 +56,16 @@ bench-accuracy: setup
 	$(BIN)/python tests/bench/bench_accuracy.py --data $(DATA)
 	$(BIN)/python tests/bench/bench_sweep.py
 	$(BIN)/python tests/bench/bench_sleep.py --data $(DATA)
+
+# The .mpy bundle for the ESP32 (xtensawin) that `nightstand deploy` puts on a board.
+firmware: setup
+	$(BIN)/nightstand deploy --build $(OUT)/firmware
+
+# Hardware-in-the-loop: make hil PORT=/dev/ttyUSB0 (a real board) or PORT=virtual.
+hil: setup
+	@if [ -z "$(PORT)" ]; then echo "hil: skipped: no board (make hil PORT=/dev/ttyUSB0 or PORT=virtual)"; \
+	else $(BIN)/python -m pytest -q tests/hil --board $(PORT) --soak-min $(SOAK_MIN) \
+		--junitxml $(OUT)/hil/junit.xml --hil-report $(OUT)/hil/bringup.html; fi
 
 lint: setup
 	$(BIN)/ruff check firmware host_tools tests hardware

@@ -107,3 +107,15 @@ def check(proc: subprocess.CompletedProcess) -> str:
     err = proc.stderr.decode(errors="replace")
     assert proc.returncode == 0, f"micropython exited {proc.returncode}\n{out}\n{err}"
     return out
+
+
+def pytest_addoption(parser):
+    # The hardware-in-the-loop suite (tests/hil/, docs/board.md): registered here so that
+    # `pytest tests --board virtual` (make test) and `make hil PORT=...` both reach it.
+    group = parser.getgroup("hil", "hardware-in-the-loop suite")
+    group.addoption("--board", default=None, metavar="PORT",
+                    help="run tests/hil on the board at this serial port, or `virtual`")
+    group.addoption("--soak-min", type=float, default=10.0,
+                    help="soak minutes (default 10; virtual time on the virtual board)")
+    group.addoption("--hil-report", default=None, metavar="HTML",
+                    help="write the one-page bring-up report here")

@@ -24,10 +24,16 @@ def _run_file(path):
     return len(names), failed
 
 
-total = failed = 0
-for p in sys.argv[1:]:
-    t, f = _run_file(p)
-    total += t
-    failed += f
-print("%d passed, %d failed" % (total - failed, failed))
-sys.exit(1 if failed or not total else 0)
+def main(paths):
+    """Run the files; -> exit status. Also called on a board by the HIL suite (tests/hil/)."""
+    total = failed = 0
+    for p in paths:
+        t, f = _run_file(p)
+        total += t
+        failed += f
+    print("%d passed, %d failed" % (total - failed, failed))
+    return 1 if failed or not total else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

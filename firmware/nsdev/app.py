@@ -91,6 +91,9 @@ class App:
         self._events = []  # (unix_s, kind, values, text) queued by tasks until the night is open
         self._late_reported = False
         self._boot_ms = compat.ticks_ms()
+        # Run-time health for the soak test (STATUS "perf"): FIFO samples lost, the worst task
+        # lateness against its promised wake-up, the longest gc.collect() at epoch end.
+        self.perf = {"fifo_overflows": 0, "late_ms_max": 0, "gc_ms_max": 0}
 
     # --- time ----------------------------------------------------------------------------
     def clock_valid(self):
@@ -98,7 +101,13 @@ class App:
 
     def _checkin(self, name, next_ms):
         """A task reports progress and promises to report again within next_ms."""
-        self._due[name] = compat.ticks_add(compat.ticks_ms(), next_ms + _CHECKIN_SLACK_MS)
+        now = compat.ticks_ms()
+        prev = self._due.get(name)
+        if prev is not None:
+            late = compat.ticks_diff(now, prev) + _CHECKIN_SLACK_MS
+            if late > self.perf["late_ms_max"]:
+                self.perf["late_ms_max"] = late
+        self._due[name] = compat.ticks_add(now, next_ms + _CHECKIN_SLACK_MS)
 
     async def _sleep(self, name, ms):
         self._checkin(name, ms)
@@ -179,6 +188,7 @@ class App:
                 self.pipe.feed(red, ir, n)
             if drv.overflow:  # the lost samples came after this batch
                 self.pipe.gap(drv.overflow)
+                self.perf["fifo_overflows"] += drv.overflow
             while self.pipe.pop_beat(self._beat):
                 self._on_beat()
             if drv.swap_red_ir != self.cfg["swap_red_ir"]:
@@ -369,7 +379,11 @@ class App:
                 self.store_health.ok()
             except Exception as e:
                 self.store_health.fault(e)
+            t0 = compat.ticks_ms()
             gc.collect()
+            gc_ms = compat.ticks_diff(compat.ticks_ms(), t0)
+            if gc_ms > self.perf["gc_ms_max"]:
+                self.perf["gc_ms_max"] = gc_ms
 
     def _close_epoch(self, start_s):
         ep = self.pipe.close_epoch()
@@ -489,8 +503,10 @@ class App:
         finally:
             compat.console_quiet = False
         compat.log("[usb] sync server ended: %s" % why)
-        if why == "repl":
-            raise _ToREPL()
+        if why == "maint":
+            self.rec.flush()  # the night resumes after the maintenance session
+        if why in ("repl", "maint"):
+            raise _ToREPL(why)
 
     async def run(self):
         unix_s = compat.unix_time()
@@ -590,6 +606,7 @@ class SyncDevice:
             "clock_valid": app.clock_valid(),
             "recording": app.rec.night_id is not None,
             "log": list(compat.log_ring),
+            "perf": dict(app.perf),
         }
 
     def list_nights(self):
@@ -648,14 +665,18 @@ class SyncDevice:
         return None
 
 
-def main():
-    from nsdev.board import Board
+def main(board=None):
+    if board is None:
+        from nsdev.board import Board
 
-    board = Board()
+        board = Board()
     try:
         asyncio.run(App(board).run())
-    except _ToREPL:
+    except _ToREPL as e:
         board.lamp_off()
+        if e.args and e.args[0] == "maint":
+            compat.log("nightstand: the host asked for maintenance mode: resetting into it")
+            board.reboot_maintenance()
         compat.log("nightstand stopped for the REPL; machine.reset() restarts it")
     except Exception as e:  # the last line of defence: save why, then reset
         compat.print_exception(e)

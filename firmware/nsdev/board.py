@@ -62,6 +62,12 @@ def i2c_clear_bus(sda_gpio, scl_gpio, half_period_us=5):
     time.sleep_us(half_period_us)
     return pulses
 
+# Maintenance mode (docs/board.md): this marker in RTC memory makes every boot until the next
+# power-on (soft resets, machine.reset(), the watchdog) start the REPL instead of the app. The
+# ESP32 port keeps RTC user memory across those resets and clears it at power-on.
+MAINT_FLAG = b"nightstand-maint"
+_HOLD_SAMPLES = 5  # the button must read pressed this many times, 10 ms apart, at boot
+
 
 class Board:
     def __init__(self):
@@ -131,6 +137,27 @@ class Board:
         t = time.gmtime(unix_s - EPOCH_OFFSET_S)
         machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
 
+    def maintenance_reason(self):
+        """Why this boot must stay in maintenance mode, or None: the host asked (RTC flag, kept
+        until power-on or leave_maintenance()), or the button is held (active low) at boot."""
+        import time
+
+        rtc = machine.RTC()
+        if rtc.memory() == MAINT_FLAG:
+            return "maintenance flag set"
+        for _ in range(_HOLD_SAMPLES):
+            if self.button_pin.value():
+                return None
+            time.sleep_ms(10)
+        rtc.memory(MAINT_FLAG)  # a soft reset (mpremote's Ctrl-D) lands here again
+        return "button held at boot"
+
+    def reboot_maintenance(self):
+        """Reset into maintenance mode (the sync protocol's REBOOT_MAINT)."""
+        self.lamp_off()
+        machine.RTC().memory(MAINT_FLAG)
+        machine.reset()
+
     def reset(self, why):
         """Save why, then reset. Only the application's top level calls this."""
         try:
@@ -156,3 +183,9 @@ class Board:
         if network is None:
             return True  # the unix port's sockets are the host's
         return self._wlan is not None and self._wlan.isconnected()
+
+
+def leave_maintenance():
+    """From the maintenance REPL: clear the flag and reset into the application."""
+    machine.RTC().memory(b"")
+    machine.reset()

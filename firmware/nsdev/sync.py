@@ -447,6 +447,10 @@ class _Session:
         await self.reply(proto.CMD_BYE | proto.REPLY, seq)
         return "bye"
 
+    async def c_reboot_maint(self, seq, payload):
+        await self.reply(proto.CMD_REBOOT_MAINT | proto.REPLY, seq)
+        return "maint"
+
 
 _HANDLERS = {
     proto.CMD_HELLO: _Session.c_hello,
@@ -465,6 +469,7 @@ _HANDLERS = {
     proto.CMD_SET_WIFI: _Session.c_set_wifi,
     proto.CMD_REPL: _Session.c_repl,
     proto.CMD_BYE: _Session.c_bye,
+    proto.CMD_REBOOT_MAINT: _Session.c_reboot_maint,
 }
 
 
@@ -571,7 +576,7 @@ async def serve_usb(device, streams=None):
     try:
         while True:
             why = await serve(reader, writer, device, "usb")
-            if why in ("repl", "closed"):
+            if why in ("repl", "closed", "maint"):
                 return why
             # "bye"/"error": the console stays ours; start a fresh session.
     finally:

@@ -1,3 +1,5 @@
 """nightstand host tools: simulate, replay, sync, store, report and export nights."""
 
-__version__ = "0.1.0"
+from nsdev import VERSION as __version__  # one version string: the firmware's (nsdev.VERSION)
+
+__all__ = ["__version__"]

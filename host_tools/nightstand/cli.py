@@ -21,7 +21,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(commands: list[Command]) -> argparse.ArgumentParser:
+    from nightstand import __version__
+
     parser = _Parser(prog="nightstand", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"nightstand {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for cmd in commands:

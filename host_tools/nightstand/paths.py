@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import sysconfig
 from pathlib import Path
 
 import nsdev
 
 from nightstand.errors import UserError
 
-FIRMWARE_DIR = Path(nsdev.__file__).resolve().parent.parent
+NSDEV_DIR = Path(nsdev.__file__).resolve().parent
+# The folder holding the `nsdev` package: firmware/ in a source checkout; site-packages when the
+# host tools are installed from a wheel (then main.py is installed as data, see pyproject.toml).
+FIRMWARE_DIR = NSDEV_DIR.parent
 VBOARD_DIR = Path(__file__).resolve().parent / "sim" / "vboard"
 SCENARIO_DIR = Path(__file__).resolve().parent / "sim" / "scenarios"
 
@@ -66,3 +70,24 @@ def micropython_path(*extra: Path) -> str:
     """MICROPYPATH for running firmware on the virtual board (virtual board modules first)."""
     parts = [str(VBOARD_DIR), *(str(p) for p in extra), str(FIRMWARE_DIR), ".frozen"]
     return ":".join(parts)
+
+
+def firmware_main() -> Path:
+    """The firmware's main.py: next to nsdev in a checkout, else where the wheel installed it."""
+    here = FIRMWARE_DIR / "main.py"
+    if FIRMWARE_DIR.name == "firmware" and here.exists():
+        return here
+    for scheme_path in (sysconfig.get_path("data"), sys.prefix):
+        installed = Path(scheme_path) / "share" / "nightstand" / "firmware" / "main.py"
+        if installed.exists():
+            return installed
+    raise UserError("the firmware's main.py is missing from this installation; "
+                    "reinstall nightstand (pip install .)")
+
+
+def firmware_files() -> list[tuple[str, Path]]:
+    """Every file of the firmware as deployed: (path on the board, source), main.py first."""
+    files = [("main.py", firmware_main())]
+    for py in sorted(NSDEV_DIR.rglob("*.py")):
+        files.append((py.relative_to(FIRMWARE_DIR).as_posix(), py))
+    return files

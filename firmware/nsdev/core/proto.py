@@ -546,3 +546,12 @@ class FrameAuth:
             return None
         self.recv_ctr = c
         return mv[:end - CTR_LEN]
+
+
+# ---- maintenance mode (docs/board.md) ----------------------------------------------------------
+# REBOOT_MAINT (USB only): the device replies, saves its night, and resets into maintenance mode:
+# neither the application nor the watchdog starts, and the console is the MicroPython REPL
+# (for mpremote / `nightstand deploy`). Empty request and reply payloads.
+CMD_REBOOT_MAINT = 0x11
+COMMAND_NAMES[CMD_REBOOT_MAINT] = "reboot-maint"
+USB_ONLY = USB_ONLY + (CMD_REBOOT_MAINT,)

@@ -10,6 +10,7 @@ from nightstand.commands.base import Command
 
 def all_commands() -> list[Command]:
     # Imported on call: `from nightstand.commands.base import Command` stays light.
-    from nightstand.commands import plan, replay, report, sim, sync
+    from nightstand.commands import board, plan, replay, report, sim, sync
 
-    return [*sim.COMMANDS, *replay.COMMANDS, *sync.COMMANDS, *report.COMMANDS, *plan.COMMANDS]
+    return [*sim.COMMANDS, *replay.COMMANDS, *sync.COMMANDS, *report.COMMANDS, *plan.COMMANDS,
+            *board.COMMANDS]

@@ -11,6 +11,7 @@ import secrets
 
 from nsdev.core import proto
 
+from nightstand import __version__
 from nightstand.commands.base import Command
 from nightstand.errors import UserError
 from nightstand.store import Store
@@ -203,6 +204,7 @@ def _status_run(args: argparse.Namespace) -> int:
             st = client.status()
             nights = client.list_nights()
             st.update(device_id=hello["device_id"], firmware_version=hello["firmware_version"],
+                      host_version=__version__,
                       nights_on_device=len(nights),
                       nights_unsynced=sum(1 for n in nights if not n.acked and not n.open))
             return st

@@ -185,10 +185,16 @@ def _host_march() -> list[str]:
 
 def compile_tree(src: Path, dst: Path) -> None:
     """mpy-cross every .py under src into dst (as deployed to the board: bytecode, not source)."""
+    compile_files([(py.relative_to(src).as_posix(), py) for py in sorted(src.rglob("*.py"))], dst)
+
+
+def compile_files(files: list[tuple[str, Path]], dst: Path, march: list[str] | None = None
+                  ) -> None:
+    """mpy-cross each (relative name, source) into dst/name.mpy (default: this machine's arch)."""
     mpy_cross = paths.mpy_cross_bin()
-    march = _host_march()
-    for py in sorted(src.rglob("*.py")):
-        rel = py.relative_to(src)
+    march = _host_march() if march is None else march
+    for name, py in files:
+        rel = Path(name)
         out = dst / rel.with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
@@ -231,7 +237,7 @@ def _prepare_run(sim_dir: Path, heapsize: str) -> tuple[list[str], dict[str, str
     # Firmware and virtual board run as .mpy bytecode, as deployed; simboot itself stays source.
     code = sim_dir / "code"
     shutil.rmtree(code, ignore_errors=True)
-    compile_tree(paths.FIRMWARE_DIR, code / "firmware")
+    compile_files(paths.firmware_files(), code / "firmware")
     compile_tree(paths.VBOARD_DIR, code / "vboard")
     (code / "vboard" / "simboot.mpy").unlink()
     env = dict(os.environ, MICROPYPATH=f"{code / 'vboard'}:{code / 'firmware'}:.frozen")

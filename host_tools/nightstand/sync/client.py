@@ -321,6 +321,11 @@ class Client:
     def status(self) -> dict:
         return json.loads(self.call(proto.CMD_STATUS))
 
+    def reboot_maintenance(self) -> None:
+        """Ask the device (over USB) to reset into maintenance mode; the session ends with it."""
+        self.call(proto.CMD_REBOOT_MAINT)
+        self._drop()  # no BYE: the device is resetting
+
     def get_config(self) -> dict:
         return json.loads(self.call(proto.CMD_GET_CONFIG))
 

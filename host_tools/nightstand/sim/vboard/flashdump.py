@@ -1,5 +1,6 @@
-# Copies the files of a simulated board's littlefs flash image to a host folder.
-# Usage: micropython flashdump.py SIM_DIR DEST_DIR   (MICROPYPATH = vboard : .frozen)
+# Copies the files of a simulated board's littlefs flash image to a host folder, or with --load
+# a host folder's files into the image (created if missing; files already there are kept).
+# Usage: micropython flashdump.py SIM_DIR HOST_DIR [--load]   (MICROPYPATH = vboard : .frozen)
 import os
 import sys
 
@@ -29,7 +30,10 @@ def _copy(src, dst):
                     fo.write(chunk)
 
 
-sim_dir, dest = sys.argv[1], sys.argv[2]
+sim_dir, host_dir = sys.argv[1], sys.argv[2]
 vflash.mount_flash(sim_dir, chdir=False)
-_copy(vflash.MOUNT_POINT, dest)
+if "--load" in sys.argv:
+    _copy(host_dir, vflash.MOUNT_POINT)
+else:
+    _copy(vflash.MOUNT_POINT, host_dir)
 vflash.unmount_flash()

@@ -185,8 +185,6 @@ class RTC:
         world.rtc_memory = bytes(data)
 
 
-world.rtc_memory = b""
-
 
 class WDT:
     def __init__(self, id=0, timeout=5000):
@@ -194,6 +192,7 @@ class WDT:
             raise ValueError("ESP32 WDT timeout must be at least 1000 ms")
         self._timeout_us = timeout * 1000
         self._deadline = time.now_us + self._timeout_us
+        world.wdt_armed = True
         time.add_listener(self._check)
 
     def feed(self):
@@ -210,10 +209,14 @@ def reset_cause():
 
 
 def reset():
+    if world.on_reset is not None:  # serve mode: also from the REPL, where nothing catches it
+        world.on_reset(HARD_RESET)
     raise world.SimReset(HARD_RESET, "machine.reset()")
 
 
 def soft_reset():
+    if world.on_reset is not None:
+        world.on_reset(SOFT_RESET)
     raise world.SimReset(SOFT_RESET, "machine.soft_reset()")
 
 

@@ -23,6 +23,8 @@ def _build(cfg, sim_dir):
     for spec in cfg.get("devices", ()):
         mod = __import__(spec["module"])
         dev = getattr(mod, spec["class"])(spec, sim_dir)
+        if "present" in spec:  # a chip missing from the board (bring-up tests)
+            dev.present = bool(spec["present"])
         bus_id = spec.get("bus")
         if bus_id is not None:
             bus = world.buses.get(bus_id)
@@ -113,11 +115,101 @@ def _mkdirs(path):
             pass
 
 
+# ---- serve mode: the board on a serial port (nightstand/sim/serve.py is the other half) --------
+# The littlefs image is the board's root filesystem ("/", as on the ESP32; the host's files move
+# to /host), the firmware runs from it, and when main.py returns the port's REPL takes the
+# console. A reset ends this process with RESET_EXIT + cause; the host starts the next boot.
+RESET_EXIT = 64
+STATE_FILE = "serve_state.json"
+
+
+def _serve_state(sim_dir):
+    try:
+        with open(sim_dir + "/" + STATE_FILE) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _save_serve_state(f, cause):
+    import machine
+
+    state = {
+        "unix_s": time.unix_now_s(),
+        "rtc_valid": time.rtc_valid,
+        "rtc_memory": "".join("%02x" % b for b in machine.RTC().memory()),
+        "reset_cause": cause,
+    }
+    f.write(json.dumps(state))
+    f.close()
+
+
+def _serve(cfg, sim_dir):
+    import vflash
+    import vfs
+
+    state = _serve_state(sim_dir)
+    if state:
+        time.setup(state["unix_s"], -1, 0, state["rtc_valid"])
+        world.rtc_memory = bytes(int(state["rtc_memory"][i:i + 2], 16)
+                                 for i in range(0, len(state["rtc_memory"]), 2))
+        world.reset_cause = state["reset_cause"]
+    else:
+        time.setup(cfg["start_unix_s"], -1, cfg.get("ticks_start_ms", 0),
+                   cfg.get("rtc_valid", True))
+    hold = sys.argv[sys.argv.index("--hold-ms") + 1] if "--hold-ms" in sys.argv else None
+    for spec in cfg.get("devices", ()):
+        if spec.get("module") == "vbutton" and hold:
+            spec["held_at_boot_ms"] = int(hold)
+    vasyncio.install()
+    _build(cfg, sim_dir)
+    import select
+
+    speed = float(cfg.get("speed", 1.0))
+    select.io_block_ms = max(1, int(select.io_slice_ms / speed)) if speed > 0 else 1
+    dev = vflash.VFlash(sim_dir + "/" + vflash.IMAGE_NAME, int(cfg.get("flash_bytes", 2 << 20)))
+    if dev.fresh:
+        vfs.VfsLfs2.mkfs(dev)
+    import machine  # noqa: F401  (the host's files are out of reach from here on)
+
+    # Written when this boot ends; a boot that is killed (power lost) leaves it empty.
+    state_f = open(sim_dir + "/" + STATE_FILE, "w")
+    vfs.umount("/")
+    vfs.mount(vfs.VfsLfs2(dev), "/")
+    os.chdir("/")
+    sys.path[:] = ["", ".frozen", "/lib"]
+
+    exit_cause = [5]  # machine.SOFT_RESET: Ctrl-D in the REPL ends the process
+
+    def _reset(cause):
+        exit_cause[0] = cause
+        sys.exit(RESET_EXIT + cause)
+
+    sys.atexit(lambda: _save_serve_state(state_f, exit_cause[0]))  # the clock runs on
+
+    world.on_reset = _reset
+    _say("serve", "raw" if "--raw" in sys.argv else "boot", world.reset_cause)
+    if "--raw" not in sys.argv:  # after a soft reset in the raw REPL the board skips main.py
+        try:
+            _boot_firmware()
+        except world.SimReset as r:
+            _reset(r.cause)
+        except Exception as e:  # as the board: the traceback on the console, then the REPL
+            sys.print_exception(e)
+        if world.wdt_armed:
+            # The app left with its watchdog running: on the board it resets a few seconds later.
+            _reset(3)  # machine.WDT_RESET
+    os.putenv("MICROPYINSPECT", "1")  # the port's REPL takes the console now
+
+
 def main():
     sim_dir = sys.argv[1]
     with open(sim_dir + "/sim.json") as f:
         cfg = json.load(f)
     world.config = cfg
+    if "--serve" in sys.argv:
+        _serve(cfg, sim_dir)
+        return
     time.setup(cfg["start_unix_s"], cfg["duration_s"], cfg.get("ticks_start_ms", 0),
                cfg.get("rtc_valid", True))
     time.progress_every_us = int(cfg.get("progress_every_s", 60)) * 1000000

@@ -18,6 +18,10 @@ class VirtualButton:
             self._edges.append((t + self.hold_us, 1))
         self._i = 0
         self._level = 1
+        held_ms = int(spec.get("held_at_boot_ms", 0))
+        if held_ms:  # pressed from power-on, released after held_ms
+            self._level = 0
+            self._edges.insert(0, (held_ms * 1000, 1))
         self._pin = None
         self._handler = None
         self._trigger = 0

@@ -19,6 +19,9 @@ i2c_lines = {}  # GPIO number -> VirtualI2CBus whose SDA or SCL it is (bit-bange
 reset_cause = 1  # machine.PWRON_RESET
 vhw_us = 0  # real microseconds spent inside virtual hardware (excluded from firmware CPU)
 config = {}  # the simulation config (sim.json)
+on_reset = None  # serve mode: callable(cause) that ends this boot (see simboot._serve)
+wdt_armed = False  # machine.WDT was started (it cannot be stopped)
+rtc_memory = b""  # machine.RTC().memory(): kept across resets, lost at power-on
 
 
 class VirtualI2CBus:
