@@ -40,7 +40,7 @@ def _dawn_start(night: Night, cfg: dict[str, Any]) -> str | None:
 
 def run_mornings(tmp: Path, days: int, *, bedtime: str = "01:30", wake: str = "09:30",
                  target: str = "07:00", step_min: int = 15) -> list[dict[str, Any]]:
-    db = tmp / "store.sqlite3"
+    db = tmp / "store" / "nightstand.sqlite3"  # a store lives in a folder of its own
     cfg, errors = devconfig.merge(devconfig.defaults(),
                                   {"bedtime": bedtime, "wake": wake, "utc_offset_s": 0})
     assert not errors, errors
