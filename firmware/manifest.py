@@ -6,7 +6,8 @@
 # littlefs filesystem), asyncio and the port's other modules. The twin (port/twin/manifest.py)
 # includes this file with board_manifest=False: the unix port has no board manifest, so asyncio
 # comes straight from the MicroPython tree.
-# `options`, `include`, `require`, `module` and `package` are the manifest API (tools/makemanifest).
+# `options`, `include`, `require`, `module` and `package` are the manifest API
+# (tools/makemanifest.py).
 # ruff: noqa: F821
 
 options.defaults(board_manifest=True)

@@ -201,6 +201,14 @@ for argv, msg in (
     (["plan", "--advance-to", "7am", "--db", "{w}/" + DB], "7am"),
     (["plan", "--daylight-lux", "nan,x", "--db", "{w}/" + DB], "--daylight-lux"),
     (["plan", "--device", "nope", "--db", "{w}/" + DB], "nope"),
+    (["deploy", "--config", "{w}/binary", "--port", "{w}/no-such-port"], "cannot read config"),
+    (["deploy", "--port", "{w}/no-such-port"], "cannot open serial port"),
+    (["flash", "{w}/binary", "--port", "{w}/no-such-port"], "not an ESP32 image"),
+    (["flash", "{w}/missing.bin", "--port", "{w}/no-such-port"], "cannot read image"),
+    (["vboard", "--dir", "{w}/afile"], "is a file"),
+    (["vboard", "--dir", "{w}/dir"], "not a virtual board"),
+    (["vboard", "--new", "--dir", "{w}/newboard", "--config", "{w}/binary"],
+     "cannot read config"),
 ):
     CASES.append((f"{argv[0]}-{'-'.join(argv[1:2])}-{msg.split()[0]}-{len(CASES)}", argv, msg))
 

@@ -130,8 +130,21 @@ def _vboard_args(p: argparse.ArgumentParser) -> None:
 def _vboard_run(args: argparse.Namespace) -> int:
     from nightstand.sim import serve
 
-    if args.new or not (args.dir / "sim.json").exists():
-        config = json.loads(args.config.read_text()) if args.config else None
+    if args.dir.exists() and not args.dir.is_dir():
+        raise UserError(f"--dir {args.dir} is a file: give a folder for the virtual board")
+    is_board = (args.dir / "sim.json").exists()
+    if not is_board and args.dir.is_dir() and any(args.dir.iterdir()):
+        raise UserError(f"--dir {args.dir} holds other files and is not a virtual board: "
+                        "give a new folder")
+    if args.new or not is_board:
+        config = None
+        if args.config:
+            try:
+                config = json.loads(args.config.read_text())
+            except (OSError, ValueError) as e:
+                raise UserError(f"cannot read config {args.config}: {e}") from None
+            if not isinstance(config, dict):
+                raise UserError(f"config {args.config} must be a JSON object of settings")
         serve.create(args.dir, serve.BoardSpec(config=config, speed=args.speed,
                                                absent=args.absent))
     import signal
