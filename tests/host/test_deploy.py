@@ -89,7 +89,7 @@ def test_deploy_updates_a_running_virtual_board_and_keeps_its_nights(tmp_path: P
         rep = deploy.deploy(port, bundle)
         assert board.error is None
         # The updated board syncs its old nights like a real one (`nightstand sync --port`).
-        db = tmp_path / "store.sqlite3"
+        db = tmp_path / "store" / "nightstand.sqlite3"
         assert cli.main(["sync", "--port", port, "--db", str(db), "--no-set-time"]) == 0
         with Store(db) as store:
             assert len(store.nights()) == 2

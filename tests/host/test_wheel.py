@@ -92,9 +92,15 @@ def test_wheel_gives_a_working_cli(installed: Path, tmp_path: Path) -> None:
     for command in ("simulate", "sync", "status", "report", "export", "journal", "deploy",
                     "flash", "vboard"):
         assert command in helped.stdout, command
-    nights = _run(installed, exe, "nights", "--db", str(tmp_path / "s.sqlite3"), cwd=tmp_path)
+    db = str(tmp_path / "store" / "s.sqlite3")
+    added = _run(installed, exe, "journal", "add", "2026-01-15", "started magnesium", "--db", db,
+                 cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+    nights = _run(installed, exe, "nights", "--db", db, cwd=tmp_path)
     assert nights.returncode == 0, nights.stderr
     assert "no nights stored yet" in nights.stdout
+    for command in ("plan", "store"):
+        assert command in helped.stdout, command
 
 
 def test_wheel_ships_firmware_and_simulator_files(installed: Path, tmp_path: Path) -> None:
