@@ -7,7 +7,6 @@ from pathlib import Path
 
 from nightstand.commands.base import Command
 from nightstand.errors import UserError
-from nightstand.replay import replay
 from nightstand.sim import runner
 
 
@@ -31,6 +30,8 @@ def _run(args: argparse.Namespace) -> int:
 
             print("\n".join(summary_lines(replay_beats(args.recording, args.out))))
             return 0
+        from nightstand.replay import replay
+
         beats, epochs = replay(args.recording, args.out, heapsize=args.heap)
     except OSError as e:
         raise UserError(f"cannot write {e.filename or args.out}: {e.strerror}: choose another "

@@ -11,14 +11,6 @@ from nightstand.commands.base import Command
 from nightstand.errors import UserError
 from nightstand.night import decode_night
 from nightstand.sim import runner
-from nightstand.sim.scenario import default_scenario
-from nightstand.sim.session import (
-    morning_usb_config,
-    nights_in_flash,
-    resolve_scenario,
-    simulate,
-    wait_until_closed,
-)
 
 
 def _add_sim_args(p: argparse.ArgumentParser) -> None:
@@ -36,6 +28,9 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
+    # the simulator's libraries (numpy, scipy) load only when a command runs: `--help` stays fast
+    from nightstand.sim.session import nights_in_flash, resolve_scenario, simulate
+
     sc = resolve_scenario(args.scenario, args.seed)
     if args.power_cuts and args.flash != "littlefs":
         raise UserError("--power-cuts needs --flash littlefs (power cuts hit the flash image)")
@@ -62,6 +57,8 @@ def _add_demo_args(p: argparse.ArgumentParser) -> None:
 
 def _run_demo(args: argparse.Namespace) -> int:
     from nightstand.commands import sync as sync_cmd
+    from nightstand.sim.scenario import default_scenario
+    from nightstand.sim.session import morning_usb_config, simulate, wait_until_closed
     from nightstand.store import Store
 
     out: Path = args.out
