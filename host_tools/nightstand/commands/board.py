@@ -39,15 +39,23 @@ def _board_march(port: str, baud: int) -> str | None:
     return deploy.MPY_ARCHES.get((mpy >> 10) & 0x0F)
 
 
+def _read_config(path: Path | None) -> dict | None:
+    """Device settings from a JSON file (None: none given), or one line saying what is wrong."""
+    if path is None:
+        return None
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read config {path}: {e}") from None
+    if not isinstance(config, dict):
+        raise UserError(f"config {path} must be a JSON object of settings")
+    return config
+
+
 def _deploy_run(args: argparse.Namespace) -> int:
     from nightstand import deploy
 
-    config = None
-    if args.config:
-        try:
-            config = json.loads(args.config.read_text())
-        except (OSError, ValueError) as e:
-            raise UserError(f"cannot read config {args.config}: {e}") from None
+    config = _read_config(args.config)
     if args.build:
         bundle = deploy.build_bundle(args.march or deploy.ESP32_MARCH, config)
         args.build.mkdir(parents=True, exist_ok=True)
@@ -137,14 +145,7 @@ def _vboard_run(args: argparse.Namespace) -> int:
         raise UserError(f"--dir {args.dir} holds other files and is not a virtual board: "
                         "give a new folder")
     if args.new or not is_board:
-        config = None
-        if args.config:
-            try:
-                config = json.loads(args.config.read_text())
-            except (OSError, ValueError) as e:
-                raise UserError(f"cannot read config {args.config}: {e}") from None
-            if not isinstance(config, dict):
-                raise UserError(f"config {args.config} must be a JSON object of settings")
+        config = _read_config(args.config)
         serve.create(args.dir, serve.BoardSpec(config=config, speed=args.speed,
                                                absent=args.absent))
     import signal

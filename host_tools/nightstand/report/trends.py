@@ -122,6 +122,27 @@ def welch(before: list[float], after: list[float]) -> tuple[float, float] | None
     return lo, hi
 
 
+def contrast(first: list[float], second: list[float], names: tuple[str, str] = ("before", "after"),
+             where: str = "on each side", excludes: str = "the interval excludes 0",
+             ) -> tuple[float | None, float | None, float | None, float | None, float | None, str]:
+    """Means of two groups of nights, mean(second) - mean(first), its Welch 95 % interval and
+    a one-line reading of it: (mean1, mean2, diff, ci_low, ci_high, note)."""
+    m1 = statistics.fmean(first) if first else None
+    m2 = statistics.fmean(second) if second else None
+    diff = m2 - m1 if m1 is not None and m2 is not None else None
+    ci = welch(first, second)
+    if len(first) < 2 or len(second) < 2:
+        note = (f"not enough nights ({len(first)} {names[0]}, {len(second)} {names[1]}; "
+                f"at least 2 {where} are needed)")
+    elif ci is None:
+        note = f"no variation {where.replace('each', 'either')}: no interval"
+    elif ci[0] > 0 or ci[1] < 0:
+        note = excludes
+    else:
+        note = "the interval includes 0: no clear change"
+    return m1, m2, diff, ci[0] if ci else None, ci[1] if ci else None, note
+
+
 def sides(rows: list[dict[str, Any]], entry: Entry,
           journal: list[Entry]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Nights from the previous entry's date up to this entry (before) and from this entry's
@@ -143,21 +164,8 @@ def compare(rows: list[dict[str, Any]], entry: Entry,
     for key, label, unit in COMPARED:
         b = [float(r[key]) for r in before if r.get(key) is not None]
         a = [float(r[key]) for r in after if r.get(key) is not None]
-        mb = statistics.fmean(b) if b else None
-        ma = statistics.fmean(a) if a else None
-        diff = ma - mb if ma is not None and mb is not None else None
-        ci = welch(b, a)
-        if len(b) < 2 or len(a) < 2:
-            note = (f"not enough nights ({len(b)} before, {len(a)} after; "
-                    "at least 2 on each side are needed)")
-        elif ci is None:
-            note = "no variation on either side: no interval"
-        elif ci[0] > 0 or ci[1] < 0:
-            note = "the interval excludes 0"
-        else:
-            note = "the interval includes 0: no clear change"
-        out.append(Comparison(key, label, unit, len(b), len(a), mb, ma, diff,
-                              ci[0] if ci else None, ci[1] if ci else None, note))
+        mb, ma, diff, lo, hi, note = contrast(b, a)
+        out.append(Comparison(key, label, unit, len(b), len(a), mb, ma, diff, lo, hi, note))
     info = {"before_n": len(before), "after_n": len(after),
             "before_from": before[0]["date"] if before else None,
             "before_to": before[-1]["date"] if before else None,

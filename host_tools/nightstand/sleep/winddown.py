@@ -8,7 +8,6 @@ so a difference is an association, not an effect.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +33,7 @@ def had_wind_down(row: dict[str, Any]) -> bool:
 
 def sol_after_wind_down(rows: list[dict[str, Any]], key: str = "sleep_sol_min",
                         ) -> WindDownComparison:
-    from nightstand.report.trends import welch
+    from nightstand.report.trends import contrast
 
     with_, without = [], []
     for r in rows:
@@ -42,18 +41,7 @@ def sol_after_wind_down(rows: list[dict[str, Any]], key: str = "sleep_sol_min",
         if v is None:
             continue
         (with_ if had_wind_down(r) else without).append(float(v))
-    mw = statistics.fmean(with_) if with_ else None
-    mo = statistics.fmean(without) if without else None
-    diff = mw - mo if mw is not None and mo is not None else None
-    ci = welch(without, with_)
-    if len(with_) < 2 or len(without) < 2:
-        note = (f"not enough nights ({len(with_)} with a wind-down, {len(without)} without; "
-                "at least 2 in each group are needed)")
-    elif ci is None:
-        note = "no variation in either group: no interval"
-    elif ci[0] > 0 or ci[1] < 0:
-        note = "the interval excludes 0 (an association, not proof of an effect)"
-    else:
-        note = "the interval includes 0: no clear difference"
-    return WindDownComparison(len(with_), len(without), mw, mo, diff,
-                              ci[0] if ci else None, ci[1] if ci else None, note)
+    mo, mw, diff, lo, hi, note = contrast(
+        without, with_, names=("without", "with a wind-down"), where="in each group",
+        excludes="the interval excludes 0 (an association, not proof of an effect)")
+    return WindDownComparison(len(with_), len(without), mw, mo, diff, lo, hi, note)
