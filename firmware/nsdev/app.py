@@ -8,6 +8,7 @@ from nsdev import VERSION, bootfiles, compat, config, health, netserve, pinmap, 
 from nsdev.core import hwcal, light, vocab
 from nsdev.core.arousal import ArousalEstimator
 from nsdev.core.ppg import MOTION, NO_CONTACT, OVERFLOW, SATURATED, LEDController, PPGPipeline
+from nsdev.core.resp import PPGBreathing
 from nsdev.drivers.bme680 import BME680
 from nsdev.drivers.button import Button
 from nsdev.drivers.lamp import Lamp
@@ -58,6 +59,7 @@ class App:
                             sensor_config="max30102 %dHz" % self.cfg["ppg_rate_hz"])
         self.light = light.LightController(light.config_from_device(self.cfg))
         self.arousal = ArousalEstimator()
+        self.resp = PPGBreathing()  # breathing rate per epoch (core/resp.py)
         self.hyper = bootfiles.load_baseline(BASELINE_FILE)
         self.hyper_score = None  # latest pre-sleep hyperarousal score 0..1 (None: unknown)
         self._lights_out_s = None  # when lights went out this night (room dark or bedtime)
@@ -186,6 +188,7 @@ class App:
                 continue
             if n:
                 self.pipe.feed(red, ir, n)
+                self.resp.add_samples(self.pipe.time_ms(), ir, n)
             if drv.overflow:  # the lost samples came after this batch
                 self.pipe.gap(drv.overflow)
                 self.perf["fifo_overflows"] += drv.overflow
@@ -209,6 +212,7 @@ class App:
 
     def _on_beat(self):
         b = self._beat
+        self.resp.add_beat(b[0], b[1], b[2], b[3])
         ev = self.arousal.add_beat(b[0], b[1], b[2], b[3])
         if ev is not None:
             onset_ms = self._pipe_t0_ms + ev.onset_ms
@@ -344,7 +348,8 @@ class App:
                                               int(info["limit_mel_lx"] * 100)),
                        info["phase"], unix_s)
         elif kind == "breathing_start":
-            self.event(vocab.EV_WIND_DOWN, (1, 0), "breathing 6/min", unix_s)
+            self.event(vocab.EV_WIND_DOWN, (1, 0), "breathing %.0f->%.0f/min" % (
+                info.get("pace_start", 6.0), self.light.cfg["breath_per_min"]), unix_s)
         elif kind == "breathing_end":
             # the session's response: HR (bpm) and HRV (RMSSD, ms) at its start and end
             text = info["reason"]
@@ -391,6 +396,10 @@ class App:
         self._update_night(start_s + 30, contact)
         self._track_sleep_onset(start_s, ep.hr_bpm)
         arousal_score = self.arousal.close_epoch()
+        resp = None
+        if contact and not ep.flags:  # motion, clipping, lost samples: unknown, not wrong
+            resp = self.resp.estimate(self.pipe.time_ms(), ep.hr_bpm)
+        self.light.resp_per_min = resp
         if ep.hr_bpm is not None:
             self._last_hr = ep.hr_bpm
         if ep.rmssd_ms is not None:
@@ -428,7 +437,7 @@ class App:
             pressure_hpa=self.pressure_hpa if env_fresh else None,
             gas_ohm=self.gas_ohm if env_fresh else None, lux=lux,
             mel_edi_lx=self.light.last_room_mel_lx, lamp_level=lamp_level,
-            flags=flags)
+            flags=flags, resp_per_min=resp)
         self._store_beats()
 
     def _track_sleep_onset(self, start_s, hr_bpm):

@@ -1,4 +1,4 @@
-"""CPU cost of the PPG pipeline + arousal estimator under MicroPython (per simulated second).
+"""CPU cost of the PPG pipeline + arousal + breathing rate under MicroPython (per simulated s).
 
 Usage: python tests/bench/bench_pipeline_cpu.py [--fs 50] [--minutes 10]
 Feeds a synthetic 60-bpm pulse (raw counts, red + IR, FIFO reads of 8 samples) through
@@ -20,6 +20,7 @@ SCRIPT = """
 import array, time, math
 from nsdev.core.ppg import PPGPipeline
 from nsdev.core.arousal import ArousalEstimator
+from nsdev.core.resp import PPGBreathing
 FS = %(fs)d
 N = FS * 60 * %(minutes)d
 # One pulse period of samples (raw counts: DC 120000, AC dip 1500), precomputed.
@@ -33,6 +34,8 @@ red = array.array('i', [0] * 8)
 ir = array.array('i', [0] * 8)
 pipe = PPGPipeline(FS)
 est = ArousalEstimator()
+resp = PPGBreathing()
+t_resp = 0
 out = array.array('i', [0] * 4)
 k = 0
 t_feed = 0
@@ -48,20 +51,30 @@ while done < N:
             k = 0
     a = time.ticks_us()
     pipe.feed(red, ir, 8)
+    b = time.ticks_us()
+    resp.add_samples(pipe.time_ms(), ir, 8)
+    t_resp += time.ticks_diff(time.ticks_us(), b)
     while pipe.pop_beat(out):
         nb += 1
         est.add_beat(out[0], out[1], out[2], out[3])
+        b = time.ticks_us()
+        resp.add_beat(out[0], out[1], out[2], out[3])
+        t_resp += time.ticks_diff(time.ticks_us(), b)
     t_feed += time.ticks_diff(time.ticks_us(), a)
     done += 8
     if done %% (30 * FS) < 8:
         a = time.ticks_us()
-        pipe.close_epoch()
+        ep = pipe.close_epoch()
         est.close_epoch()
+        b = time.ticks_us()
+        resp.estimate(pipe.time_ms(), ep.hr_bpm)
+        t_resp += time.ticks_diff(time.ticks_us(), b)
         t_feed += time.ticks_diff(time.ticks_us(), a)
 sim_s = N / FS
 print("samples", N, "beats", nb, "pipeline_us", t_feed)
 print("us_per_sample %%.2f" %% (t_feed / N))
 print("ms_cpu_per_sim_s %%.3f" %% (t_feed / 1000 / sim_s))
+print("of which breathing rate (PPGBreathing) ms_cpu_per_sim_s %%.3f" %% (t_resp / 1000 / sim_s))
 """
 
 
@@ -80,8 +93,8 @@ def main() -> int:
     if proc.returncode != 0:
         print(proc.stdout, proc.stderr)
         return 1
-    print(f"PPG pipeline + arousal under MicroPython, fs {a.fs} Hz, {a.minutes} simulated min, "
-          "FIFO reads of 8 samples (red + IR)")
+    print(f"PPG pipeline + arousal + breathing rate under MicroPython, fs {a.fs} Hz, "
+          f"{a.minutes} simulated min, FIFO reads of 8 samples (red + IR)")
     print(proc.stdout.strip())
     return 0
 

@@ -59,7 +59,9 @@ DEFAULTS = {
     # breathing-paced wind-down
     "arousal_on": 0.6,
     "arousal_off": 0.3,
-    "breath_per_min": 6.0,
+    "breath_per_min": 6.0,  # the pace guided towards (resonance breathing: Steffen 2017)
+    "breath_ramp_s": 300,  # from the person's own rate to breath_per_min over this time
+    "breath_start_max": 20.0,  # a faster own rate starts the pace from here
     "breath_depth": 0.5,  # L* swings from the wind-down level down to half of it
     "session_max_s": 900,
     "session_min_s": 180,
@@ -131,6 +133,16 @@ def _clamp01(x):
     return 0.0 if x < 0.0 else (1.0 if x > 1.0 else x)
 
 
+def breaths_paced(r0, target, ramp_s, el_s):
+    """Breaths guided in the first el_s seconds of a session whose pace starts at r0 /min and
+    moves linearly to target /min over ramp_s (the integral of the pace, so the light's phase
+    never jumps)."""
+    if ramp_s <= 0 or el_s >= ramp_s:
+        done = 0.0 if ramp_s <= 0 else (r0 + target) * 0.5 * ramp_s
+        return (done + target * (el_s - max(ramp_s, 0))) / 60.0
+    return (r0 * el_s + (target - r0) * el_s * el_s / (2.0 * ramp_s)) / 60.0
+
+
 class LightController:
     """The lamp's schedule as a small state machine; update() about once a second."""
 
@@ -173,6 +185,7 @@ class LightController:
         self._nl_start = -1  # mono s when the night light started, -1 none
         self._nl_cut = -1  # mono s when a press cut the night light short
         self._session = None
+        self.resp_per_min = None  # the wearer's latest breathing rate (app sets it; None unknown)
         self._last_session_end = -(10 ** 9)
         self._dose_lamp = 0.0  # lx*s of the current wind-down
         self._dose_room = 0.0
@@ -428,12 +441,16 @@ class LightController:
             if (arousal is not None and arousal >= float(cfg["arousal_on"])
                     and left_s > int(cfg["winddown_fade_s"]) + int(cfg["session_min_s"])
                     and mono - self._last_session_end >= int(cfg["session_cooldown_s"])):
-                s = self._session = {"t0": mono, "hr0": hr_bpm, "rmssd0": rmssd_ms,
+                target = float(cfg["breath_per_min"])
+                r0 = self.resp_per_min
+                r0 = target if r0 is None else min(max(float(r0), target),
+                                                   float(cfg["breath_start_max"]))
+                s = self._session = {"t0": mono, "hr0": hr_bpm, "rmssd0": rmssd_ms, "r0": r0,
                                      "arousal0": arousal, "hr": hr_bpm, "rmssd": rmssd_ms,
                                      "arousal": arousal, "hr_min": hr_bpm}
                 events.append(("breathing_start", {"unix_s": self._last_unix,
                                                    "arousal": arousal, "hr_bpm": hr_bpm,
-                                                   "rmssd_ms": rmssd_ms}))
+                                                   "rmssd_ms": rmssd_ms, "pace_start": r0}))
             else:
                 return 1.0
         el = mono - s["t0"]
@@ -463,7 +480,8 @@ class LightController:
             self._end_session(events, reason, mono)
             return 1.0
         # L* swings from the wind-down level down by breath_depth and back, at the breath rate
-        phase = 2.0 * math.pi * float(cfg["breath_per_min"]) / 60.0 * el
+        phase = 2.0 * math.pi * breaths_paced(s["r0"], float(cfg["breath_per_min"]),
+                                              int(cfg["breath_ramp_s"]), el)
         return 1.0 - float(cfg["breath_depth"]) * (1.0 - math.cos(phase)) * 0.5
 
     def _end_session(self, events, reason, mono):

@@ -70,6 +70,22 @@ def _get_beats(bits, base_ms, out):
     return n
 
 
+def _get_ext(bits, out):
+    # Epoch extension fields (vocab.EPOCH_EXT_FIELDS); out None: skip them.
+    n = bits.get(4)
+    table = vocab.EPOCH_EXT_FIELDS
+    if n > len(table):
+        raise ValueError("epoch extension fields %d > %d known: a newer format" % (n, len(table)))
+    table = table[:n]
+    mask = bits.get(n)
+    if out is None:
+        for i in range(n):
+            if mask & (1 << i):
+                bits.get(table[i][1])
+    else:
+        _get_fields(bits, table, -1, mask, out)
+
+
 def decode_payload(rtype, data, p, end, beats=None):
     """Decode one payload (data[p:end]) into a dict; ValueError if it is malformed. An EPOCH
     record with a beat stream also fills the dict `beats` (if given) with the beats record."""
@@ -93,8 +109,13 @@ def decode_payload(rtype, data, p, end, beats=None):
         out = {"type": "epoch", "t_off_s": t}
         bits = BitReader(data, p, end)
         mask = bits.get(len(vocab.EPOCH_FIELDS))
-        out["flags"] = bits.expg(0)
+        flags = bits.expg(0)
+        out["flags"] = flags & ~vocab.FLAG_EPOCH_EXT
         _get_fields(bits, vocab.EPOCH_FIELDS, vocab.EPOCH_LAMP_INDEX, mask, out)
+        for spec in vocab.EPOCH_EXT_FIELDS:
+            out[spec[0]] = None
+        if flags & vocab.FLAG_EPOCH_EXT:
+            _get_ext(bits, out)
         if bits.get(1):
             _get_beats(bits, t * 1000, beats if beats is not None else {})
         p = bits.pos  # the padding bits of the last byte are ignored
@@ -153,7 +174,7 @@ def record_time_beats(rtype, data, p, end):
         t = epoch_t_off_s(v)
         bits = BitReader(data, p, end)
         mask = bits.get(len(vocab.EPOCH_FIELDS))
-        bits.expg(0)
+        flags = bits.expg(0)
         table = vocab.EPOCH_FIELDS
         for i in range(len(table)):
             if mask & (1 << i):
@@ -163,6 +184,8 @@ def record_time_beats(rtype, data, p, end):
                             bits.get(table[i][1])
                 else:
                     bits.get(table[i][1])
+        if flags & vocab.FLAG_EPOCH_EXT:
+            _get_ext(bits, None)
         return t, _get_beats(bits, 0, None) if bits.get(1) else 0
     if rtype == vocab.REC_BEATS:
         return v // 1000, _get_beats(BitReader(data, p, end), 0, None)

@@ -90,12 +90,17 @@ def _put_fields(bw, table, values, mask, lamp_index):
             bw.put(field_code(values[i], spec), spec[1])
 
 
-def encode_epoch(buf, pos, t_off_s, values, flags=0, mark=None):
-    """values: sequence in vocab.EPOCH_FIELDS order (None = unknown; lamp_level a sequence).
+def encode_epoch(buf, pos, t_off_s, values, flags=0, mark=None, ext=()):
+    """values: sequence in vocab.EPOCH_FIELDS order (None = unknown; lamp_level a sequence);
+    ext: sequence in vocab.EPOCH_EXT_FIELDS order (None = unknown).
     mark: optional array of 3 ints that receives what append_beats needs to attach the beat
     stream to this record later (record start, bit position of the has-beats bit, payload end)."""
     mask, invalid = _fields_mask(vocab.EPOCH_FIELDS, values, vocab.EPOCH_LAMP_INDEX)
-    if invalid:
+    xmask, xinvalid = _fields_mask(vocab.EPOCH_EXT_FIELDS, ext, -1)
+    flags &= ~vocab.FLAG_EPOCH_EXT
+    if xmask:
+        flags |= vocab.FLAG_EPOCH_EXT
+    if invalid or xinvalid:
         flags |= vocab.FLAG_INVALID_VALUE
     try:
         buf[pos] = vocab.REC_EPOCH
@@ -104,6 +109,11 @@ def encode_epoch(buf, pos, t_off_s, values, flags=0, mark=None):
         bw.put(mask, len(vocab.EPOCH_FIELDS))
         bw.expg(flags, 0)
         _put_fields(bw, vocab.EPOCH_FIELDS, values, mask, vocab.EPOCH_LAMP_INDEX)
+        if xmask:
+            n = len(vocab.EPOCH_EXT_FIELDS)
+            bw.put(n, 4)
+            bw.put(xmask, n)
+            _put_fields(bw, vocab.EPOCH_EXT_FIELDS, ext, xmask, -1)
         if mark is not None:
             mark[0] = pos
             mark[1] = bw.pos * 8 + bw.nbits

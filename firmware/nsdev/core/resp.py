@@ -131,3 +131,337 @@ def _peak(ts, xs, nyq_bpm):
     den = power[k - 1] - 2.0 * power[k] + power[k + 1]
     off = 0.5 * (power[k - 1] - power[k + 1]) / den if den != 0.0 else 0.0
     return F_LO_BPM + (k + off) * F_STEP_BPM, share
+
+
+# --- PPGBreathing: the device's estimate, stored in every epoch record (resp_per_min) -------
+# BreathingRate above works from beats alone (what the host recomputes from stored beats and
+# `replay --beats`); its direct Fourier sum costs ~24 ms of MicroPython per epoch (0.8 ms per
+# second: the whole pipeline's budget). On the device PPGBreathing is used instead: it also
+# sees the baseline (RIIV: raw samples are not stored, so only the device can), and costs a
+# third (uniform grid + Goertzel: no trigonometry in the inner loop).
+
+# Method (docs/breathing-and-smart-dawn.md has the details and sources):
+#  - inputs, from the PPG pipeline: per beat its time, IBI and pulse amplitude (RIFV: the
+#    respiratory sinus arrhythmia; RIAV: amplitude modulation), and the raw samples' mean every
+#    ~200 ms (RIIV: respiratory-induced intensity variation, the baseline). Karlen et al. 2013
+#    (IEEE TBME 60:1946) and Charlton et al. 2016 (Physiol Meas 37:610) describe the three.
+#  - per epoch, for each modulation: the last WINDOW_S (48) seconds are resampled on a 4 Hz
+#    grid (linear interpolation), detrended by a centred ~25 s moving mean, averaged to 2 Hz
+#    and Hann-windowed; the power spectrum at every 1 /min from 4 to 40 /min (Goertzel's
+#    recurrence: no FFT buffers) gives the rate at its peak, refined by a parabola through the
+#    log power of its neighbours (as Karlen's and Charlton's spectral estimators do with an FFT
+#    or AR spectrum). RIIV is first averaged over one cardiac cycle, which cancels the pulse.
+#  - smart fusion (after Karlen 2013): the mean of the three when they all lie within
+#    FUSE_SPREAD (4 breaths/min) of each other, else unknown.
+#  - quality gates (unknown rather than wrong): fewer than one beat per 2 s, any flagged beat
+#    (motion, contact, clipping) or a hole over 4 s in the window, no clear peak (under 12 % of
+#    the band's power, or at the band's edge), a rate outside 4-40 /min or above 0.45 x heart
+#    rate (a per-beat series cannot carry it: Nyquist). The app also gives up on any epoch the
+#    PPG pipeline flagged.
+# add_beat()/add_samples() allocate nothing; estimate() runs once per epoch on preallocated
+# arrays (the float arithmetic of MicroPython still allocates there; not a hot path).
+
+WINDOW_S = const(48)
+GRID_HZ = const(4)
+_N = const(192)  # WINDOW_S * GRID_HZ
+_STEP_MS = const(250)  # 1000 // GRID_HZ
+_TREND_HALF = const(50)  # centred moving mean of 2 * 50 + 1 samples = 25.25 s
+_BEAT_RING = const(256)  # > 64 s at 200 bpm
+_BASE_RING = const(384)  # 76 s at 5 baseline samples/s
+_BASE_MIN_MS = const(180)  # baseline samples closer than this are not stored
+_MAX_GAP_MS = const(4000)  # a hole in the beats or baseline larger than this: unknown
+MIN_PER_MIN = 4.0
+MAX_PER_MIN = 40.0
+FUSE_SPREAD = 4.0  # no estimate when the three differ by more (breaths/min; Karlen 2013 used
+# a standard deviation of 4, which lets one outlier 6-7 /min away through)
+_F_LO = const(4)  # lowest rate searched (/min)
+_MIN_PEAK = 0.12  # the peak's share of the band's power below this: no clear rhythm
+
+RIIV = const(0)
+RIAV = const(1)
+RIFV = const(2)
+NAMES = ("riiv", "riav", "rifv")
+
+
+class PPGBreathing:
+    """add_beat(t_ms, ibi_ms, pwa, flags) for every beat the PPG pipeline releases,
+    add_baseline(t_ms, dc) a few times a second (any rate; kept at most every 180 ms),
+    estimate(t_end_ms, hr_bpm) -> breaths/min (float) or None. Times: the pipeline's ms.
+    After estimate(), rates[i] holds each modulation's own rate (0 = none)."""
+
+    def __init__(self):
+        self._bt = array.array("i", [0] * _BEAT_RING)
+        self._bi = array.array("i", [0] * _BEAT_RING)
+        self._ba = array.array("i", [0] * _BEAT_RING)
+        self._bf = array.array("b", [0] * _BEAT_RING)
+        self._dt = array.array("i", [0] * _BASE_RING)
+        self._dv = array.array("i", [0] * _BASE_RING)
+        self._x = array.array("f", [0.0] * _N)
+        self._y = array.array("f", [0.0] * _N)
+        self.rates = array.array("f", [0.0] * 3)
+        self._pw = array.array("f", [0.0] * (int(MAX_PER_MIN) - _F_LO + 3))
+        self._win = array.array("f", [0.0] * (_N // 2))
+        for j in range(_N // 2):  # Hann window
+            self._win[j] = 0.5 - 0.5 * math.cos(2.0 * math.pi * (j + 0.5) / (_N // 2))
+        self.reset()
+
+    def reset(self):
+        self._bn = 0  # beats stored (ring head = _bn % ring)
+        self._dn = 0
+        self._last_t = -1
+        self._acc = 0
+        self._acc_n = 0
+
+    def add_beat(self, t_ms, ibi_ms, pwa, flags):
+        if t_ms < self._last_t:
+            self.reset()  # the pipeline restarted: its clock is new
+        self._last_t = t_ms
+        i = self._bn % _BEAT_RING
+        self._bt[i] = t_ms
+        self._bi[i] = ibi_ms
+        self._ba[i] = pwa
+        self._bf[i] = 1 if flags else 0
+        self._bn += 1
+
+    def add_samples(self, t_ms, buf, n):
+        """Raw PPG samples just fed to the pipeline (t_ms: the pipeline's time after them);
+        their running mean becomes a baseline sample every ~200 ms."""
+        s = 0
+        for j in range(n):
+            s += buf[j]
+        self._acc += s
+        self._acc_n += n
+        if self._acc_n and (self._dn == 0 or
+                            t_ms - self._dt[(self._dn - 1) % _BASE_RING] >= _BASE_MIN_MS):
+            self.add_baseline(t_ms, self._acc // self._acc_n)
+            self._acc = 0
+            self._acc_n = 0
+
+    def add_baseline(self, t_ms, dc):
+        n = self._dn
+        if n:
+            last = self._dt[(n - 1) % _BASE_RING]
+            if t_ms < last:
+                self.reset()
+                n = 0
+            elif t_ms - last < _BASE_MIN_MS:
+                return
+        i = n % _BASE_RING
+        self._dt[i] = t_ms
+        self._dv[i] = dc
+        self._dn = n + 1
+
+    # --- per epoch -------------------------------------------------------------------------
+    def estimate(self, t_end_ms, hr_bpm=None):
+        rates = self.rates
+        rates[0] = rates[1] = rates[2] = 0.0
+        t0 = t_end_ms - WINDOW_S * 1000
+        ok = self._beats_ok(t0, t_end_ms)
+        if not ok:
+            return None
+        lim = MAX_PER_MIN
+        if hr_bpm:
+            lim = min(lim, 0.45 * hr_bpm)
+        # fusion needs all three: stop at the first modality without a rate (saves CPU)
+        for m in (RIFV, RIAV):
+            if not self._grid_beats(t0, m):
+                return None
+            rates[m] = self._count(lim)
+            if rates[m] <= 0.0:
+                return None
+        if not self._grid_base(t0, t_end_ms):
+            return None
+        # one cardiac cycle's mean cancels the pulse itself (4 grid steps = 1 s)
+        w = int(GRID_HZ * 60.0 / hr_bpm + 0.5) if hr_bpm else GRID_HZ
+        self._smooth(max(1, min(w, 8)))
+        # the baseline is not sampled per beat: its band is not limited by the heart rate, so
+        # a rate the beats alias below 0.45 x HR disagrees here and the fusion says unknown
+        rates[RIIV] = self._count(MAX_PER_MIN)
+        return fuse3(rates[0], rates[1], rates[2])
+
+    def _beats_ok(self, t0, t1):
+        # At least one beat per 2 s, none flagged, no hole, the window covered at both ends.
+        n = self._bn
+        k = n - 1
+        stop = max(0, n - _BEAT_RING)
+        cnt = 0
+        prev = t1
+        bt = self._bt
+        while k >= stop:
+            i = k % _BEAT_RING
+            t = bt[i]
+            if t < t0:
+                break
+            if self._bf[i] or prev - t > _MAX_GAP_MS:
+                return False
+            prev = t
+            cnt += 1
+            k -= 1
+        if prev - t0 > _MAX_GAP_MS:
+            return False
+        return cnt >= WINDOW_S // 2
+
+    def _grid_beats(self, t0, m):
+        # Resample modulation m (RIAV: amplitude, RIFV: IBI) of the beats on the 4 Hz grid.
+        n = self._bn
+        k = max(0, n - _BEAT_RING)
+        bt = self._bt
+        val = self._ba if m == RIAV else self._bi
+        while k < n - 1 and bt[(k + 1) % _BEAT_RING] <= t0:
+            k += 1
+        x = self._x
+        g = t0
+        for j in range(_N):
+            while k < n - 2 and bt[(k + 1) % _BEAT_RING] <= g:
+                k += 1
+            i = k % _BEAT_RING
+            i2 = (k + 1) % _BEAT_RING
+            ta = bt[i]
+            tb = bt[i2]
+            va = val[i]
+            vb = val[i2]
+            if m == RIFV and (va <= 0 or vb <= 0):
+                return False  # an IBI across a gap is unknown
+            if tb > ta and g > ta:
+                f = (g - ta) / (tb - ta)
+                if f > 1.0:
+                    f = 1.0
+                x[j] = va + (vb - va) * f
+            else:
+                x[j] = va
+            g += _STEP_MS
+        return True
+
+    def _grid_base(self, t0, t1):
+        n = self._dn
+        if n < 2:
+            return False
+        dt = self._dt
+        stop = max(0, n - _BASE_RING)
+        k = n - 1
+        prev = t1
+        while k > stop and dt[k % _BASE_RING] >= t0:
+            t = dt[k % _BASE_RING]
+            if prev - t > _MAX_GAP_MS:
+                return False
+            prev = t
+            k -= 1
+        if dt[k % _BASE_RING] - t0 > _MAX_GAP_MS or prev - t0 > _MAX_GAP_MS:
+            return False
+        x = self._x
+        dv = self._dv
+        g = t0
+        for j in range(_N):
+            while k < n - 2 and dt[(k + 1) % _BASE_RING] <= g:
+                k += 1
+            i = k % _BASE_RING
+            i2 = (k + 1) % _BASE_RING
+            ta = dt[i]
+            tb = dt[i2]
+            if tb > ta and g > ta:
+                f = (g - ta) / (tb - ta)
+                if f > 1.0:
+                    f = 1.0
+                x[j] = dv[i] + (dv[i2] - dv[i]) * f
+            else:
+                x[j] = dv[i]
+            g += _STEP_MS
+        return True
+
+    def _smooth(self, w):
+        # x[j] = mean of x[j - w + 1 .. j] (causal; the delay does not change a rate)
+        if w < 2:
+            return
+        x = self._x
+        s = 0.0
+        for j in range(_N):
+            v = x[j]
+            s += v
+            if j >= w:
+                s -= self._y[j % w]
+                x[j] = s / w
+            else:
+                x[j] = s / (j + 1)
+            self._y[j % w] = v
+
+    def _count(self, max_per_min):
+        # Detrend x into y (centred moving mean, shortened at the edges), count cycles.
+        x = self._x
+        y = self._y
+        s = 0.0
+        lo = 0
+        hi = min(_N, _TREND_HALF + 1)  # the mean covers x[lo:hi]
+        for j in range(hi):
+            s += x[j]
+        ss = 0.0
+        for j in range(_N):
+            want_hi = j + _TREND_HALF + 1
+            if want_hi <= _N and want_hi > hi:
+                s += x[hi]
+                hi += 1
+            want_lo = j - _TREND_HALF
+            if want_lo > lo:
+                s -= x[lo]
+                lo += 1
+            v = x[j] - s / (hi - lo)
+            y[j] = v
+            ss += v * v
+        if ss <= 0.0:
+            return 0.0
+        # Decimate to 2 Hz (pairs averaged, Hann-windowed), then the power spectrum at every
+        # 1 /min from 4 to max_per_min by Goertzel's recurrence; the peak, refined by a parabola
+        # through its neighbours (log power), is the rate if it holds at least _MIN_PEAK of the
+        # band's power (a breathing rhythm, not broadband noise).
+        m = _N // 2
+        win = self._win
+        for j in range(m):
+            y[j] = (y[2 * j] + y[2 * j + 1]) * win[j]
+        pw = self._pw
+        f_hi = int(max_per_min)
+        total = 0.0
+        best = -1
+        best_p = 0.0
+        for i in range(f_hi - _F_LO + 3):  # the band and one bin either side
+            c = 2.0 * math.cos(2.0 * math.pi * (_F_LO - 1 + i) / 120.0)
+            s1 = 0.0
+            s2 = 0.0
+            for j in range(m):
+                s0 = y[j] + c * s1 - s2
+                s2 = s1
+                s1 = s0
+            p = s1 * s1 + s2 * s2 - c * s1 * s2
+            pw[i] = p
+            if 1 <= i <= f_hi - _F_LO + 1:
+                total += p
+                if p > best_p:
+                    best_p = p
+                    best = i
+        if best < 0 or total <= 0.0 or best_p < _MIN_PEAK * total:
+            return 0.0
+        rate = float(_F_LO - 1 + best)
+        a = pw[best - 1]
+        c = pw[best + 1]
+        if a >= best_p or c >= best_p:
+            return 0.0  # rising beyond the band's edge: drift or a faster rhythm, not a peak
+        if a > 0.0 and c > 0.0:
+            la = math.log(a)
+            lb = math.log(best_p)
+            lc = math.log(c)
+            den = la - 2.0 * lb + lc
+            if den < 0.0:
+                d = 0.5 * (la - lc) / den
+                if -0.5 <= d <= 0.5:
+                    rate += d
+        if rate < MIN_PER_MIN or rate > max_per_min:
+            return 0.0
+        return rate
+
+
+def fuse3(a, b, c):
+    """Smart fusion of the three rates (0 = none), after Karlen 2013 but stricter: their mean
+    if all three are known and lie within FUSE_SPREAD of each other, else None."""
+    if a <= 0.0 or b <= 0.0 or c <= 0.0:
+        return None
+    if max(a, b, c) - min(a, b, c) > FUSE_SPREAD:
+        return None
+    return (a + b + c) / 3.0

@@ -56,6 +56,14 @@ EPOCH_FIELDS = (
 EPOCH_LAMP_INDEX = 13  # lamp_level: 4-bit channel count, per channel 1 bit (non-zero) + 14 bits
 MAX_LAMP_CHANNELS = 15
 
+# Epoch extension fields (added after format version 2 shipped): written after the fields above
+# only when at least one is known, announced by FLAG_EPOCH_EXT in the flags; then a 4-bit count
+# of extension fields the writer knew, their presence mask and values. Older nights have none,
+# so they decode as before. Appended fields keep their index forever.
+EPOCH_EXT_FIELDS = (
+    ("resp_per_min", 9, 10, 0, 0, "breaths/min"),  # 0..51.1, 0.1 /min (core/resp.py)
+)
+
 ENV_FIELDS = EPOCH_FIELDS[7:13]  # temp_c, rh_pct, pressure_hpa, gas_ohm, lux, mel_edi_lx
 
 # Beat stream defaults (per block in the record, so a device may change them).
@@ -74,6 +82,7 @@ FLAG_BEATS_DROPPED = 0x0080  # beat stream not stored for this epoch (flash full
 FLAG_CLOCK_UNSET = 0x0100  # the RTC had not been set: times are device-relative
 FLAG_RESUMED = 0x0200  # first epoch after a reboot in the middle of the night
 FLAG_LIGHT_LIMIT = 0x0400  # melanopic EDI above the limit during the epoch
+FLAG_EPOCH_EXT = 0x4000  # format only: extension fields follow (never reported as a flag)
 FLAG_INVALID_VALUE = 0x8000  # a value given to the encoder was invalid and stored as unknown
 FLAG_NAMES = {
     FLAG_CONTACT_OFF: "contact_off",

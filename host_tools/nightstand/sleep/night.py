@@ -24,7 +24,7 @@ from nightstand.sleep.breathing import breathing_per_epoch
 from nightstand.sleep.metrics import SleepMetrics, sleep_metrics
 
 EV_AROUSAL = 1  # nsdev.core.vocab.EV_AROUSAL
-CACHE_VERSION = 2  # bump when staging, metrics or the breathing rate change
+CACHE_VERSION = 3  # bump when staging, metrics or the breathing rate change
 
 
 @dataclass
@@ -121,6 +121,14 @@ def night_sleep(epochs: Sequence[dict[str, Any]], beat_unix_ms: Sequence[int],
     ends_ms = ((t0 + st.EPOCH_S * (np.arange(n) + 1)) * 1000).astype(np.int64)
     rates = breathing_per_epoch(list(beat_unix_ms), list(beat_pwa) if beat_pwa else None,
                                 ends_ms)
+    # the device's own per-epoch rate (nsdev.core.resp.PPGBreathing: raw PPG, baseline included)
+    # when the night carries it; the beats-only recomputation above for older nights
+    device: list[float | None] = [None] * n
+    for k, e in zip(idx, epochs, strict=True):
+        if e.get("resp_per_min") is not None:
+            device[k] = round(float(e["resp_per_min"]), 2)
+    if any(r is not None for r in device):
+        rates = device
     asleep = [rates[k] for k in range(k0, k1) if res.stages[k] in (st.REM, st.NREM)]
     known = [r for r in asleep if r is not None]
     return NightSleep(t0, res.stages, p_wake, t0 + k0 * st.EPOCH_S, t0 + k1 * st.EPOCH_S, src,

@@ -237,3 +237,40 @@ def test_worked_example():
     assert beats["t_ms"] == [30500, 31500, 32512, 33500] and beats["ibi_ms"] == [1000, 1012, 988]
     assert beats["pwa"] == [992, 960, 992, None]
     assert ev["values"] == [1, 0]
+
+
+def test_epoch_extension_fields():
+    # resp_per_min rides in the extension section: with a beat stream attached after it, seen
+    # by the boot scan, absent (None) in epochs without it, which stay byte-identical
+    buf = bytearray(512)
+    mark = array("i", [0, 0, 0])
+    p = nf.encode_epoch(buf, 0, 30, EPOCH, vocab.FLAG_LAMP_ON, mark, (14.3,))
+    p = nf.append_beats(buf, mark, 30, 30123, IBI, PWA, 8, 4)
+    q = nf.encode_epoch(buf, p, 60, EPOCH, vocab.FLAG_LAMP_ON, None, (None,))
+    r = nf.encode_epoch(buf, q, 90, EPOCH, vocab.FLAG_LAMP_ON)
+    assert nf.record_time_beats(vocab.REC_EPOCH, buf, 3, p - 4) == (30, 8)
+    d = nf.decode(b"NSNF" + bytes(buf[:r]))
+    assert d["skipped"] == []
+    recs = [x for x in d["records"] if x["type"] == "epoch"]
+    assert abs(recs[0]["resp_per_min"] - 14.3) < 0.051
+    assert recs[0]["flags"] == vocab.FLAG_LAMP_ON  # the format's own bit is not reported
+    assert recs[1]["resp_per_min"] is None and recs[2]["resp_per_min"] is None
+    assert bytes(buf[p + 3:q]) != b"" and q - p == r - q  # unknown: no extension bytes
+    assert recs[0]["hr_bpm"] == recs[1]["hr_bpm"]
+    assert [x["n"] for x in d["records"] if x["type"] == "beats"] == [8]
+
+
+def test_epoch_extension_from_a_newer_writer_is_a_clear_error():
+    buf = bytearray(256)
+    p = nf.encode_epoch(buf, 0, 30, EPOCH, 0, None, (14.3,))
+    # rewrite the extension count (4 bits after the fields) as one more than this reader knows
+    d = nf.decode(b"NSNF" + bytes(buf[:p]))
+    assert d["skipped"] == []
+    n = len(vocab.EPOCH_EXT_FIELDS)
+    saved = vocab.EPOCH_EXT_FIELDS
+    try:
+        vocab.EPOCH_EXT_FIELDS = saved[:n - 1]  # an older reader
+        d = nf.decode(b"NSNF" + bytes(buf[:p]))
+    finally:
+        vocab.EPOCH_EXT_FIELDS = saved
+    assert d["records"] == [] and "newer format" in d["skipped"][0][2]

@@ -17,7 +17,8 @@ epoch = st.tuples(
         opt(st.integers(300, 1100)), opt(st.integers(0, 10 ** 7)), opt(st.integers(0, 10 ** 5)),
         opt(st.integers(0, 10 ** 5)), opt(st.lists(st.integers(0, 1), max_size=4)),
     ),
-    st.integers(0, 0x7FFF),
+    st.integers(0, 0x7FFF).map(lambda f: f & ~vocab.FLAG_EPOCH_EXT),  # the format's own bit
+    opt(st.integers(0, 511).map(lambda c: c / 10)),  # resp_per_min (extension field)
 )
 beats = st.integers(1, 80).flatmap(lambda n: st.tuples(
     st.just("beats"), st.integers(-10 ** 6, 10 ** 8),
@@ -43,7 +44,7 @@ def _encode(recs):
     prev = None
     for r in recs:
         if r[0] == "epoch":
-            p = nf.encode_epoch(buf, p, r[1], list(r[2]), r[3], mark)
+            p = nf.encode_epoch(buf, p, r[1], list(r[2]), r[3], mark, (r[4],))
         elif r[0] == "beats" and r[6] and prev is not None and prev[0] == "epoch":
             p = nf.append_beats(buf, mark, prev[1], r[1], r[2], r[3], r[4], r[5])
         elif r[0] == "beats":
@@ -60,7 +61,7 @@ def _encode(recs):
 def _same_value(name, got, want):
     if want is None:
         return got is None
-    spec = [f for f in vocab.EPOCH_FIELDS if f[0] == name][0]
+    spec = [f for f in vocab.EPOCH_FIELDS + vocab.EPOCH_EXT_FIELDS if f[0] == name][0]
     if spec[4]:  # logarithmic: within half a step of 2.2 %
         return abs(got - want) <= 0.011 * want + spec[4] * 0.011
     return abs(got - want) <= 0.5 / spec[2] + 1e-9
@@ -83,6 +84,7 @@ def test_round_trip_any_sequence(recs):
                     assert got[name] == (None if v is None else [float(x) for x in v])
                 else:
                     assert _same_value(name, got[name], v)
+            assert _same_value("resp_per_min", got["resp_per_min"], want[4])
         elif want[0] == "beats":
             res = want[5]
             times = [want[1]]
