@@ -400,6 +400,13 @@ class App:
         if contact and not ep.flags:  # motion, clipping, lost samples: unknown, not wrong
             resp = self.resp.estimate(self.pipe.time_ms(), ep.hr_bpm)
         self.light.resp_per_min = resp
+        unix_now = start_s + 30
+        dawn = self.light.smart_dawn_epoch(
+            unix_now if self.clock_valid() else None, self.cfg["utc_offset_s"], ep.hr_bpm,
+            arousal_score, vocab.FLAG_MOTION if ep.flags & MOTION else 0)
+        if dawn is not None:
+            self.event(vocab.EV_SMART_DAWN, (dawn[1], vocab.SMART_DAWN_REASONS.index(dawn[0])),
+                       dawn[0], unix_now)
         if ep.hr_bpm is not None:
             self._last_hr = ep.hr_bpm
         if ep.rmssd_ms is not None:

@@ -9,6 +9,9 @@ SCHEMA = {
     "wake": ("hhmm", "06:30", None, None, "wake time (local); the dawn ends here"),
     "winddown_min": ("int", 180, 30, 240, "evening wind-down before bedtime, minutes"),
     "dawn_min": ("int", 30, 5, 90, "dawn ramp before wake, minutes"),
+    "smart_wake_min": ("int", 0, 0, 45,
+                       "smart dawn: start the dawn up to this many minutes early at a sign of "
+                       "light sleep or wake (0 off)"),
     "dawn_peak_lux": ("float", 100.0, 0.0, 250.0, "photopic lux at the eye at the end of dawn"),
     "night_light_s": ("int", 180, 10, 1800, "button night light duration, seconds"),
     "utc_offset_s": ("int", 0, -14 * 3600, 14 * 3600, "local time minus UTC, seconds"),

@@ -8,6 +8,8 @@
 # 6/min = 0.1 Hz, sessions ~15 min (Steffen 2017; Shaffer & Meehan 2020).
 import math
 
+from nsdev.core.smartdawn import SmartDawn
+
 PHASE_NO_CLOCK = 0  # no valid clock/offset yet (or lost): lamp off, night light only
 PHASE_DAY = 1
 PHASE_WIND_DOWN = 2
@@ -28,6 +30,7 @@ DEFAULTS = {
     "winddown_fade_s": 600,  # the last 10 min of wind-down fade the lamp to off at bedtime
     "pre_dim_s": 900,  # a manual daytime light is dimmed to the evening cap over 15 min
     "dawn_s": 1800,  # dawn ramp length (30 min)
+    "smart_wake_s": 0,  # smart dawn: wake window before the fixed dawn (0 = off; smartdawn.py)
     "morning_hold_s": 1800,  # dawn peak held after wake, then faded out
     "morning_fade_s": 120,
     # lamp photometry at the eye / at the ambient sensor at full output (hardware/lamp.md)
@@ -75,6 +78,7 @@ def config_from_device(dev):
     out = {}
     for src, dst, scale in (("bedtime", "bedtime", None), ("wake", "wake", None),
                             ("winddown_min", "winddown_s", 60), ("dawn_min", "dawn_s", 60),
+                            ("smart_wake_min", "smart_wake_s", 60),
                             ("dawn_peak_lux", "dawn_peak_lux", None),
                             ("night_light_s", "night_light_s", None),
                             ("hyperarousal_on", "arousal_on", None),
@@ -162,6 +166,11 @@ class LightController:
                 raise ValueError("%s must be > 0" % k)
         if int(cfg["dawn_s"]) < 0:
             raise ValueError("dawn_s must be >= 0 (0: no dawn)")
+        if int(cfg["smart_wake_s"]) < 0:
+            raise ValueError("smart_wake_s must be >= 0 (0: off)")
+        if self.night_s < int(cfg["dawn_s"]) + int(cfg["smart_wake_s"]) + 600:
+            raise ValueError("night (bedtime to wake) must be longer than the dawn + the smart "
+                             "wake window + 10 min")
         if self.night_s < int(cfg["dawn_s"]) + 600:
             raise ValueError("night (bedtime to wake) must be longer than the dawn + 10 min")
         if int(cfg["winddown_s"]) + self.night_s + int(cfg["morning_hold_s"]) > _DAY_S:
@@ -185,6 +194,8 @@ class LightController:
         self._nl_start = -1  # mono s when the night light started, -1 none
         self._nl_cut = -1  # mono s when a press cut the night light short
         self._session = None
+        self.dawn_advance_s = 0  # smart dawn: this night's dawn starts this much earlier
+        self._smart = None  # this night's SmartDawn (created in the night)
         self.resp_per_min = None  # the wearer's latest breathing rate (app sets it; None unknown)
         self._last_session_end = -(10 ** 9)
         self._dose_lamp = 0.0  # lx*s of the current wind-down
@@ -215,7 +226,7 @@ class LightController:
     def phase_at(self, d):
         """Phase at d seconds after the most recent bedtime (0..86399)."""
         cfg = self.cfg
-        if d < self.night_s - int(cfg["dawn_s"]):
+        if d < self.night_s - int(cfg["dawn_s"]) - self.dawn_advance_s:
             return PHASE_NIGHT
         if d < self.night_s:
             return PHASE_DAWN
@@ -393,7 +404,9 @@ class LightController:
             peak = _clamp01(float(cfg["dawn_peak_lux"]) / float(cfg["warm_full_lux_at_eye"]))
             if phase == PHASE_DAWN:
                 dawn_s = int(cfg["dawn_s"])
-                p = (d - (self.night_s - dawn_s)) / dawn_s
+                p = (d - (self.night_s - dawn_s - self.dawn_advance_s)) / dawn_s
+                if p > 1.0:
+                    p = 1.0  # an early (smart) dawn holds its peak until wake
                 return scale_lightness(peak, p), 0.0  # linear in L*: perceptually even
             left = self.night_s + int(cfg["morning_hold_s"]) - d
             fade = int(cfg["morning_fade_s"])
@@ -498,6 +511,34 @@ class LightController:
             "rmssd_start_ms": s["rmssd0"], "rmssd_end_ms": s["rmssd"],
             "arousal_start": s["arousal0"], "arousal_end": s["arousal"],
         }))
+
+    # --- smart dawn ----------------------------------------------------------------------------
+    def smart_dawn_epoch(self, now_unix_s, utc_offset_s, hr_bpm=None, arousal_score=None,
+                         flags=0):
+        """Feed one closed epoch (now_unix_s: its end) to this night's smart dawn. Returns None,
+        or (reason, advance_s) once a night when the dawn's start is decided: reason "motion",
+        "arousal" or "hr" (a light-sleep sign in the window: the dawn starts now, advance_s
+        early) or "latest" (no sign: the fixed dawn, advance 0). Off when smart_wake_s is 0."""
+        cfg = self.cfg
+        window = int(cfg["smart_wake_s"])
+        dawn = int(cfg["dawn_s"])
+        if (window <= 0 or dawn <= 0 or now_unix_s is None or utc_offset_s is None
+                or int(now_unix_s) < MIN_VALID_UNIX_S):
+            return None
+        d = (int(now_unix_s) + int(utc_offset_s) - self.bed_s) % _DAY_S
+        if d >= self.night_s:  # after wake (day, wind-down): the next night starts afresh
+            self._smart = None
+            self.dawn_advance_s = 0
+            return None
+        if self._smart is None:
+            self._smart = SmartDawn(self.night_s, dawn, window)
+            self.dawn_advance_s = 0
+        sd = self._smart
+        if not sd.update(d, hr_bpm, arousal_score, flags):
+            return None
+        adv = self.night_s - dawn - d
+        self.dawn_advance_s = adv if sd.reason != "latest" and adv > 0 else 0
+        return sd.reason, self.dawn_advance_s
 
     def session_active(self):
         return self._session is not None

@@ -115,6 +115,7 @@ EV_BEATS_DROPPED = 12
 EV_CLOCK_SET = 13
 EV_CONTACT = 14
 EV_RECORD_LOSS = 15
+EV_SMART_DAWN = 18  # 16 and 17 are taken by the structure branch's typed events
 EVENT_KINDS = {
     EV_AROUSAL: ("arousal", ("duration_ms", "strength_permille")),
     EV_LIGHTS_OUT: ("lights_out", ()),
@@ -131,6 +132,8 @@ EVENT_KINDS = {
     EV_CLOCK_SET: ("clock_set", ("delta_s",)),  # new clock minus old clock
     EV_CONTACT: ("contact", ("on",)),
     EV_RECORD_LOSS: ("record_loss", ("records", "bytes")),  # RAM buffer full or write failed
+    # the smart dawn's start: advance_s before the fixed dawn; reason: SMART_DAWN_REASONS index
+    EV_SMART_DAWN: ("smart_dawn", ("advance_s", "reason")),
 }
 MAX_EVENT_TEXT = 64  # bytes of UTF-8; longer text is cut
 
@@ -146,6 +149,7 @@ RESET_SOFT = 3
 RESET_CRASH = 4
 RESET_BROWNOUT = 5
 RESET_UNKNOWN = 0
+SMART_DAWN_REASONS = ("latest", "motion", "arousal", "hr")  # latest: no sign, the fixed dawn
 
 # NIGHT_END reasons.
 END_SCHEDULE = 0

@@ -29,8 +29,8 @@ def breathing_ppg(rate_per_min, bpm=66.0, fs=50, seconds=150, rsa_bpm=5.0, amp_m
     rnd = seed
     for i in range(n):
         ph = 2 * math.pi * fr * i / fs
-        rnd = (rnd * 1103515245 + 12345) & 0x7FFFFFFF
-        nz = noise * ac * (rnd / 2147483647.0 - 0.5)
+        rnd = (rnd * 75 + 74) % 65537  # ZX81 LCG: stays in small ints (the 31-bit twin)
+        nz = noise * ac * (rnd / 65536.0 - 0.5)
         out[i] = int(120000 - x[i] - base_mod * ac * math.sin(ph) + nz)
     return out
 
