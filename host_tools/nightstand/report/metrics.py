@@ -342,6 +342,23 @@ def _nanmedian(a: np.ndarray) -> float | None:
     return float(np.median(a)) if len(a) else None
 
 
+def smart_dawn(nd: NightData) -> dict[str, Any] | None:
+    """The smart dawn's start (EV_SMART_DAWN): time, minutes early and why; None if off."""
+    evs = _events(nd, vocab.EV_SMART_DAWN)
+    if not evs:
+        return None
+    e = evs[-1]
+    vals = list(e.get("values") or []) + [0, 0]
+    names = vocab.SMART_DAWN_REASONS
+    return {"unix_s": e["unix_ms"] / 1000.0, "advance_min": vals[0] / 60.0,
+            "reason": names[vals[1]] if 0 <= vals[1] < len(names) else "unknown"}
+
+
+SMART_DAWN_WHY = {"latest": "no sign of light sleep in the window: the fixed dawn",
+                  "motion": "started early on movement", "arousal": "started early on an arousal",
+                  "hr": "started early on a heart-rate rise"}
+
+
 def wind_down_sessions(nd: NightData) -> list[dict[str, Any]]:
     """Breathing-paced wind-down sessions: WIND_DOWN events (started=1 opens, 0 closes), or the
     lamp's breathing_start/breathing_end notes."""
@@ -446,6 +463,7 @@ def night_metrics(nd: NightData, g: Grid | None = None) -> dict[str, Any]:
                  evening_mean_mel_lx=None, evening_minutes_over_limit=None,
                  night_minutes_over_limit=None)
     m["wind_down_sessions"] = wind_down_sessions(nd)
+    m["smart_dawn"] = smart_dawn(nd)
     m["temp_c_median"] = _nanmedian(g.values["temp_c"][sleep]) if sleep.any() else None
     m["rh_pct_median"] = _nanmedian(g.values["rh_pct"][sleep]) if sleep.any() else None
     return m

@@ -17,6 +17,7 @@ from nightstand.report.metrics import (
     DARK_LUX,
     EVENING_LIMIT_LX,
     NIGHT_LIMIT_LX,
+    SMART_DAWN_WHY,
     NightData,
     local_time,
 )
@@ -197,6 +198,11 @@ def summary_rows(nd: NightData, m: dict[str, Any]) -> list[str]:
         for s in sessions)
     r.append(_row("wind_down_sessions", "wind-down sessions", float(len(sessions)),
                   str(len(sessions)), listed or "none recorded (breathing-paced lamp)"))
+    sd = m.get("smart_dawn")
+    if sd is not None:
+        r.append(_row("smart_dawn", "smart dawn", sd["advance_min"],
+                      f"{_hhmm(nd, sd['unix_s'])}, {sd['advance_min']:.0f} min early",
+                      SMART_DAWN_WHY.get(sd["reason"], sd["reason"])))
     t, rh = m.get("temp_c_median"), m.get("rh_pct_median")
     r.append(_row("temp_c_median", "room while lights out", t,
                   "unknown" if t is None else f"{t:.1f} °C, {fmt(rh, '.0f', '%RH')}",
