@@ -56,6 +56,7 @@ bench-accuracy: setup
 	$(BIN)/python tests/bench/bench_accuracy.py --data $(DATA)
 	$(BIN)/python tests/bench/bench_sweep.py
 	$(BIN)/python tests/bench/bench_sleep.py --data $(DATA)
+	$(BIN)/python tests/bench/bench_resp.py
 
 # The .mpy bundle for the ESP32 (xtensawin) that `nightstand deploy` puts on a board.
 firmware: setup

@@ -107,6 +107,25 @@ def bidmc(path: Path) -> tuple[float | None, float, int, list[tuple[int, float |
     return mae, cov, n, detail
 
 
+def simulator(seed: int, rate: float, seconds: float = 900.0) -> list[float | None]:
+    """The scenario generator's PPG (host_tools/nightstand/sim/generate.py: RSA, amplitude and
+    baseline breathing modulation at the scenario's resp_rate_bpm, which wanders by an
+    Ornstein-Uhlenbeck process, sd resp_rate_sd_bpm = 0.8 /min) through the device path."""
+    import tempfile
+
+    import numpy as np
+    from nightstand.sim import generate, scenario
+
+    raw = {"format": 1, "name": "resp", "seed": seed, "start": "2026-01-15T02:00",
+           "utc_offset_s": 0, "duration_s": seconds, "person": {"resp_rate_bpm": rate}}
+    with tempfile.TemporaryDirectory() as tmp:
+        generate.generate(scenario.validate(raw, "bench_resp"), Path(tmp), 50.0)
+        ppg = np.fromfile(Path(tmp) / "stim" / "ppg.f32", dtype="<f4").reshape(-1, 3)
+    ir = ppg[:, 1]  # IR photocurrent: falls with each pulse, as the counts do
+    counts = np.round(ir / ir.mean() * 120000).astype(int).tolist()
+    return [r for e, r in run_device(counts, 50) if e >= 60000]
+
+
 def _f(x: float | None, fmt: str = ".2f") -> str:
     return "-" if x is None else format(x, fmt)
 
@@ -125,6 +144,13 @@ def main() -> int:
               f"coverage {100 * cov:.0f} % of {n} epochs")
     else:
         print(f"bidmc01: {a.bidmc} has no resp.csv; skipped")
+    print("simulator scenarios (reference: the scenario's rate; it wanders, sd 0.8 /min):")
+    for seed, rate in ((3, 14.0), (4, 9.0), (5, 20.0)):
+        got = simulator(seed, rate)
+        have = [r for r in got if r is not None]
+        mae = sum(abs(r - rate) for r in have) / len(have) if have else None
+        print(f"  seed {seed}, {rate:4.1f} /min: MAE vs nominal {_f(mae)}, coverage "
+              f"{100 * len(have) / max(1, len(got)):.0f} % of {len(got)} epochs")
     print("synthetic (66 bpm, RSA 5 bpm, amplitude 15 %, baseline 0.5 AC):")
     for rate in (6.0, 10.0, 15.0, 20.0, 25.0):
         dev = run_device(breathing_ppg(rate, seconds=300), 50, 8)
