@@ -250,3 +250,12 @@ def test_wired_evening_gets_a_breathing_paced_wind_down(tmp_path):
         mel = (warm * cfg["warm_full_lux_at_eye"] * cfg["warm_der"]
                + amber * cfg["amber_full_lux_at_eye"] * cfg["amber_der"])
         assert mel <= 10.0
+
+
+def test_breathing_rate_recorded_per_epoch(run):
+    # the device's own estimate (nsdev.core.resp.PPGBreathing) in the epoch records; the
+    # scenario's person breathes 14 /min on average (PERSON_DEFAULTS), wandering by sd 0.8
+    _gen, _result, night, _out = run
+    rates = [e["resp_per_min"] for e in night.epochs if e.get("resp_per_min") is not None]
+    assert len(rates) >= 10, rates
+    assert all(abs(r - 14.0) <= 3.0 for r in rates), rates

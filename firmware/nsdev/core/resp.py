@@ -166,9 +166,9 @@ GRID_HZ = const(4)
 _N = const(192)  # WINDOW_S * GRID_HZ
 _STEP_MS = const(250)  # 1000 // GRID_HZ
 _TREND_HALF = const(50)  # centred moving mean of 2 * 50 + 1 samples = 25.25 s
-_BEAT_RING = const(256)  # > 64 s at 200 bpm
-_BASE_RING = const(384)  # 76 s at 5 baseline samples/s
-_BASE_MIN_MS = const(180)  # baseline samples closer than this are not stored
+_BEAT_RING = const(176)  # 48 s at 220 bpm (RAM: the rings are ~4 KB in all)
+_BASE_RING = const(272)  # 51 s at the densest baseline rate (one sample per 190 ms)
+_BASE_MIN_MS = const(190)  # baseline samples closer than this are not stored
 _MAX_GAP_MS = const(4000)  # a hole in the beats or baseline larger than this: unknown
 MIN_PER_MIN = 4.0
 MAX_PER_MIN = 40.0
@@ -191,7 +191,7 @@ class PPGBreathing:
 
     def __init__(self):
         self._bt = array.array("i", [0] * _BEAT_RING)
-        self._bi = array.array("i", [0] * _BEAT_RING)
+        self._bi = array.array("h", [0] * _BEAT_RING)  # the pipeline's IBIs are <= 30000
         self._ba = array.array("i", [0] * _BEAT_RING)
         self._bf = array.array("b", [0] * _BEAT_RING)
         self._dt = array.array("i", [0] * _BASE_RING)
@@ -218,7 +218,7 @@ class PPGBreathing:
         self._last_t = t_ms
         i = self._bn % _BEAT_RING
         self._bt[i] = t_ms
-        self._bi[i] = ibi_ms
+        self._bi[i] = ibi_ms if 0 < ibi_ms <= 30000 else 0
         self._ba[i] = pwa
         self._bf[i] = 1 if flags else 0
         self._bn += 1

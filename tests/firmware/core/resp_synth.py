@@ -35,9 +35,9 @@ def breathing_ppg(rate_per_min, bpm=66.0, fs=50, seconds=150, rsa_bpm=5.0, amp_m
     return out
 
 
-def run_device(counts, fs, chunk=8):
+def run_device(counts, fs, chunk=8, with_hr=False):
     """The firmware path (PPGPipeline -> PPGBreathing, as app.py feeds it), epochs of 30 s:
-    -> list of (epoch end ms, breaths/min or None)."""
+    -> list of (epoch end ms, breaths/min or None[, the pipeline knew the heart rate])."""
     pipe = PPGPipeline(fs)
     est = PPGBreathing()
     out = array.array("i", [0] * 4)
@@ -59,6 +59,6 @@ def run_device(counts, fs, chunk=8):
             rate = None
             if ep.hr_bpm is not None and not ep.flags:
                 rate = est.estimate(t, ep.hr_bpm)
-            res.append((next_end, rate))
+            res.append((next_end, rate, ep.hr_bpm is not None) if with_hr else (next_end, rate))
             next_end += EPOCH_MS
     return res
