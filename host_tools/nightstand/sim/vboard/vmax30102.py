@@ -62,7 +62,7 @@ _P_RS = const(24)  # (s0 + 1) * 1e6 mod SR: sub-microsecond phase of sample s0
 _P_KB = const(25)  # stimulus index at sample s0: t_s0 * fs // 1e9
 _P_RK = const(26)  # t_s0 * fs mod 1e9: phase inside that stimulus sample (fs in mHz)
 _P_SIZE = const(27)
-_I_MAX = const(1 << 30)  # photocurrent cap (Q10 nA = 1 mA): far beyond full scale, saturates
+_I_MAX = const(0x3FFFFFFF)  # photocurrent cap (Q10 nA ~ 1 mA): far beyond full scale, saturates
 
 
 @micropython.viper
