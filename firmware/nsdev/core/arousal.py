@@ -280,7 +280,9 @@ class Hyperarousal:
             while self._eve and t_ms - self._eve[0][0] > 1800000:
                 self._eve.pop(0)
         elif 0 <= t_ms - self._lo_ms <= 1800000:
-            self._post.append((t_ms, hr_bpm))
+            # Time since lights-out (< 2**21 ms, exact in float32): absolute Unix ms (~1.8e12)
+            # have a 131-s step in the ESP32's single precision and would ruin the fit.
+            self._post.append((t_ms - self._lo_ms, hr_bpm))
 
     def evening_hr(self):
         if len(self._eve) < 6:
