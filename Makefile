@@ -97,6 +97,7 @@ build/micropython/.unpacked:
 image:
 	@test -n "$(MICROPY_DIR)" -a -n "$(IDF_PATH)" || { echo "make image: set MICROPY_DIR=<checkout of v$(MICROPY_VERSION)> and IDF_PATH=<ESP-IDF> (see docs/twin-and-image.md)"; exit 1; }
 	. $(IDF_PATH)/export.sh && $(MAKE) -C $(MICROPY_DIR)/mpy-cross && \
+		$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD=ESP32_GENERIC submodules && \
 		$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD=ESP32_GENERIC \
 		BUILD=$(abspath $(OUT)/esp32) FROZEN_MANIFEST=$(abspath firmware/manifest.py)
 	@echo "image: $(OUT)/esp32/firmware.bin (flash with esptool at 0x1000, see docs/twin-and-image.md)"

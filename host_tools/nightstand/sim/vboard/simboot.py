@@ -300,6 +300,7 @@ def main():
         "real_s": real_us / 1e6,
         "vhw_s": world.vhw_us / 1e6,
         "heap_peak": time.heap_live_peak,
+        "gc_pause_max_us": time.gc_pause_max_us,
         "heap_base": heap_base,
         "resets": resets,
         "power_cuts": power_cuts,
