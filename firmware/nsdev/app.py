@@ -391,6 +391,10 @@ class App:
         self._update_night(start_s + 30, contact)
         self._track_sleep_onset(start_s, ep.hr_bpm)
         arousal_score = self.arousal.close_epoch()
+        d = self.pipe.rebase()  # beat times stay small ints for any uptime
+        if d:
+            self.arousal.rebase(d)
+            self._pipe_t0_ms += d
         if ep.hr_bpm is not None:
             self._last_hr = ep.hr_bpm
         if ep.rmssd_ms is not None:

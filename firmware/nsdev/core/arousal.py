@@ -90,6 +90,19 @@ class ArousalEstimator:
         j = (self._n - 1 - k) % _HIST
         return j
 
+    def rebase(self, d_ms):
+        """The beat clock's origin moved forward by d_ms (PPGPipeline.rebase): shift the times
+        held here by as much, so later beats continue the same timeline."""
+        if not d_ms:
+            return
+        t = self._t
+        for i in range(len(t)):
+            t[i] -= d_ms
+        if self._last_t >= 0:
+            self._last_t -= d_ms
+        self._ev_onset -= d_ms
+        self._last_end -= d_ms
+
     def add_beat(self, t_ms, ibi_ms, pwa=None, flags=0):
         j = self._n % _HIST
         self._n += 1
