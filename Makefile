@@ -44,6 +44,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python tests/bench/bench_sim.py
+	$(BIN)/python tests/bench/bench_twin.py
 	$(BIN)/python tests/bench/bench_pipeline_cpu.py
 	$(BIN)/python tests/bench/bench_flash.py
 	$(BIN)/python tests/bench/bench_sync.py

@@ -45,7 +45,8 @@ def pytest_collection_modifyitems(config, items):
     if twin_skip_reason() is None:
         return
     drop = [it for it in items
-            if getattr(it, "callspec", None) is not None and it.callspec.params.get("vm") == "twin"]
+            if getattr(it, "callspec", None) is not None
+            and it.callspec.params.get("vm") == "twin"]
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = [it for it in items if it not in drop]
