@@ -269,11 +269,12 @@ def _prepare_run(
         (sim_dir / "sim.log").write_text(probe.stderr)
         raise SimulationError(f"the firmware did not load on the virtual board: "
                               f"{_last_line(probe.stderr)} (details: {sim_dir / 'sim.log'})")
-    code_bytes, firmware_code_bytes = (int(x) for x in lines[-1].split()[1:3])
+    code_bytes, firmware_code_bytes, asyncio_bytes = (int(x) for x in lines[-1].split()[1:4])
     if vm == "twin":
-        # Frozen code runs from the image; what importing it allocates (module dicts, function
-        # objects) is data on the device too, so only the virtual board is added to the budget.
-        code_bytes -= firmware_code_bytes
+        # Frozen code runs from the image; what importing it (and the frozen asyncio) allocates
+        # (module dicts, function objects) is data on the device too, so only the virtual board
+        # is added to the budget.
+        code_bytes -= firmware_code_bytes + asyncio_bytes
     data_bytes = parse_size(heapsize)
     # After a simulated reset the firmware is imported again, and the unix port's conservative GC
     # can keep one old copy of its code alive meanwhile: reboots get one code copy of headroom,

@@ -8,8 +8,16 @@ import os
 import sys
 import time
 
-import vasyncio
-import world
+gc.collect()
+_m0 = gc.mem_alloc()
+import asyncio  # noqa: E402, F401  (frozen Python on the board too: its objects are data there)
+
+gc.collect()
+ASYNCIO_BYTES = gc.mem_alloc() - _m0
+
+import machine  # noqa: E402, F401  (C on the board: the board's cost here, imported up front)
+import vasyncio  # noqa: E402
+import world  # noqa: E402
 
 _FIRMWARE_MODULES = ("main", "nsdev")
 
@@ -223,7 +231,7 @@ def main():
         import nsdev.app  # noqa: F401
 
         gc.collect()
-        _say("probe", gc.mem_alloc(), gc.mem_alloc() - board_bytes)
+        _say("probe", gc.mem_alloc(), gc.mem_alloc() - board_bytes, ASYNCIO_BYTES)
         return
     glitches = sorted(int(t * 1000000) for t in cfg.get("resets_at_s", ()))
     if glitches:
