@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 
 from nightstand import paths
-from nightstand.cmd_sim import simulate
 from nightstand.errors import UserError
 from nightstand.sim.scenario import default_scenario
+from nightstand.sim.session import simulate
 
 ESP32_HEAP_KIB = 56
 MAX_TRY_KIB = 128

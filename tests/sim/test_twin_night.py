@@ -10,8 +10,8 @@ import csv
 import numpy as np
 import pytest
 from conftest import require_vm
-from nightstand.cmd_sim import nights_in_flash, simulate
 from nightstand.sim.scenario import default_scenario
+from nightstand.sim.session import nights_in_flash, simulate
 from nsdev.core import vocab
 
 pytestmark = pytest.mark.slow

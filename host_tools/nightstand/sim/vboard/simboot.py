@@ -73,7 +73,6 @@ def _reboot(devices, persistent):
         if hasattr(dev, "set_irq"):
             dev.set_irq(None, None, 0)
     _purge_firmware()
-    import asyncio
     import asyncio.core
 
     asyncio.core.cur_task = None
