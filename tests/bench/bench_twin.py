@@ -39,7 +39,7 @@ def _run(kib: int, tmp: Path) -> str:
         stats = json.loads((out / "sim_stats.json").read_text())
     console = (out / "console.log").read_text(errors="replace") if out.exists() else ""
     errors = console.count("MemoryError")
-    print(f"  heap {kib:3d} KiB: {status[:70]}")
+    print(f"  heap {kib:3d} KiB: {status[:120]}")
     print(f"      MemoryError x{errors}, resets {len(stats.get('resets', []))}, "
           f"data heap peak {peak}, largest GC pause "
           f"{stats.get('gc_pause_max_us', 0) / 1000:.1f} ms (host)")
