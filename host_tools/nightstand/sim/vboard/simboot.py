@@ -15,7 +15,6 @@ import asyncio  # noqa: E402, F401  (frozen Python on the board too: its objects
 gc.collect()
 ASYNCIO_BYTES = gc.mem_alloc() - _m0
 
-import machine  # noqa: E402, F401  (C on the board: the board's cost here, imported up front)
 import vasyncio  # noqa: E402
 import world  # noqa: E402
 
@@ -221,6 +220,8 @@ def main():
                cfg.get("rtc_valid", True))
     time.progress_every_us = int(cfg.get("progress_every_s", 60)) * 1000000
     vasyncio.install()
+    import machine  # noqa: F401  (C on the board: the board's cost here, imported up front)
+
     devices = _build(cfg, sim_dir)
     if "--probe" in sys.argv:
         # Heap taken by the simulator and the firmware's loaded code (frozen into flash on the
