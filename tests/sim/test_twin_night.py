@@ -14,7 +14,7 @@ from nightstand.sim.scenario import default_scenario
 from nightstand.sim.session import nights_in_flash, simulate
 from nsdev.core import vocab
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.twin]
 
 # Data heap for this test: generous, so it checks function and not the memory target, and runs
 # fast (a small heap means a collection of the board's ~80 KiB at every few allocations).
