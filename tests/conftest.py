@@ -39,6 +39,24 @@ def require_vm(vm: str) -> None:
             pytest.skip(reason)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "twin: runs only on the twin VM (`make twin`)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without a usable twin, its test cases are deselected; the one skip line that says why
+    and how to enable them comes from test_micropython_dual.py::test_twin_vm_available."""
+    if twin_skip_reason() is None:
+        return
+    drop = [it for it in items
+            if it.get_closest_marker("twin") is not None
+            or (getattr(it, "callspec", None) is not None
+                and it.callspec.params.get("vm") == "twin")]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [it for it in items if it not in drop]
+
+
 @pytest.fixture(params=VMS)
 def vm(request) -> str:
     """Parametrizes a test over both interpreters; the twin skips (one line) where unbuilt."""

@@ -92,7 +92,7 @@ class App:
         self._due = {}  # task name -> ticks_ms by which it promised to check in again
         self._events = []  # (unix_s, kind, values, text) queued by tasks until the night is open
         self._late_reported = False
-        self._boot_ms = compat.ticks_ms()
+        self.uptime = health.Uptime()
         # Run-time health for the soak test (STATUS "perf"): FIFO samples lost, the worst task
         # lateness against its promised wake-up, the longest gc.collect() at epoch end.
         self.perf = {"fifo_overflows": 0, "late_ms_max": 0, "gc_ms_max": 0}
@@ -407,6 +407,11 @@ class App:
         if dawn is not None:
             self.event(vocab.EV_SMART_DAWN, (dawn[1], vocab.SMART_DAWN_REASONS.index(dawn[0])),
                        dawn[0], unix_now)
+        d = self.pipe.rebase()  # beat times stay small ints for any uptime
+        if d:
+            self.arousal.rebase(d)
+            self.resp.rebase(d)
+            self._pipe_t0_ms += d
         if ep.hr_bpm is not None:
             self._last_hr = ep.hr_bpm
         if ep.rmssd_ms is not None:
@@ -499,6 +504,7 @@ class App:
     async def watchdog_task(self):
         self.board.start_watchdog(_WDT_TIMEOUT_MS)
         while True:
+            self.uptime.seconds()  # folds the ticks into seconds before they can wrap
             now = compat.ticks_ms()
             late = None
             for name in self._due:
@@ -531,7 +537,7 @@ class App:
         compat.log("nightstand %s: boot (%s reset), clock %s, night %s" % (
             VERSION, cause, "set" if self.clock_valid() else "NOT set",
             "resumed" if resumed is not None else "none"))
-        self._boot_ms = compat.ticks_ms()
+        self.uptime = health.Uptime()
         self._update_night(unix_s, False)  # inside the scheduled window: record from boot
         tasks = [self.ppg_task(), self.env_task(), self.lux_task(), self.lamp_task(),
                  self.epoch_task(), self.watchdog_task(), self.usb_task()]
@@ -613,7 +619,7 @@ class SyncDevice:
         for s in app.subsystems:
             faults[s.name] = s.status()
         return {
-            "uptime_s": compat.ticks_diff(compat.ticks_ms(), app._boot_ms) // 1000,
+            "uptime_s": app.uptime.seconds(),
             "flash_free_bytes": app.rec.free_bytes(),
             "heap_free_bytes": compat.heap_free(),
             "faults": faults,

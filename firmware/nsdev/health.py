@@ -51,3 +51,22 @@ def describe(exc):
 
 def print_exc(exc):
     compat.print_exception(exc)
+
+
+class Uptime:
+    """Seconds since boot, right for years. ticks_ms wraps every 2**30 ms on the ESP32 and
+    ticks_diff is only right within half of that (2**29 ms, 6.2 days), so elapsed ticks are
+    folded into a seconds count at every call; the app calls it at least once a second."""
+
+    def __init__(self, ticks_ms=None):
+        self._ticks = ticks_ms or compat.ticks_ms
+        self._last = self._ticks()
+        self._s = 0  # a small int for 34 years (2**30 s)
+
+    def seconds(self):
+        d = compat.ticks_diff(self._ticks(), self._last)
+        if d >= 1000:
+            whole = d // 1000
+            self._s += whole
+            self._last = compat.ticks_add(self._last, whole * 1000)
+        return self._s

@@ -79,3 +79,32 @@ def test_calendar_round_trip(mp_board):
         )
     )
     assert "bad 0 (2000, 1, 1, 0, 0, 0) (2001, 1, 1, 9, 0, 0)" in out
+
+
+def test_ticks_exact_and_allocation_free_on_both_vms(mp_board, vm):
+    # ticks_ms/us are kept as small ints next to now_us: equal to the formula from now_us after
+    # random steps (some longer than half a wrap), and allocating nothing on the twin either,
+    # where now_us is a long int after 18 min (the ESP32's C ticks never allocate).
+    out = check(mp_board(
+        "import random, gc, micropython\n"
+        "time._next_progress_us = 1 << 60\n"
+        "random.seed(3)\n"
+        "bad = 0\n"
+        "for i in range(5000):\n"
+        "    big = (1 << 29) + random.getrandbits(28)\n"
+        "    time.advance_us(random.getrandbits(20) if i % 97 else big)\n"
+        "    if time.ticks_ms() != (time.ticks0_ms + time.now_us // 1000) & time._MASK:\n"
+        "        bad += 1\n"
+        "    if time.ticks_us() != (time.ticks0_ms * 1000 + time.now_us) & time._MASK:\n"
+        "        bad += 1\n"
+        "print('bad', bad, time.now_us > 1 << 31)\n"
+        "gc.collect()\n"
+        "micropython.heap_lock()\n"
+        "try:\n"
+        "    for i in range(100):\n"
+        "        t = time.ticks_diff(time.ticks_ms(), time.ticks_us())\n"
+        "finally:\n"
+        "    micropython.heap_unlock()\n"
+        "print('locked ok')\n", vm=vm))
+    assert "bad 0 True" in out
+    assert "locked ok" in out

@@ -90,6 +90,19 @@ class ArousalEstimator:
         j = (self._n - 1 - k) % _HIST
         return j
 
+    def rebase(self, d_ms):
+        """The beat clock's origin moved forward by d_ms (PPGPipeline.rebase): shift the times
+        held here by as much, so later beats continue the same timeline."""
+        if not d_ms:
+            return
+        t = self._t
+        for i in range(len(t)):
+            t[i] -= d_ms
+        if self._last_t >= 0:
+            self._last_t -= d_ms
+        self._ev_onset -= d_ms
+        self._last_end -= d_ms
+
     def add_beat(self, t_ms, ibi_ms, pwa=None, flags=0):
         j = self._n % _HIST
         self._n += 1
@@ -280,7 +293,9 @@ class Hyperarousal:
             while self._eve and t_ms - self._eve[0][0] > 1800000:
                 self._eve.pop(0)
         elif 0 <= t_ms - self._lo_ms <= 1800000:
-            self._post.append((t_ms, hr_bpm))
+            # Time since lights-out (< 2**21 ms, exact in float32): absolute Unix ms (~1.8e12)
+            # have a 131-s step in the ESP32's single precision and would ruin the fit.
+            self._post.append((t_ms - self._lo_ms, hr_bpm))
 
     def evening_hr(self):
         if len(self._eve) < 6:

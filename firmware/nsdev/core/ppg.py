@@ -46,6 +46,10 @@ _EPOCH_IBI_MAX = const(128)  # IBIs kept per epoch (200 bpm * 30 s = 100)
 _SDNN_EPOCHS = const(10)  # 10 x 30 s = 5 min SDNN
 _Q = const(12)  # fixed-point shift of the high-pass coefficient
 _LOW_PERFUSION_PPM = const(500)  # perfusion (AC/DC) below 0.05%
+# The sample clock is rebased once it passes a day (see rebase()): times stay small ints
+# (< 2**30, no heap allocation on the ESP32) and fit array('i') for any uptime.
+REBASE_AFTER_MS = const(86400000)
+_REBASE_KEEP_S = const(60)
 
 
 class Epoch:
@@ -164,7 +168,7 @@ class PPGPipeline:
         """Forget the signal (not the clock): used at start and by the app after a long stop."""
         self.n_samples = 0  # sample clock: samples since start, lost ones included
         self._pos = 0  # samples actually fed (ring position counter)
-        self._lost = 0
+        self._lost = 0  # sample index minus ring position (lost samples, less rebases)
         self._ir_prev = -1
         self._red_prev = -1
         self._dc_ir = 0  # counts * 16
@@ -236,6 +240,42 @@ class PPGPipeline:
         s = self.n_samples
         fs = self.fs_hz
         return (s // fs) * 1000 + (s % fs) * 1000 // fs
+
+    def rebase(self, after_ms=REBASE_AFTER_MS):
+        """Move the sample clock's origin forward once it passes after_ms, by whole seconds (all
+        but the last minute). Without it, times in ms pass 2**30 after 12.4 days (long ints on
+        the ESP32) and overflow array('i') after 24.8. Ring positions move by whole rings only,
+        so the filters and windows are untouched. Returns the ms subtracted from every time
+        this pipeline hands out (0: nothing done); the caller moves its own origin by as much."""
+        if self.time_ms() < after_ms:
+            return 0
+        fs = self.fs_hz
+        sec = self.n_samples // fs - _REBASE_KEEP_S
+        if sec <= 0:
+            return 0
+        k = sec * fs
+        ring = self._ring
+        k_pos = (self._pos - 2 * ring) // ring * ring
+        if k_pos > k:
+            k_pos = k // ring * ring
+        if k_pos < 0:
+            k_pos = 0
+        d = sec * 1000
+        self.n_samples -= k
+        self._pos -= k_pos
+        self._bmpos -= k_pos
+        if self._pend_deadline:
+            self._pend_deadline -= k_pos
+        self._lost -= k - k_pos
+        if self._pend_t >= 0:
+            self._pend_t -= d
+        if self._last_t >= 0:
+            self._last_t -= d
+        self._ep_t0 -= d
+        beats = self._beats
+        for i in range(self._b_count):
+            beats[((self._b_head + i) % BEAT_RING) * BEAT_FIELDS] -= d
+        return d
 
     def dc_ir_counts(self):
         return self._dc_ir >> 4

@@ -212,6 +212,15 @@ class PPGBreathing:
         self._acc = 0
         self._acc_n = 0
 
+    def rebase(self, d_ms):
+        """The pipeline moved its clock's origin forward by d_ms (PPGPipeline.rebase): move the
+        stored times by as much, so the window survives it."""
+        for a in (self._bt, self._dt):
+            for i in range(len(a)):
+                a[i] -= d_ms
+        if self._last_t >= 0:
+            self._last_t -= d_ms
+
     def add_beat(self, t_ms, ibi_ms, pwa, flags):
         if t_ms < self._last_t:
             self.reset()  # the pipeline restarted: its clock is new

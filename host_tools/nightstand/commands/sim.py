@@ -18,8 +18,12 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
                    help="a scenario JSON file, or `default` (default)")
     p.add_argument("--seed", type=int, help="simulate a random scenario made from this seed")
     p.add_argument("--out", type=Path, required=True, help="run folder (created)")
-    p.add_argument("--heap", default=runner.DEFAULT_HEAPSIZE,
-                   help="MicroPython heap size (default %(default)s ≈ 64 KB on the ESP32)")
+    p.add_argument("--heap", default=None,
+                   help=f"MicroPython data heap (default {runner.DEFAULT_HEAPSIZE} ≈ 64 KB on "
+                   f"the ESP32; on the twin {runner.TWIN_HEAPSIZE}, the ESP32's own)")
+    p.add_argument("--vm", choices=("unix", "twin"), default=None,
+                   help="interpreter: the 64-bit unix port (default; or $NIGHTSTAND_VM) or the "
+                   "twin (32-bit, float32, firmware frozen in: `make twin`)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--flash", choices=("folder", "littlefs"), default="folder",
                    help="the board's flash: a folder (default) or a 2 MB littlefs image")
@@ -36,8 +40,10 @@ def _run_simulate(args: argparse.Namespace) -> int:
         raise UserError("--power-cuts needs --flash littlefs (power cuts hit the flash image)")
     if args.power_cuts < 0:
         raise UserError("--power-cuts must be 0 or more")
-    gen, result = simulate(sc, args.out, heapsize=args.heap, flash=args.flash,
-                           power_cuts=args.power_cuts)
+    vm = args.vm or runner.default_vm()
+    heap = args.heap or (runner.TWIN_HEAPSIZE if vm == "twin" else runner.DEFAULT_HEAPSIZE)
+    gen, result = simulate(sc, args.out, heapsize=heap, flash=args.flash,
+                           power_cuts=args.power_cuts, vm=vm)
     nights = nights_in_flash(args.out)
     if args.json:
         print(json.dumps({"sim": summary.sim_dict(result),

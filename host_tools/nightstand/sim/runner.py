@@ -25,6 +25,16 @@ from nightstand.errors import UserError
 # the unix port loaded .mpy code lives on the heap, so each run first measures what the code and
 # the virtual board take (a probe run) and adds it on top of this budget.
 DEFAULT_HEAPSIZE = "128K"
+# On the twin (32-bit, firmware frozen in: docs/twin-and-image.md) the data heap is the ESP32's
+# own: MICROPY_GC_INITIAL_HEAP_SIZE = 56 * 1024 for CONFIG_IDF_TARGET_ESP32 in MicroPython
+# v1.28.0's ports/esp32/mpconfigport.h.
+TWIN_HEAPSIZE = "56K"
+# The interpreter: 'unix' (64-bit, double) or 'twin'; NIGHTSTAND_VM picks it where not passed.
+VM_ENV = "NIGHTSTAND_VM"
+
+
+def default_vm() -> str:
+    return os.environ.get(VM_ENV, "unix")
 
 
 class SimulationError(UserError):
@@ -175,17 +185,20 @@ def parse_size(text: str) -> int:
     return int(digits) * mult
 
 
-def _host_march() -> list[str]:
+def _host_march(vm: str = "unix") -> list[str]:
     """mpy-cross architecture flag for this machine (the ESP32 build uses -march=xtensawin)."""
+    if vm == "twin":
+        return ["-march=x86"]  # the twin is a 32-bit x86 build
     arch = {"x86_64": "x64", "amd64": "x64", "i686": "x86", "i386": "x86"}.get(
         platform.machine().lower()
     )
     return [f"-march={arch}"] if arch else []
 
 
-def compile_tree(src: Path, dst: Path) -> None:
+def compile_tree(src: Path, dst: Path, vm: str = "unix") -> None:
     """mpy-cross every .py under src into dst (as deployed to the board: bytecode, not source)."""
-    compile_files([(py.relative_to(src).as_posix(), py) for py in sorted(src.rglob("*.py"))], dst)
+    compile_files([(py.relative_to(src).as_posix(), py) for py in sorted(src.rglob("*.py"))], dst,
+                  _host_march(vm))
 
 
 def compile_files(files: list[tuple[str, Path]], dst: Path, march: list[str] | None = None
@@ -229,21 +242,26 @@ def write_sim_config(sim_dir: Path, config: dict[str, Any]) -> None:
     (sim_dir / "sim.json").write_text(json.dumps(config, indent=1))
 
 
-def _prepare_run(sim_dir: Path, heapsize: str) -> tuple[list[str], dict[str, str], int]:
+def _prepare_run(
+    sim_dir: Path, heapsize: str, vm: str = "unix"
+) -> tuple[list[str], dict[str, str], int]:
     """Compile the code, measure its heap footprint; -> (command, environment, code bytes)."""
     if not (sim_dir / "sim.json").exists():
         raise UserError(f"{sim_dir}: no sim.json; create the run with `nightstand simulate`")
     (sim_dir / "sim_stats.json").unlink(missing_ok=True)
+    binary = paths.vm_bin(vm)
     # Firmware and virtual board run as .mpy bytecode, as deployed; simboot itself stays source.
+    # The twin has the firmware frozen in (as the ESP32 image): only the virtual board is loaded.
     code = sim_dir / "code"
     shutil.rmtree(code, ignore_errors=True)
-    compile_files(paths.firmware_files(), code / "firmware")
-    compile_tree(paths.VBOARD_DIR, code / "vboard")
+    if vm != "twin":
+        compile_files(paths.firmware_files(), code / "firmware")
+    compile_tree(paths.VBOARD_DIR, code / "vboard", vm)
     (code / "vboard" / "simboot.mpy").unlink()
     env = dict(os.environ, MICROPYPATH=f"{code / 'vboard'}:{code / 'firmware'}:.frozen")
     boot = [str(paths.VBOARD_DIR / "simboot.py"), str(sim_dir)]
     probe = subprocess.run(
-        [paths.micropython_bin(), "-X", "heapsize=8M", *boot, "--probe"],
+        [binary, "-X", "heapsize=8M", *boot, "--probe"],
         env=env, cwd=sim_dir, capture_output=True, text=True, timeout=120,
     )
     lines = [ln for ln in probe.stderr.splitlines() if ln.startswith("@probe ")]
@@ -251,13 +269,18 @@ def _prepare_run(sim_dir: Path, heapsize: str) -> tuple[list[str], dict[str, str
         (sim_dir / "sim.log").write_text(probe.stderr)
         raise SimulationError(f"the firmware did not load on the virtual board: "
                               f"{_last_line(probe.stderr)} (details: {sim_dir / 'sim.log'})")
-    code_bytes, firmware_code_bytes = (int(x) for x in lines[-1].split()[1:3])
+    code_bytes, firmware_code_bytes, asyncio_bytes = (int(x) for x in lines[-1].split()[1:4])
+    if vm == "twin":
+        # Frozen code runs from the image; what importing it (and the frozen asyncio) allocates
+        # (module dicts, function objects) is data on the device too, so only the virtual board
+        # is added to the budget.
+        code_bytes -= firmware_code_bytes + asyncio_bytes
     data_bytes = parse_size(heapsize)
     # After a simulated reset the firmware is imported again, and the unix port's conservative GC
     # can keep one old copy of its code alive meanwhile: reboots get one code copy of headroom,
     # held by simboot as ballast until the first reset so the first boot's budget stays exact.
     total = code_bytes + firmware_code_bytes + data_bytes
-    cmd = [paths.micropython_bin(), "-X", f"heapsize={total}", *boot,
+    cmd = [binary, "-X", f"heapsize={total}", *boot,
            "--reserve", str(firmware_code_bytes)]
     return cmd, env, code_bytes
 
@@ -292,7 +315,9 @@ class USBDevice:
         self.stop()
 
 
-def start_usb(sim_dir: Path, *, heapsize: str = DEFAULT_HEAPSIZE) -> USBDevice:
+def start_usb(
+    sim_dir: Path, *, heapsize: str = DEFAULT_HEAPSIZE, vm: str | None = None
+) -> USBDevice:
     """Boot the firmware with its console on a pty (the virtual USB cable); returns at once.
 
     The firmware's stdin/stdout are the pty's master side; the host opens the slave path (a
@@ -301,7 +326,7 @@ def start_usb(sim_dir: Path, *, heapsize: str = DEFAULT_HEAPSIZE) -> USBDevice:
     import tty
 
     sim_dir = sim_dir.resolve()
-    cmd, env, _code = _prepare_run(sim_dir, heapsize)
+    cmd, env, _code = _prepare_run(sim_dir, heapsize, vm or default_vm())
     master, slave = os.openpty()
     tty.setraw(slave)
     port = os.ttyname(slave)
@@ -317,10 +342,12 @@ def run(
     heapsize: str = DEFAULT_HEAPSIZE,
     on_progress: Callable[[float], None] | None = None,
     timeout_s: float | None = None,
+    vm: str | None = None,
 ) -> SimResult:
-    """Boot the firmware on the virtual board described by sim_dir/sim.json until the end."""
+    """Boot the firmware on the virtual board described by sim_dir/sim.json until the end, on
+    `vm` ('unix' or 'twin'; default: $NIGHTSTAND_VM or 'unix')."""
     sim_dir = sim_dir.resolve()
-    cmd, env, code_bytes = _prepare_run(sim_dir, heapsize)
+    cmd, env, code_bytes = _prepare_run(sim_dir, heapsize, vm or default_vm())
     stats_file = sim_dir / "sim_stats.json"
     t0 = time.perf_counter()
     other: list[str] = []

@@ -83,7 +83,7 @@ def prepare(gen: GeneratedNight, out: Path, settings: dict[str, Any], *,
 
 def simulate(
     scenario: dict[str, Any], out: Path, *, heapsize: str = runner.DEFAULT_HEAPSIZE,
-    quiet: bool = False, flash: str = "folder", power_cuts: int = 0,
+    quiet: bool = False, flash: str = "folder", power_cuts: int = 0, vm: str | None = None,
 ) -> tuple[GeneratedNight, runner.SimResult]:
     """Generate the scenario's signals, run the firmware for the whole night, return both."""
     if out.is_dir() and runner.is_run_dir(out):
@@ -103,7 +103,8 @@ def simulate(
         raise
     try:
         with progress_bar("simulating night", gen.duration_s, " s") as update:
-            result = runner.run(out, heapsize=heapsize, on_progress=None if quiet else update)
+            result = runner.run(out, heapsize=heapsize, on_progress=None if quiet else update,
+                                vm=vm)
     except OSError as e:
         raise runner.write_error(out, e) from None
     return gen, result

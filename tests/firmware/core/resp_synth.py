@@ -35,7 +35,7 @@ def breathing_ppg(rate_per_min, bpm=66.0, fs=50, seconds=150, rsa_bpm=5.0, amp_m
     return out
 
 
-def run_device(counts, fs, chunk=8, with_hr=False):
+def run_device(counts, fs, chunk=8, with_hr=False, rebase_after_ms=None):
     """The firmware path (PPGPipeline -> PPGBreathing, as app.py feeds it), epochs of 30 s:
     -> list of (epoch end ms, breaths/min or None[, the pipeline knew the heart rate])."""
     pipe = PPGPipeline(fs)
@@ -61,4 +61,9 @@ def run_device(counts, fs, chunk=8, with_hr=False):
                 rate = est.estimate(t, ep.hr_bpm)
             res.append((next_end, rate, ep.hr_bpm is not None) if with_hr else (next_end, rate))
             next_end += EPOCH_MS
+            if rebase_after_ms is not None:  # as app.py: the pipeline's clock origin moves
+                d = pipe.rebase(rebase_after_ms)
+                if d:
+                    est.rebase(d)
+                    next_end -= d
     return res

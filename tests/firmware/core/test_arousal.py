@@ -1,6 +1,7 @@
 # Arousal estimator on synthetic beat sequences: RSA-only, arousals, rejection, beat-only path.
 import math
 
+from floateps import close
 from nsdev.core.arousal import ArousalEstimator, Hyperarousal
 
 RUN_UNDER_MICROPYTHON = True
@@ -138,3 +139,19 @@ def test_hyperarousal_baseline_persists_and_scores():
     for m in range(60):
         h3.add_epoch((40 + m) * 30000, h3.base_hr - 7.0 * m / 60)
     assert h3.score()["score"] < 0.2
+
+
+def test_hyperarousal_decline_on_unix_milliseconds():
+    # The app passes wall-clock epochs in Unix ms (~1.8e12). In single precision (ESP32, twin)
+    # such a value has a 131-s step, so the fit must run on time since lights-out.
+    lo = 1767225600 * 1000 + 22 * 3600000  # 2026-01-01T22:00Z
+    h = Hyperarousal()
+    for m in range(40):
+        h.add_epoch(lo - (40 - m) * 30000, 70.0)
+    h.lights_out(lo)
+    for m in range(60):  # falls 6 bpm in 30 min, exactly linear
+        h.add_epoch(lo + m * 30000, 70.0 - 6.0 * m / 60)
+    dec = h.score()["decline_bpm_30min"]
+    # Slope (0.1 bpm per 30-s epoch) * 30 min = 6 bpm. Sums over 60 points of times < 2**21 ms
+    # since lights-out: each sum rounds ~60 times, EPS/2 each (64 ulps of headroom).
+    assert close(dec, 6.0, ulps=64), dec

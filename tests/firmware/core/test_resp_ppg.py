@@ -61,6 +61,15 @@ def test_restarted_pipeline_clock_clears_history():
     assert est._bn == 1
 
 
+def test_rates_survive_the_pipelines_clock_rebase():
+    # the app moves the PPG clock's origin (PPGPipeline.rebase) so times stay small ints on the
+    # ESP32; the breathing window must move with it, not restart (or mix two clocks)
+    counts = breathing_ppg(12.0, bpm=66.0, seconds=185)
+    plain = [r for _end, r in run_device(counts, 50)]
+    moved = [r for _end, r in run_device(counts, 50, rebase_after_ms=65000)]
+    assert len(plain) == len(moved) and plain[-2:] == moved[-2:] and plain[-1] is not None
+
+
 def test_fusion_needs_agreement_of_all_three():
     assert R.fuse3(12.0, 13.0, 14.0) == 13.0
     assert R.fuse3(12.0, 0.0, 14.0) is None

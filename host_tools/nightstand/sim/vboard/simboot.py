@@ -8,8 +8,15 @@ import os
 import sys
 import time
 
-import vasyncio
-import world
+gc.collect()
+_m0 = gc.mem_alloc()
+import asyncio  # noqa: E402, F401  (frozen Python on the board too: its objects are data there)
+
+gc.collect()
+ASYNCIO_BYTES = gc.mem_alloc() - _m0
+
+import vasyncio  # noqa: E402
+import world  # noqa: E402
 
 _FIRMWARE_MODULES = ("main", "nsdev")
 
@@ -65,7 +72,6 @@ def _reboot(devices, persistent):
         if hasattr(dev, "set_irq"):
             dev.set_irq(None, None, 0)
     _purge_firmware()
-    import asyncio
     import asyncio.core
 
     asyncio.core.cur_task = None
@@ -214,6 +220,8 @@ def main():
                cfg.get("rtc_valid", True))
     time.progress_every_us = int(cfg.get("progress_every_s", 60)) * 1000000
     vasyncio.install()
+    import machine  # noqa: F401  (C on the board: the board's cost here, imported up front)
+
     devices = _build(cfg, sim_dir)
     if "--probe" in sys.argv:
         # Heap taken by the simulator and the firmware's loaded code (frozen into flash on the
@@ -223,7 +231,7 @@ def main():
         import nsdev.app  # noqa: F401
 
         gc.collect()
-        _say("probe", gc.mem_alloc(), gc.mem_alloc() - board_bytes)
+        _say("probe", gc.mem_alloc(), gc.mem_alloc() - board_bytes, ASYNCIO_BYTES)
         return
     glitches = sorted(int(t * 1000000) for t in cfg.get("resets_at_s", ()))
     if glitches:
@@ -300,6 +308,7 @@ def main():
         "real_s": real_us / 1e6,
         "vhw_s": world.vhw_us / 1e6,
         "heap_peak": time.heap_live_peak,
+        "gc_pause_max_us": time.gc_pause_max_us,
         "heap_base": heap_base,
         "resets": resets,
         "power_cuts": power_cuts,

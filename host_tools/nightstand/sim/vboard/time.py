@@ -21,13 +21,28 @@ rtc_valid = True  # False simulates a board whose RTC was lost (no host has set 
 progress_every_us = 60 * 1000000
 _next_progress_us = 0
 _listeners = []  # callables(now_us) run whenever time advances (virtual chips that need it)
+# ticks_ms()/ticks_us() kept as small ints, advanced with now_us: on the twin (31-bit small ints)
+# computing them from now_us (a long int after 18 min) would allocate on every call, which the
+# ESP32's C ticks never do (docs/simulation.md).
+_tick_ms = 0
+_tick_us = 0
+_sub_ms_us = 0  # microseconds of now_us past the last whole millisecond
+
+
+def _wrap_add(t, d):
+    # (t + d) & _MASK for 0 <= t, d <= _MASK without forming t + d (it may pass 2**30 - 1).
+    return d - (_MASK - t) - 1 if d > _MASK - t else t + d
 
 
 def setup(unix_start_s, duration_s, ticks_start_ms=0, rtc_ok=True):
     global now_us, end_us, ticks0_ms, unix0_s, rtc_valid, _next_progress_us
+    global _tick_ms, _tick_us, _sub_ms_us
     now_us = 0
     end_us = int(duration_s * 1000000) if duration_s > 0 else -1
     ticks0_ms = ticks_start_ms & _MASK
+    _tick_ms = ticks0_ms
+    _tick_us = (ticks0_ms * 1000) & _MASK
+    _sub_ms_us = 0
     unix0_s = unix_start_s
     rtc_valid = rtc_ok
     _next_progress_us = 0
@@ -37,11 +52,18 @@ heap_live_peak = 0  # most heap in use right after a collection, sampled once pe
 heap_reserved = 0  # bytes of simulator ballast currently on the heap (not the firmware's)
 
 
+gc_pause_max_us = 0  # longest of those collections, host microseconds (docs/simulation.md)
+
+
 def _sample_heap():
-    global heap_live_peak
+    global heap_live_peak, gc_pause_max_us
     import gc
 
+    t0 = _real.ticks_us()
     gc.collect()
+    pause = _real.ticks_diff(_real.ticks_us(), t0)
+    if pause > gc_pause_max_us:
+        gc_pause_max_us = pause
     used = gc.mem_alloc() - heap_reserved
     if used > heap_live_peak:
         heap_live_peak = used
@@ -53,13 +75,16 @@ def add_listener(func):
 
 def advance_us(delta_us):
     """Move virtual time forward; the simulation ends when it reaches the scenario's end."""
-    global now_us, _next_progress_us
+    global now_us, _next_progress_us, _tick_ms, _tick_us, _sub_ms_us
     if delta_us <= 0:
         return
     now_us += delta_us
     if 0 <= end_us <= now_us:
+        delta_us -= now_us - end_us
         now_us = end_us
+        _advance_ticks(delta_us)
         raise SimEnd()
+    _advance_ticks(delta_us)
     if now_us >= _next_progress_us:
         _next_progress_us = now_us + progress_every_us
         sys.stderr.write("@progress %d\n" % (now_us // 1000000))
@@ -68,12 +93,26 @@ def advance_us(delta_us):
         f(now_us)
 
 
+def _advance_ticks(delta_us):
+    global _tick_ms, _tick_us, _sub_ms_us
+    if delta_us < _HALF:
+        _tick_us = _wrap_add(_tick_us, delta_us)
+        r = _sub_ms_us + delta_us
+        ms = r // 1000
+        _sub_ms_us = r - ms * 1000
+        _tick_ms = _wrap_add(_tick_ms, ms)
+    else:  # a long jump (rare): recompute from now_us, exactly
+        _tick_ms = (ticks0_ms + now_us // 1000) & _MASK
+        _tick_us = (ticks0_ms * 1000 + now_us) & _MASK
+        _sub_ms_us = now_us % 1000
+
+
 def ticks_ms():
-    return (ticks0_ms + now_us // 1000) & _MASK
+    return _tick_ms  # == (ticks0_ms + now_us // 1000) & _MASK
 
 
 def ticks_us():
-    return (ticks0_ms * 1000 + now_us) & _MASK
+    return _tick_us  # == (ticks0_ms * 1000 + now_us) & _MASK
 
 
 def ticks_cpu():

@@ -56,7 +56,13 @@ _P_A1 = const(20)  # accumulators of that FIFO sample
 _P_A2 = const(21)
 _P_BPS = const(22)  # bytes per FIFO sample: 6 SpO2, 3 HR
 _P_ALC = const(23)  # out: ambient exceeded the ALC range
-_P_SIZE = const(24)
+# Time of the call's first ADC sample s0, split so the kernel's arithmetic stays within 31 bits
+# (exact on the twin's 32-bit viper as on the 64-bit one; docs/simulation.md), set by _make:
+_P_RS = const(24)  # (s0 + 1) * 1e6 mod SR: sub-microsecond phase of sample s0
+_P_KB = const(25)  # stimulus index at sample s0: t_s0 * fs // 1e9
+_P_RK = const(26)  # t_s0 * fs mod 1e9: phase inside that stimulus sample (fs in mHz)
+_P_SIZE = const(27)
+_I_MAX = const(0x3FFFFFFF)  # photocurrent cap (Q10 nA ~ 1 mA): far beyond full scale, saturates
 
 
 @micropython.viper
@@ -85,10 +91,12 @@ def _decode_q10(buf, n: int):
 
 
 @micropython.viper
-def _produce(p, stim, fifo, t0_us: int, m: int) -> int:
-    # Make up to p[_P_N] FIFO samples, FIFO sample index m (since t0) first. Each FIFO sample is
-    # the mean of AVG ADC samples (DS Table 3), ADC sample s at t0 + (s+1)/SR. Returns how many
-    # were completed; stops early (p[_P_NEEDK] = stimulus index) when the chunk must be reloaded.
+def _produce(p, stim, fifo) -> int:
+    # Make up to p[_P_N] FIFO samples. Each FIFO sample is the mean of AVG ADC samples (DS
+    # Table 3), ADC sample s at t0 + (s+1)/SR; _make puts the first one's time in p (_P_RS,
+    # _P_KB, _P_RK). Returns how many were completed; stops early (p[_P_NEEDK] = stimulus index)
+    # when the chunk must be reloaded. All intermediates < 2**31 for SR <= 3200 Hz, a stimulus
+    # <= 1 kHz and <= ~1.2 s of samples per call (_make splits longer runs).
     P = ptr32(p)  # noqa: F821
     S = ptr32(stim)  # noqa: F821
     F = ptr32(fifo)  # noqa: F821
@@ -112,6 +120,14 @@ def _produce(p, stim, fifo, t0_us: int, m: int) -> int:
     sub = int(P[_P_SUB])
     a1 = int(P[_P_A1])
     a2 = int(P[_P_A2])
+    kb = int(P[_P_KB])
+    rk = int(P[_P_RK])
+    # dt = microseconds from the first sample, kept as floor((RS + j * 1e6) / SR) for sample j
+    # by adding 1e6 // SR and carrying the remainder (no j * 1e6 product).
+    dt = 0
+    rem = int(P[_P_RS])
+    dq = 1000000 // sr
+    dr = 1000000 - dq * sr
     alc = 0
     done = 0
     P[_P_NEEDK] = -1
@@ -119,9 +135,10 @@ def _produce(p, stim, fifo, t0_us: int, m: int) -> int:
     base1 = 0
     base2 = 0
     while done < n:
-        s = (m + done) * avg + sub
-        t = t0_us + (s + 1) * 1000000 // sr
-        k = t * fs // 1000000000  # stimulus index = floor(t * stim_fs_hz)
+        # stimulus index = floor(t * stim_fs_hz) = kb + floor((rk + dt * fs) / 1e9), with
+        # dt * fs split at 1 ms (dh, dl) so no product passes 2**31.
+        dh = dt // 1000
+        k = kb + ((rk + (dt - dh * 1000) * fs) // 1000 + dh * fs) // 1000000
         if k != lastk:  # sample-and-hold: counts change only with the stimulus index
             i = k - k0
             if i < 0 or (i >= kn and eof == 0):
@@ -144,8 +161,15 @@ def _produce(p, stim, fifo, t0_us: int, m: int) -> int:
                 alc = 1
             # photocurrent (Q10 nA) = stim (nA/mA) * LED mA (code / 5) + residual ambient;
             # counts = nA / (full scale / 2**18)  (DS Table 5: LSB = full scale / 262144)
-            base1 = (v1 * c1 // 5 + res) * 256 // rng
-            base2 = (v2 * c2 // 5 + res) * 256 // rng
+            # rng is 256 times a power of two: * 256 // rng == // (rng >> 8), exactly.
+            i1 = _I_MAX - res
+            if c1 == 0 or v1 // 5 < i1 // c1:
+                i1 = v1 // 5 * c1 + (v1 % 5) * c1 // 5  # == v1 * c1 // 5 without overflow
+            i2 = _I_MAX - res
+            if c2 == 0 or v2 // 5 < i2 // c2:
+                i2 = v2 // 5 * c2 + (v2 % 5) * c2 // 5
+            base1 = (i1 + res) // (rng >> 8)
+            base2 = (i2 + res) // (rng >> 8)
             lastk = k
         x1 = base1
         x2 = base2
@@ -164,6 +188,11 @@ def _produce(p, stim, fifo, t0_us: int, m: int) -> int:
             x2 = _FULL
         a1 += x1
         a2 += x2
+        dt += dq
+        rem += dr
+        if rem >= sr:
+            rem -= sr
+            dt += 1
         sub += 1
         if sub == avg:
             F[wr * 2] = (a1 // avg) & keep  # truncated to the pulse width's resolution
@@ -370,15 +399,24 @@ class VirtualMAX30102(world.VirtualChip):
 
     def _make(self, m, n):
         p = self._p
-        p[_P_N] = n
-        while True:
-            done = _produce(p, self._chunk, self._fifo, self._t0_us, m)
+        sr = p[_P_SR]
+        avg = p[_P_AVG]
+        most = sr // avg if sr >= avg else 1  # <= 1 s of samples per kernel call
+        fs = p[_P_FS]
+        while n > 0:
+            # The first ADC sample's time, exactly (arbitrary-precision ints here); the kernel
+            # works relative to it (docs/simulation.md: the virtual board on the twin).
+            a = ((m * avg + p[_P_SUB]) + 1) * 1000000
+            t = self._t0_us + a // sr
+            p[_P_RS] = a % sr
+            p[_P_KB] = t * fs // 1000000000
+            p[_P_RK] = t * fs % 1000000000
+            p[_P_N] = n if n < most else most
+            done = _produce(p, self._chunk, self._fifo)
             n -= done
             m += done
-            if n <= 0:
-                return
-            p[_P_N] = n
-            self._load(p[_P_NEEDK])
+            if done < p[_P_N]:  # stopped at the end of the loaded stimulus chunk
+                self._load(p[_P_NEEDK])
 
     def _finish_temperature(self):
         t = self.die_temp_c

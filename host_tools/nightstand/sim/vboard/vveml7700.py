@@ -71,18 +71,25 @@ def _ratio_table():
 
 def _load_env(path):
     # Lists of small ints: indexing them allocates nothing (array('q') items would).
-    t_us = []
-    mlux = []
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        f = open(path, "rb")
     except OSError:
-        return t_us, mlux
-    for i in range(len(data) // 28):
-        row = struct.unpack_from("<7f", data, i * 28)
-        t_us.append(int(row[0] * 1000000))
-        mlux.append(int(row[5] * 1000 + 0.5) if row[5] > 0 else 0)
-    return t_us, mlux
+        return [], []
+    # Row by row into lists sized once, times in ms (float32 seconds hold no more): on the twin
+    # (31-bit small ints) microseconds would be one heap object per row, a sieve of small
+    # blocks that leaves the firmware no contiguous heap (docs/simulation.md).
+    with f:
+        n = f.seek(0, 2) // 28
+        f.seek(0)
+        t_ms = [0] * n
+        mlux = [0] * n
+        row_buf = bytearray(28)
+        for i in range(n):
+            f.readinto(row_buf)
+            row = struct.unpack_from("<7f", row_buf, 0)
+            t_ms[i] = int(row[0] * 1000 + 0.5)
+            mlux[i] = int(row[5] * 1000 + 0.5) if row[5] > 0 else 0
+    return t_ms, mlux
 
 
 class VirtualVEML7700(world.VirtualChip):
@@ -117,7 +124,8 @@ class VirtualVEML7700(world.VirtualChip):
         self.saturated = 0
 
     # --- light at the sensor ---
-    def _env_mlux_at(self, t):
+    def _env_mlux_at(self, t_us):
+        t = t_us // 1000
         ts = self._env_t
         n = len(ts)
         if n == 0:

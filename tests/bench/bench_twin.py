@@ -1,0 +1,63 @@
+"""`make bench`: the default night on the twin (32-bit, float32, firmware frozen in), memory as
+on the ESP32.
+
+Runs the night with the data heap at the ESP32's initial 56 KiB (MICROPY_GC_INITIAL_HEAP_SIZE for
+CONFIG_IDF_TARGET_ESP32 in MicroPython v1.28.0's ports/esp32/mpconfigport.h) and, if that fails,
+at the smallest 8-KiB step up that runs; prints for each: outcome, MemoryErrors in the console,
+resets, the firmware's peak live data heap (module objects of the frozen code included, as on the
+board) and the largest GC pause (one full collection at the per-minute heap samples, host time
+on this PC; the ESP32's is longer by its speed factor). Skips with one line without a twin.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from nightstand import paths
+from nightstand.errors import UserError
+from nightstand.sim.scenario import default_scenario
+from nightstand.sim.session import simulate
+
+ESP32_HEAP_KIB = 56
+MAX_TRY_KIB = 128
+
+
+def _run(kib: int, tmp: Path) -> str:
+    out = tmp / f"night_{kib}k"
+    peak = "n/a"
+    try:
+        _gen, r = simulate(default_scenario(), out, heapsize=f"{kib}K", quiet=True, vm="twin")
+        status = "ok"
+        peak = f"{r.heap_peak / 1024:.1f} KiB"
+    except UserError as e:
+        status = str(e).split(" (details")[0]
+    stats = {}
+    if (out / "sim_stats.json").exists():
+        stats = json.loads((out / "sim_stats.json").read_text())
+    console = (out / "console.log").read_text(errors="replace") if out.exists() else ""
+    errors = console.count("MemoryError")
+    print(f"  heap {kib:3d} KiB: {status[:120]}")
+    print(f"      MemoryError x{errors}, resets {len(stats.get('resets', []))}, "
+          f"data heap peak {peak}, largest GC pause "
+          f"{stats.get('gc_pause_max_us', 0) / 1000:.1f} ms (host)")
+    return "ok" if status == "ok" and errors == 0 else "failed"
+
+
+def main() -> int:
+    if not paths.twin_path().is_file():
+        print("twin benchmark skipped: the twin is not built (`make twin`, "
+              "docs/twin-and-image.md)")
+        return 0
+    print("nightstand twin benchmark (default scenario, firmware frozen, 32-bit float32)")
+    with tempfile.TemporaryDirectory() as tmp:
+        kib = ESP32_HEAP_KIB
+        while kib <= MAX_TRY_KIB and _run(kib, Path(tmp)) != "ok":
+            kib += 8
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

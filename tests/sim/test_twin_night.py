@@ -1,0 +1,47 @@
+"""The whole default night on the twin (32-bit, float32, firmware frozen in; `make twin`): the
+virtual board works in 31-bit small ints and single precision, and the firmware finds the beats
+and arousals the generator put in. One simulation (about a minute); the heap budget figures at
+the ESP32's 56 KiB are in `make bench` (tests/bench/bench_twin.py)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from conftest import require_vm
+from nightstand.sim.scenario import default_scenario
+from nightstand.sim.session import nights_in_flash, simulate
+from nsdev.core import vocab
+
+pytestmark = [pytest.mark.slow, pytest.mark.twin]
+
+# Data heap for this test: generous, so it checks function and not the memory target, and runs
+# fast (a small heap means a collection of the board's ~80 KiB at every few allocations).
+HEAP = "128K"
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    require_vm("twin")
+    out = tmp_path_factory.mktemp("twin_night")
+    gen, result = simulate(default_scenario(), out, heapsize=HEAP, quiet=True, vm="twin")
+    (n,) = nights_in_flash(out)
+    return gen, result, n, out
+
+
+def test_default_night_runs_on_the_twin(night):
+    gen, result, n, out = night
+    assert result.status == "ok" and result.resets == []
+    assert "MemoryError" not in (out / "console.log").read_text(errors="replace")
+    assert result.sim_s == pytest.approx(gen.duration_s, abs=1)
+    with open(gen.paths["beats"]) as f:
+        truth = np.array([float(r["time_s"]) for r in csv.DictReader(f)])
+    got = np.array(n.beat_t_ms) / 1000.0 - gen.start_unix_s
+    assert len(got) > 10000
+    delay = float(np.median([t - truth[np.argmin(np.abs(truth - t))] for t in got[:2000]]))
+    idx = np.clip(np.searchsorted(truth, got - delay), 1, len(truth) - 1)
+    near = np.minimum(np.abs(truth[idx] - (got - delay)), np.abs(truth[idx - 1] - (got - delay)))
+    assert np.mean(near <= 0.1) >= 0.97  # each stored beat is a true beat (within 100 ms)
+    arousals = [ev for ev in n.events if ev["kind"] == vocab.EV_AROUSAL]
+    assert arousals
