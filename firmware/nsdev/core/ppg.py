@@ -206,6 +206,10 @@ class PPGPipeline:
         self._pend_flags = 0
         self._pend_dc = 0
         self._pend_deadline = 0
+        self._sb_t = -1  # search-back candidate (see _candidate), -1 = none
+        self._sb_amp = 0
+        self._sb_b = 0
+        self._sb_dc = 0
         self._last_t = -1  # time of the last released beat, -1 = none (IBI unknown)
         self._ibi_ref = 0
         self._amp_ref = 0
@@ -596,8 +600,17 @@ class PPGPipeline:
         if pt >= 0:
             dt = t_ms - pt
             ref = self._ibi_ref
-            if dt < _REFRACTORY_MS or ((dt < _DICROTIC_MS or dt * 10 < ref * 6)
-                                       and b * 2 < self._pend_b):
+            # Dicrotic window: 600 ms until the rhythm is known, then 3/4 of the running IBI
+            # (at most 600 ms; 6/10 of it at slow rates): a candidate on time for the next beat
+            # is not a dicrotic wave, whatever its size.
+            win = _DICROTIC_MS
+            if ref:
+                win = (ref * 3) >> 2
+                if win > _DICROTIC_MS:
+                    win = _DICROTIC_MS
+                if win * 10 < ref * 6:
+                    win = (ref * 6) // 10
+            if dt < _REFRACTORY_MS or (dt < win and amp * 2 < self._pend_amp):
                 # Too soon for a new beat: keep the larger of the two (dicrotic wave, noise).
                 if b > self._pend_b and dt < _REFRACTORY_MS:
                     self._pend_t = t_ms
@@ -607,11 +620,32 @@ class PPGPipeline:
                     self._pend_dc = dc16
                 else:
                     self._pend_flags |= flags
+                    # Kept for the search-back below: the largest dropped candidate.
+                    if dt >= _REFRACTORY_MS and amp > self._sb_amp:
+                        self._sb_t = t_ms
+                        self._sb_amp = amp
+                        self._sb_b = b
+                        self._sb_dc = dc16
                 return
             if self._pend_b * 5 < b:
                 self._pend_t = -1  # the held candidate was noise next to this real beat
             else:
+                pa = self._pend_amp
                 self._release()
+                # Search-back (Pan & Tompkins 1985): no beat for 1.5 running IBIs, but a
+                # candidate was dropped as a dicrotic wave in between - it was a premature
+                # beat (its pulse is smaller: less filling) and this is its compensatory pause.
+                sb = self._sb_t
+                if (sb >= 0 and ref and dt * 2 > ref * 3 and t_ms - sb >= _REFRACTORY_MS
+                        and self._sb_amp * 4 >= pa):
+                    self._pend_t = sb
+                    self._pend_amp = self._sb_amp
+                    self._pend_b = self._sb_b
+                    self._pend_flags = 0
+                    self._pend_dc = self._sb_dc
+                    self._release()
+        self._sb_t = -1
+        self._sb_amp = 0
         self._pend_t = t_ms
         self._pend_amp = amp
         self._pend_b = b
