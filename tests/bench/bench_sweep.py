@@ -1,14 +1,15 @@
 """Synthetic stress sweep for beat detectors at the device's rate (50 Hz): the firmware's PPG
 pipeline (under MicroPython) side by side with NeuroKit2 (elgendi) and HeartPy on the same
-signals, Se/PPV per condition.
+signals, Se/PPV per condition, per group and per HR band.
 
 Conditions (the stresses detectors are usually tested with, e.g. Charlton et al. 2022, Physiol
 Meas 43:085007): steady heart rates 40-180 bpm with respiratory sinus arrhythmia; step changes
 of +-30 bpm; perfusion (AC/DC) from 0.3 % to 10 %; runs of premature (ectopic) beats with their
-compensatory pause. Every signal has respiratory baseline wander, amplitude modulation and
-white noise. The pulse shape follows the rate: systolic upstroke ~0.12-0.16 s, a diastolic
-wave that merges into the next beat at fast rates. Truth = systolic peak times; scoring as in
-bench_accuracy.py (+-150 ms after removing the median delay per signal).
+compensatory pause; the same steps with no ramp; a harder pulse shape (deep respiratory
+amplitude modulation, large diastolic wave). Every signal has respiratory baseline wander,
+amplitude modulation and white noise. The pulse shape follows the rate: systolic upstroke
+~0.12-0.16 s, a diastolic wave that merges into the next beat at fast rates. Truth = systolic
+peak times; scoring as in bench_accuracy.py (+-150 ms after removing the median delay).
 
 Usage: python tests/bench/bench_sweep.py [--seconds 120] [--seed 1]
 """
@@ -55,6 +56,16 @@ def _ibis_steps(lo: float, hi: float, seconds: float, rng: np.random.Generator) 
     return out
 
 
+def _ibis_abrupt(lo: float, hi: float, seconds: float, rng: np.random.Generator) -> list[float]:
+    """Alternate lo and hi every 20 s with no ramp (a beat-to-beat +-30 bpm step)."""
+    out, t = [], 0.0
+    while t < seconds:
+        bpm = lo if (t % 40.0) < 20 else hi
+        out.append(60.0 / bpm * (1 + 0.01 * rng.standard_normal()))
+        t += out[-1]
+    return out
+
+
 def _ibis_ectopic(bpm: float, seconds: float, rng: np.random.Generator) -> list[float]:
     """Runs of 1-3 premature beats (65 % of the IBI) every ~10 s, then a compensatory pause."""
     base = _ibis_steady(bpm, seconds, rng)
@@ -73,8 +84,10 @@ def _ibis_ectopic(bpm: float, seconds: float, rng: np.random.Generator) -> list[
 
 
 def _signal(ibis: list[float], perfusion: float, seconds: float,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Raw counts (a pulse is a dip, as the MAX30102 reads a finger) and true peak times."""
+            rng: np.random.Generator, am: float = 0.1,
+            dia_amp: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+    """Raw counts (a pulse is a dip, as the MAX30102 reads a finger) and true peak times.
+    am: respiratory amplitude modulation; dia_amp: diastolic wave / systolic wave."""
     n = int(seconds * FS)
     t = np.arange(n) / FS
     x = np.zeros(n)
@@ -94,13 +107,13 @@ def _signal(ibis: list[float], perfusion: float, seconds: float,
         sel = (t > onset - 0.2) & (t < onset + 1.6)
         tt = t[sel]
         x[sel] += amp * np.exp(-0.5 * ((tt - pk) / w) ** 2)
-        x[sel] += amp * 0.35 * np.exp(-0.5 * ((tt - (onset + dia)) / (1.4 * w)) ** 2)
+        x[sel] += amp * dia_amp * np.exp(-0.5 * ((tt - (onset + dia)) / (1.4 * w)) ** 2)
         peaks.append(pk)
         prev = ibi
         onset += ibi
     ac = perfusion * DC
     resp = np.sin(2 * np.pi * 0.25 * t + rng.uniform(0, 6.28))
-    x = x * (1 + 0.1 * resp)  # respiratory amplitude modulation
+    x = x * (1 + am * resp)  # respiratory amplitude modulation
     x = x + 0.3 * resp  # baseline wander, 0.3 x AC
     x = x + 0.02 * rng.standard_normal(n)  # white noise, 2 % of AC
     counts = np.clip(np.round(DC - ac * x), 0, 262143).astype(np.int64)
@@ -120,10 +133,31 @@ def conditions(seconds: float, rng: np.random.Generator) -> list[tuple[str, str,
         for bpm in (60, 110):
             c, p = _signal(_ibis_steady(bpm, seconds, rng), perf, seconds, rng)
             out.append(("perfusion", f"{100 * perf:g} % @{bpm}", c, p))
-    for bpm in (60, 90, 120):
+    for lo in (50, 70, 90, 120, 150):
+        c, p = _signal(_ibis_abrupt(lo, lo + 30, seconds, rng), 0.02, seconds, rng)
+        out.append(("step", f"{lo}<->{lo + 30} abrupt", c, p))
+    for bpm in (60, 90, 110, 120, 140):
         c, p = _signal(_ibis_ectopic(bpm, seconds, rng), 0.02, seconds, rng)
         out.append(("ectopic", f"runs @{bpm} bpm", c, p))
+    # Harder shapes: deep respiratory amplitude modulation (+-40 %) and a large diastolic wave
+    # (half the systolic one, young compliant arteries), steady and with ectopic runs.
+    for bpm in (60, 90, 110, 140):
+        c, p = _signal(_ibis_steady(bpm, seconds, rng), 0.02, seconds, rng, 0.4, 0.5)
+        out.append(("shape", f"AM40 dia50 @{bpm}", c, p))
+        c, p = _signal(_ibis_ectopic(bpm, seconds, rng), 0.02, seconds, rng, 0.4, 0.5)
+        out.append(("shape", f"AM40 dia50 ect @{bpm}", c, p))
     return out
+
+
+BANDS = ((0, 60, "<60 bpm"), (60, 100, "60-99 bpm"), (100, 140, "100-139 bpm"),
+         (140, 400, ">=140 bpm"))
+
+
+def band_of(peaks: np.ndarray) -> str:
+    """HR band of a condition: from the median true interval (a step counts where it spends
+    most beats)."""
+    bpm = 60.0 / float(np.median(np.diff(peaks)))
+    return next(name for lo, hi, name in BANDS if lo <= bpm < hi)
 
 
 def main() -> int:
@@ -161,16 +195,27 @@ def main() -> int:
             r = score(d - w, ref - w, end - w)
             pooled.setdefault((m, group), []).append(r)
             pooled.setdefault((m, "all"), []).append(r)
+            pooled.setdefault((m, band_of(peaks)), []).append(r)
             s = summary([r])
             cells.append(f"{s['se']:.3f}/{s['ppv']:.3f}")
         print(f"{group:10s} {name:18s} " + " ".join(f"{c:>15s}" for c in cells))
     print("\npooled per group: Se / PPV / F1 / HR MAE bpm")
-    for group in ("rate", "step", "perfusion", "ectopic", "all"):
+    for group in ("rate", "step", "perfusion", "ectopic", "shape", "all"):
         cells = []
         for m in methods:
             s = summary(pooled[(m, group)])
             cells.append(f"{s['se']:.3f}/{s['ppv']:.3f}/{s['f1']:.3f}/{s['hr_mae']:.2f}")
         print(f"{group:10s} {'':18s} " + " ".join(f"{c:>24s}" for c in cells))
+    print("\npooled per HR band (all conditions whose median rate is in the band): "
+          "Se / PPV / F1 / HR MAE bpm")
+    for _lo, _hi, band in BANDS:
+        if (methods[0], band) not in pooled:
+            continue
+        cells = []
+        for m in methods:
+            s = summary(pooled[(m, band)])
+            cells.append(f"{s['se']:.3f}/{s['ppv']:.3f}/{s['f1']:.3f}/{s['hr_mae']:.2f}")
+        print(f"{band:29s} " + " ".join(f"{c:>24s}" for c in cells))
     return 0
 
 
