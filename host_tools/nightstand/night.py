@@ -6,6 +6,7 @@ records for reports, exports and the store.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,31 @@ def decode_night(data: bytes, fallback_header: dict[str, Any] | None = None) -> 
             night.beat_pwa.extend(pwa)
         elif kind == "night_end":
             night.end = rec
+    arousal_scores_at_onset(night.epochs, night.events)
     return night
+
+
+def arousal_scores_at_onset(epochs: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    """Give each arousal event's strength to the epoch holding its onset (in place).
+
+    The device scores an epoch only with the arousals whose onset lies in it and that were
+    confirmed before it closed; one confirmed later is carried by its EV_AROUSAL event (the
+    onset time, duration and strength), so it is attributed here. An epoch's score is the
+    largest strength of its arousals (docs/ppg-and-arousal.md)."""
+    starts = sorted((e["unix_s"], i) for i, e in enumerate(epochs) if e.get("unix_s") is not None)
+    keys = [t for t, _ in starts]
+    for ev in events:
+        vals = ev.get("values") or ()
+        if ev.get("kind") != vocab.EV_AROUSAL or ev.get("unix_ms") is None or len(vals) < 2:
+            continue
+        onset_s = ev["unix_ms"] / 1000.0
+        k = bisect.bisect_right(keys, onset_s) - 1
+        if k < 0 or onset_s >= keys[k] + vocab.EPOCH_S:
+            continue  # no epoch recorded around the onset
+        e = epochs[starts[k][1]]
+        strength = min(1.0, max(0.0, vals[1] / 1000.0))
+        if e.get("arousal_score") is None or e["arousal_score"] < strength:
+            e["arousal_score"] = strength
 
 
 def read_night_file(path: Path) -> Night:

@@ -253,3 +253,17 @@ def test_random_scenarios_vary() -> None:
     assert len({len(n["events"]["arousals"]) for n in nights}) >= 4
     assert len({n["start"] for n in nights}) == 12
     assert scen.random_scenario(1) != scen.random_scenario(2)
+
+
+def test_confounder_scenario_adds_pwa_only_and_hr_only_events_apart_from_arousals():
+    base = scen.random_scenario(4)
+    sc = scen.validate(scen.confounder_scenario(4))
+    ev = sc["events"]
+    assert ev["arousals"] == scen.validate(base)["events"]["arousals"]  # base night unchanged
+    assert ev["pwa_dips"] and ev["hr_surges"]
+    assert all(0.2 <= d["drop"] <= 0.6 for d in ev["pwa_dips"])
+    assert all(8 <= c["rise_bpm"] <= 20 for c in ev["hr_surges"])
+    for c in ev["pwa_dips"] + ev["hr_surges"]:
+        for a in ev["arousals"]:
+            assert c["at"] + c["duration_s"] <= a["at"] or c["at"] >= a["at"] + a["duration_s"]
+    assert scen.validate(sc) == sc

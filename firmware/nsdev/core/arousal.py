@@ -8,8 +8,17 @@
 #  - AASM: an arousal follows >= 10 s of stable sleep, so events closer than 10 s merge.
 #  - Baseline: median of the 30 valid IBIs before the test window; test window: median of the
 #    last 5 IBIs (a median over ~1 breath cancels RSA and isolated ectopic beats).
-#  - HR rise to count: >= 10% with PWA (>= 15% without PWA: the beat-only path has no second
-#    sign, ECG-only autonomic arousal detection is weak, Olsen 2018: PPV 0.72, Se 0.63).
+#  - Two signs weighed together on the PWA path (HR rise and PWA drop are partly independent
+#    autonomic signs; a clear vasoconstriction with a modest HR rise is an arousal too): an
+#    event needs both signs present (HR rise >= 5 % and >= 3 bpm, PWA drop >= 20 %) and a
+#    joint score rise / 10 % + drop / 30 % >= 5/3, so 10 % + 20 % (the former hard gates),
+#    7 % + 30 % and 5 % + 35 % all count, while a PWA drop alone (vasomotion, posture) or an
+#    HR rise alone does not. Pillar 2002 (PAT arousals; HR and PAT changes at arousal),
+#    Bonnet & Arand 1997 (HR rise at arousal), Delessert 2010 (PWA drop >= 20 %).
+#  - Beat-only path (no PWA): HR rise >= 15 % (ECG-only autonomic arousal detection is weak,
+#    Olsen 2018: PPV 0.72, Se 0.63).
+#  - The per-epoch score belongs to the epoch holding the event's onset: a confirmation that
+#    comes after that epoch closed is carried by the event (its onset time) to the host.
 # Runs once per beat (not per sample); small allocations here are fine.
 import array
 
@@ -27,10 +36,16 @@ _MIN_IBI = const(273)
 _MAX_IBI = const(2200)
 _BAD_FLAGS = const(1 | 2 | 4 | 8)  # no contact, saturated, motion, overflow (nsdev.core.ppg)
 
-HR_RISE_PWA = 0.10  # fractional HR rise with the PWA path
+HR_RISE_PWA = 0.06  # fractional HR rise that opens a candidate on the PWA path
 HR_RISE_ONLY = 0.15  # fractional HR rise on the beat-only path
-MIN_RISE_BPM = 4.0
-PWA_DROP = 0.20  # Delessert 2010
+MIN_RISE_BPM = 4.0  # PWA path
+MIN_RISE_BPM_ONLY = 4.0
+PWA_DROP = 0.20  # Delessert 2010: the smallest PWA drop that counts
+HR_RISE_REF = 0.10  # joint score: rise / HR_RISE_REF + drop / PWA_DROP_REF >= JOINT_MIN
+PWA_DROP_REF = 0.30
+ECTOPIC_PCT = 20  # Malik 1989: 20 % off
+SWING_FRAC = 0.5  # a rise must exceed half the baseline IBI swing (10-90 %)
+JOINT_MIN = 5.0 / 3.0
 
 
 class ArousalEvent:
@@ -84,6 +99,7 @@ class ArousalEstimator:
         self._last_end = -_MIN_GAP_MS
         self._epoch_score = 0.0
         self._epoch_valid = 0
+        self._epoch_t0 = None  # start of the open epoch (beat clock), None = from the first beat
 
     def _get(self, k):
         # k-th most recent beat (0 = newest).
@@ -102,15 +118,19 @@ class ArousalEstimator:
             self._last_t -= d_ms
         self._ev_onset -= d_ms
         self._last_end -= d_ms
+        if self._epoch_t0 is not None:
+            self._epoch_t0 -= d_ms
 
     def add_beat(self, t_ms, ibi_ms, pwa=None, flags=0):
         j = self._n % _HIST
         self._n += 1
         ok = (flags & _BAD_FLAGS) == 0 and _MIN_IBI <= ibi_ms <= _MAX_IBI
-        # Ectopic/artefact: more than 35% off the previous valid IBI.
-        if ok and self._n > 1:
-            p = self._get(1)
-            if self._ok[p] and abs(ibi_ms - self._ibi[p]) * 100 > 35 * self._ibi[p]:
+        # Ectopic/artefact: more than ECTOPIC_PCT off the median of the previous 5 IBIs (all
+        # beats: a premature beat and its compensatory pause are both off it, while the median
+        # follows a real HR change within ~3 beats). Malik 1989 uses 20 % of the previous IBI.
+        if ok and self._n > 5:
+            ref = _median([self._ibi[self._get(k)] for k in range(1, 6)])
+            if abs(ibi_ms - ref) * 100 > ECTOPIC_PCT * ref:
                 ok = False
         self._t[j] = t_ms
         self._ibi[j] = ibi_ms
@@ -150,8 +170,17 @@ class ArousalEstimator:
         bpwa = self._window(_TEST_N, _TEST_N + _BASE_N, self._pwa)
         use_pwa = len(bpwa) >= _MIN_BASE
         thr = HR_RISE_PWA if use_pwa else HR_RISE_ONLY
+        min_bpm = MIN_RISE_BPM if use_pwa else MIN_RISE_BPM_ONLY
         if not self._in_ev:
-            if rise >= thr and rise_bpm >= MIN_RISE_BPM and t_ms - self._last_end >= _MIN_GAP_MS:
+            if use_pwa and rise >= thr:
+                # The rise must also stand out of the person's own beat-to-beat swing (RSA):
+                # half the 10-90 % spread of the baseline IBIs.
+                sb = sorted(base)
+                q = len(sb) // 10
+                swing = (sb[len(sb) - 1 - q] - sb[q]) / b_ibi
+                if rise < swing * SWING_FRAC:
+                    rise = 0.0
+            if rise >= thr and rise_bpm >= min_bpm and t_ms - self._last_end >= _MIN_GAP_MS:
                 self._in_ev = True
                 self._ev_beat = 0
                 self._ev_onset = self._t[self._get(_TEST_N // 2)]
@@ -168,17 +197,33 @@ class ArousalEstimator:
             self._ev_peak = rise
         if self._ev_base_pwa:
             self._pwa_check(0)
-            if (not self._ev_confirmed and self._ev_min_pwa <= (1.0 - PWA_DROP)
-                    * self._ev_base_pwa):
+            if not self._ev_confirmed and self._joint_ok():
                 self._ev_confirmed = True
-        if self._ev_confirmed and self._ev_strength() > self._epoch_score:
-            self._epoch_score = self._ev_strength()
+        if self._ev_confirmed:
+            self._score_epoch()
         ended = rise < thr / 2 or t_ms - self._ev_onset > _MAX_EVENT_MS
         if ended:
             return self._end_event(t_ms)
         if self._ev_base_pwa and not self._ev_confirmed and self._ev_beat > _PWA_LOOKAHEAD:
             self._in_ev = False  # HR rise without vasoconstriction: not an arousal
         return None
+
+    def _joint_ok(self):
+        # Both signs present and, weighed together, large enough (see the header).
+        drop = 1.0 - self._ev_min_pwa / self._ev_base_pwa
+        rise = self._ev_peak
+        if drop < PWA_DROP or rise < HR_RISE_PWA:
+            return False
+        return rise / HR_RISE_REF + drop / PWA_DROP_REF >= JOINT_MIN
+
+    def _score_epoch(self):
+        # The score goes to the open epoch only if the onset lies in it; an onset in an epoch
+        # already closed reaches the host through the event (which carries the onset).
+        if self._epoch_t0 is not None and self._ev_onset < self._epoch_t0:
+            return
+        st = self._ev_strength()
+        if st > self._epoch_score:
+            self._epoch_score = st
 
     def _pwa_check(self, k):
         # Smoothed PWA (median of 3 beats ending k beats back) for the drop test.
@@ -205,8 +250,7 @@ class ArousalEstimator:
         if self._ev_base_pwa:
             drop = 100.0 * (1.0 - self._ev_min_pwa / self._ev_base_pwa)
         strength = self._ev_strength()
-        if strength > self._epoch_score:
-            self._epoch_score = strength
+        self._score_epoch()
         return ArousalEvent(self._ev_onset, t_ms - self._ev_onset, strength,
                             100.0 * self._ev_peak, drop)
 
@@ -216,11 +260,18 @@ class ArousalEstimator:
             return None
         return self.events * 3600000.0 / self.valid_ms
 
-    def close_epoch(self):
-        """Arousal score 0-1 of the epoch since the last call (None: no valid beats)."""
+    def close_epoch(self, end_ms=None):
+        """Arousal score 0-1 of the epoch since the last call (None: no valid beats): the
+        largest strength of the events whose onset lies in this epoch and that were confirmed
+        by now. end_ms: the epoch's end on the beat clock (default: the last beat's time);
+        events with an onset before it no longer score the next epoch."""
         score = self._epoch_score if self._epoch_valid else None
         self._epoch_score = 0.0
         self._epoch_valid = 0
+        if end_ms is not None:
+            self._epoch_t0 = end_ms
+        elif self._last_t >= 0:
+            self._epoch_t0 = self._last_t
         return score
 
 

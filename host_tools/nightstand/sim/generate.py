@@ -200,6 +200,12 @@ def _hr_process(sc: dict[str, Any], tg: Array, rng: np.random.Generator,
         rise = _raised((tg - t0) / (tp - t0))
         fall = 1.0 - _raised((tg - tp) / (te - tp))
         hr = hr + a["hr_surge_bpm"] * np.where(tg < tp, rise, fall)
+    for c in sc["events"].get("hr_surges", []):  # confounder: HR rise, no vasoconstriction
+        tp = c["at"] + _HR_PEAK_AFTER_ONSET_S
+        te = c["at"] + c["duration_s"] + _HR_RECOVERY_S
+        rise = _raised((tg - c["at"]) / (tp - c["at"]))
+        fall = 1.0 - _raised((tg - tp) / (te - tp))
+        hr = hr + c["rise_bpm"] * np.where(tg < tp, rise, fall)
     return np.clip(hr, 25.0, 220.0), base
 
 
@@ -216,6 +222,10 @@ def _pwa_process(sc: dict[str, Any], tg: Array, rng: np.random.Generator,
         down = _raised((tg - a["at"]) / _PWA_FALL_S)
         up = _raised((tg - a["at"] - a["duration_s"]) / _PWA_RECOVERY_S)
         pwa = pwa * (1.0 - a["pwa_drop"] * down * (1.0 - up))
+    for c in sc["events"].get("pwa_dips", []):  # confounder: vasomotion/posture, HR unchanged
+        down = _raised((tg - c["at"]) / _PWA_FALL_S)
+        up = _raised((tg - c["at"] - c["duration_s"]) / _PWA_RECOVERY_S)
+        pwa = pwa * (1.0 - c["drop"] * down * (1.0 - up))
     return np.asarray(pwa, dtype=np.float64)
 
 
@@ -441,6 +451,8 @@ def _summary(sc: dict[str, Any], bt: Array, ibi_ms: Array, ectopic: NDArray[np.b
         quiet &= ~((bt > m["at"] - 5.0) & (bt < m["at"] + m["duration_s"] + 5.0))
     for d in ev["hr_drift"]:
         quiet &= ~((bt >= d["at"]) & (bt < d["at"] + d["duration_s"]))
+    for c in ev.get("hr_surges", []):
+        quiet &= ~((bt > c["at"] - 5.0) & (bt < c["at"] + c["duration_s"] + 20.0))
     near_ect = ectopic | np.roll(ectopic, 1) | np.roll(ectopic, 2)
     nn = quiet & ~near_ect
     hr_sleep = float(np.mean(60000.0 / ibi_ms[nn])) if nn.any() else float("nan")

@@ -72,7 +72,7 @@ TOP_KEYS = (
     "format", "name", "seed", "start", "utc_offset_s", "utc_offset_changes", "duration_s",
     "bedtime", "lights_out", "wake", "person", "events", "room", "sensor", "button_presses",
 )
-EVENT_KEYS = ("arousals", "ectopic", "motion", "finger_off", "hr_drift")
+EVENT_KEYS = ("arousals", "ectopic", "motion", "finger_off", "hr_drift", "pwa_dips", "hr_surges")
 
 
 class _Ctx:
@@ -426,6 +426,12 @@ def validate(raw: Any, source: str = "<dict>") -> Scenario:
                           duration_s, {})
     hr_drift = _periods(ctx, clock, "events.hr_drift", ev_raw.get("hr_drift", []), duration_s,
                         {"delta_bpm": (5.0, -40.0, 40.0)})
+    # Arousal confounders: a PWA drop with no HR change (vasomotion, posture) and an HR rise
+    # with no vasoconstriction.
+    pwa_dips = _periods(ctx, clock, "events.pwa_dips", ev_raw.get("pwa_dips", []), duration_s,
+                        {"drop": (0.3, 0.0, 0.95)})
+    hr_surges = _periods(ctx, clock, "events.hr_surges", ev_raw.get("hr_surges", []),
+                         duration_s, {"rise_bpm": (12.0, 0.0, 60.0)})
 
     room_raw = _check_keys(ctx, "room", top.get("room", {}), tuple(ROOM_DEFAULTS))
     light_raw = room_raw.get("light", ROOM_DEFAULTS["light"])
@@ -466,7 +472,8 @@ def validate(raw: Any, source: str = "<dict>") -> Scenario:
         "wake": wake_s,
         "person": person,
         "events": {"arousals": arousals, "ectopic": ectopic, "motion": motion,
-                   "finger_off": finger_off, "hr_drift": hr_drift},
+                   "finger_off": finger_off, "hr_drift": hr_drift, "pwa_dips": pwa_dips,
+                   "hr_surges": hr_surges},
         "room": room,
         "sensor": sensor,
         "button_presses": buttons,
@@ -652,3 +659,42 @@ def random_scenario(seed: int) -> Scenario:
         "button_presses": buttons,
     }
     return copy.deepcopy(scen)
+
+
+def confounder_scenario(seed: int) -> Scenario:
+    """random_scenario(seed) plus arousal confounders in free stretches of sleep: PWA drops of
+    20-60 % with no HR change (vasomotion waves, posture; 15-120 s) and HR rises of +8-20 bpm
+    with no PWA drop (8-30 s). Its arousals are those of random_scenario (HR +5-25 bpm, PWA
+    drop 20-60 %); an own random stream, so the base night is unchanged."""
+    scen = random_scenario(seed)
+    rng = np.random.default_rng([seed, 0xC0F0])
+    u: Callable[[float, float], float] = lambda lo, hi: float(rng.uniform(lo, hi))
+    ev = scen["events"]
+    busy = [(a["at"], a["at"] + a["duration_s"]) for a in ev["arousals"]]
+    busy += [(m["at"], m["at"] + m["duration_s"]) for m in ev["motion"] + ev["finger_off"]]
+    sleep_a, sleep_b = scen["lights_out"] + 600.0, scen["wake"] - 300.0
+    n_hours = (sleep_b - sleep_a) / 3600.0
+
+    def place(dur: float) -> float | None:
+        for _ in range(20):
+            a = u(sleep_a, sleep_b - dur)
+            if all(a + dur + 40.0 <= s or a - 40.0 >= e for s, e in busy):
+                busy.append((a, a + dur))
+                return round(a, 1)
+        return None
+
+    dips, surges = [], []
+    for _ in range(int(rng.poisson(u(3, 8) * n_hours))):
+        dur = round(u(15, 120), 1)
+        a = place(dur)
+        if a is not None:
+            dips.append({"at": a, "duration_s": dur, "drop": round(u(0.2, 0.6), 2)})
+    for _ in range(int(rng.poisson(u(2, 5) * n_hours))):
+        dur = round(u(8, 30), 1)
+        a = place(dur)
+        if a is not None:
+            surges.append({"at": a, "duration_s": dur, "rise_bpm": round(u(8, 20), 1)})
+    ev["pwa_dips"] = sorted(dips, key=lambda e: e["at"])
+    ev["hr_surges"] = sorted(surges, key=lambda e: e["at"])
+    scen["name"] = f"confounders-{seed}"
+    return scen

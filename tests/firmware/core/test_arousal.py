@@ -155,3 +155,73 @@ def test_hyperarousal_decline_on_unix_milliseconds():
     # Slope (0.1 bpm per 30-s epoch) * 30 min = 6 bpm. Sums over 60 points of times < 2**21 ms
     # since lights-out: each sum rounds ~60 times, EPS/2 each (64 ulps of headroom).
     assert close(dec, 6.0, ulps=64), dec
+
+
+def _run_epochs(beats):
+    """Events and per-epoch scores, epochs closed exactly every 30 s on the beat clock."""
+    est = ArousalEstimator()
+    events = []
+    scores = []
+    next_epoch = 30000
+    for t, ibi, pwa, flags in beats:
+        while t >= next_epoch:
+            scores.append(est.close_epoch(next_epoch))
+            next_epoch += 30000
+        ev = est.add_beat(t, ibi, pwa, flags)
+        if ev is not None:
+            events.append(ev)
+    scores.append(est.close_epoch(next_epoch))
+    return events, scores
+
+
+def test_pwa_led_arousal_with_a_small_hr_rise_is_found():
+    # +6 bpm on 70 bpm (8.6 %, under the former 10 % gate) with a clear 40 % PWA drop.
+    onsets = [120 + 75 * i for i in range(8)]
+    _, events, _ = _run(_beats(13, hr_bpm=70.0, rsa_bpm=2.0, arousals=onsets,
+                               hr_rise=6.0 / 70.0, pwa_drop=0.4))
+    assert len(events) == len(onsets), [e.to_dict() for e in events]
+    for e in events:
+        assert e.hr_rise_pct < 10.0 and e.pwa_drop_pct >= 30.0
+
+
+def test_pwa_drop_without_hr_rise_is_not_an_arousal():
+    # Vasomotion / posture: PWA down 30-60 % with the HR unchanged (RSA only).
+    for drop in (0.3, 0.45, 0.6):
+        for rsa in (2.0, 6.0):
+            _, events, _ = _run(_beats(10, rsa_bpm=rsa, arousals=[120, 300, 450],
+                                       hr_rise=0.0, pwa_drop=drop))
+            assert events == [], (drop, rsa, [e.to_dict() for e in events])
+
+
+def test_hr_rise_with_small_pwa_dip_is_not_an_arousal():
+    for rise in (0.12, 0.25):
+        _, events, _ = _run(_beats(10, arousals=[120, 300, 450], hr_rise=rise, pwa_drop=0.12))
+        assert events == [], rise
+
+
+def test_premature_beats_with_small_pulses_make_no_event():
+    # A premature beat (70 % IBI) and its compensatory pause: both are off the recent median,
+    # so neither their IBI nor their small pulse moves the HR or the PWA test.
+    beats = _beats(15, ectopic_every=9)
+    beats = [(t, ibi, pwa // 2 if ibi < 0.8 * 60000 / 58.0 else pwa, f)
+             for t, ibi, pwa, f in beats]
+    _, events, _ = _run(beats)
+    assert events == []
+
+
+def test_epoch_score_belongs_to_the_epoch_of_the_onset():
+    # Onsets spread over the epoch (late ones are confirmed after it has closed).
+    onsets = [125 + 77.3 * i for i in range(12)]
+    events, scores = _run_epochs(_beats(18, arousals=onsets))
+    assert len(events) == len(onsets)
+    onset_epochs = {e.onset_ms // 30000 for e in events}
+    late = 0
+    for k, s in enumerate(scores):
+        if s:
+            assert k in onset_epochs, (k, s, sorted(onset_epochs))
+    for e in events:
+        k = e.onset_ms // 30000
+        if not scores[k]:
+            late += 1  # confirmed after its epoch closed: the event carries it (host side)
+            assert not scores[k + 1] or k + 1 in onset_epochs
+    assert late < len(events)
