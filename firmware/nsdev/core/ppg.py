@@ -273,6 +273,8 @@ class PPGPipeline:
         self._lost -= k - k_pos
         if self._pend_t >= 0:
             self._pend_t -= d
+        if self._sb_t >= 0:
+            self._sb_t -= d
         if self._last_t >= 0:
             self._last_t -= d
         self._ep_t0 -= d
