@@ -59,6 +59,8 @@ class HilBoard:
         port = vb.start(hold_button_ms=2000)  # the button held at power-on: maintenance mode
         b = cls(port, vb)
         b.in_maintenance = True
+        # the hand lets go of the button: whichever check runs first sees it released
+        b.exec("import time\ntime.sleep_ms(2500)")
         return b
 
     # ---- REPL (maintenance mode) ------------------------------------------------------------

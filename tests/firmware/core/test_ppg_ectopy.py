@@ -18,7 +18,7 @@ def _counts(ibis_s, amps, am=0.0):
     respiratory amplitude modulation am at 0.25 Hz; true systolic-peak times (ms)."""
     seconds = sum(ibis_s) + 1.0
     n = int(seconds * FS)
-    x = [0.0] * n
+    x = array.array("f", bytes(4 * n))  # no boxed float per sample (a board heap is small)
     peaks = []
     onset = 0.3
     for k in range(len(ibis_s)):
