@@ -5,9 +5,9 @@ import gc
 from array import array
 
 from nsdev import VERSION, bootfiles, compat, config, health, netserve, pinmap, sync
-from nsdev.core import hwcal, light, vocab
+from nsdev.core import hwcal, light, onset, tovocab, vocab
 from nsdev.core.arousal import ArousalEstimator
-from nsdev.core.ppg import MOTION, NO_CONTACT, OVERFLOW, SATURATED, LEDController, PPGPipeline
+from nsdev.core.ppg import MOTION, NO_CONTACT, LEDController, PPGPipeline
 from nsdev.core.resp import PPGBreathing
 from nsdev.drivers.bme680 import BME680
 from nsdev.drivers.button import Button
@@ -15,8 +15,9 @@ from nsdev.drivers.lamp import Lamp
 from nsdev.drivers.max30102 import MAX30102
 from nsdev.drivers.veml7700 import VEML7700
 from nsdev.recorder import Recorder
+from nsdev.syncdevice import SyncDevice
 
-EPOCH_MS = 30000
+EPOCH_MS = vocab.EPOCH_S * 1000
 _PPG_POLL_MS = 200  # FIFO: 32 samples = 640 ms at 50 Hz; read well before it fills
 _LED_EVERY = 5  # LED-current control every 5 polls (1 s)
 _LUX_EVERY_MS = 10000
@@ -60,11 +61,7 @@ class App:
         self.light = light.LightController(light.config_from_device(self.cfg))
         self.arousal = ArousalEstimator()
         self.resp = PPGBreathing()  # breathing rate per epoch (core/resp.py)
-        self.hyper = bootfiles.load_baseline(BASELINE_FILE)
-        self.hyper_score = None  # latest pre-sleep hyperarousal score 0..1 (None: unknown)
-        self._lights_out_s = None  # when lights went out this night (room dark or bedtime)
-        self._dark_since_s = None
-        self._hyper_logged = False
+        self.onset = onset.SleepOnset(bootfiles.load_baseline(bootfiles.BASELINE_FILE))
         self.lamp = Lamp(board.pwm_warm, board.pwm_amber)
         # the lamp warms the enclosure: BME680 offset = base + k * lagged lamp power fraction
         self.lamp_heat = hwcal.LampHeat(self.cfg["temp_lamp_tau_min"] * 60)
@@ -100,6 +97,9 @@ class App:
     # --- time ----------------------------------------------------------------------------
     def clock_valid(self):
         return compat.unix_time() >= _CLOCK_VALID_UNIX_S
+
+    def uptime_s(self):
+        return self.uptime.seconds()
 
     def _checkin(self, name, next_ms):
         """A task reports progress and promises to report again within next_ms."""
@@ -309,7 +309,7 @@ class App:
                 warm, amber, events = self.light.update(
                     unix_s if valid else None, self.cfg["utc_offset_s"] if valid else None,
                     room_lux=self.room_lux, pressed=self._take_press(),
-                    hyperarousal=self.hyper_score,
+                    hyperarousal=self.onset.score,
                     hr_bpm=self._last_hr, rmssd_ms=self._last_rmssd)
                 self.lamp.set_target(warm, amber, 1000)
                 self._heat_update(now)
@@ -343,37 +343,14 @@ class App:
 
     def _light_event(self, unix_s, kind, info):
         """Record what the light schedule reports, in the night format's vocabulary."""
-        if kind == "room_light_over_limit":
-            self.event(vocab.EV_LIGHT_LIMIT, (int(info["room_mel_lx"] * 100),
-                                              int(info["limit_mel_lx"] * 100)),
-                       info["phase"], unix_s)
-        elif kind == "breathing_start":
-            self.event(vocab.EV_WIND_DOWN, (1, 0), "breathing %.0f->%.0f/min" % (
-                info.get("pace_start", 6.0), self.light.cfg["breath_per_min"]), unix_s)
-        elif kind == "breathing_end":
-            # the session's response: HR (bpm) and HRV (RMSSD, ms) at its start and end
-            text = info["reason"]
-            for name, a, b in (("hr", info["hr_start_bpm"], info["hr_end_bpm"]),
-                               ("rmssd", info["rmssd_start_ms"], info["rmssd_end_ms"])):
-                if a is not None and b is not None:
-                    text = "%s %s %d->%d" % (text, name, int(a + 0.5), int(b + 0.5))
-            self.event(vocab.EV_WIND_DOWN, (0, int(info["duration_s"])), text, unix_s)
-        elif kind == "phase":
-            self.event(vocab.EV_LAMP_CHANGE, (), "phase " + info["phase"], unix_s)
-        elif kind == "evening_dose":
-            self.event(vocab.EV_LAMP_CHANGE, (), "dose mel %.2f lx.h (room %.2f)" % (
-                info["total_mel_lx_h"], info["room_mel_lx_h"]), unix_s)
-        elif kind == "night_light":
-            self.event(vocab.EV_LAMP_CHANGE, (), "night light %s" % (
-                "on" if info["on"] else "off"), unix_s)
-        else:
-            self.event(vocab.EV_LAMP_CHANGE, (), kind[:vocab.MAX_EVENT_TEXT], unix_s)
+        ev_kind, values, text = tovocab.light_event(kind, info, self.light.cfg["breath_per_min"])
+        self.event(ev_kind, values, text, unix_s)
 
     async def epoch_task(self):
         while True:
             now_ms = compat.unix_time_ms()
             await self._sleep("epoch", EPOCH_MS - now_ms % EPOCH_MS)
-            start_s = compat.unix_time() // 30 * 30 - 30
+            start_s = compat.unix_time() // vocab.EPOCH_S * vocab.EPOCH_S - vocab.EPOCH_S
             try:
                 self._close_epoch(start_s)
             except Exception as e:  # never lose the device over one epoch
@@ -393,15 +370,15 @@ class App:
     def _close_epoch(self, start_s):
         ep = self.pipe.close_epoch()
         contact = ep.hr_bpm is not None and not (ep.flags & NO_CONTACT)
-        self._update_night(start_s + 30, contact)
+        self._update_night(start_s + vocab.EPOCH_S, contact)
         self._track_sleep_onset(start_s, ep.hr_bpm)
         # the epoch's end on the beat clock: an arousal scores the epoch holding its onset
-        arousal_score = self.arousal.close_epoch((start_s + 30) * 1000 - self._pipe_t0_ms)
+        arousal_score = self.arousal.close_epoch((start_s + vocab.EPOCH_S) * 1000 - self._pipe_t0_ms)
         resp = None
         if contact and not ep.flags:  # motion, clipping, lost samples: unknown, not wrong
             resp = self.resp.estimate(self.pipe.time_ms(), ep.hr_bpm)
         self.light.resp_per_min = resp
-        unix_now = start_s + 30
+        unix_now = start_s + vocab.EPOCH_S
         dawn = self.light.smart_dawn_epoch(
             unix_now if self.clock_valid() else None, self.cfg["utc_offset_s"], ep.hr_bpm,
             arousal_score, vocab.FLAG_MOTION if ep.flags & MOTION else 0)
@@ -422,23 +399,11 @@ class App:
         self._lux_n = 0
         env_fresh = (self._env_ms is not None
                      and compat.ticks_diff(compat.ticks_ms(), self._env_ms) < 2 * EPOCH_MS)
-        flags = health.flags(self.subsystems)
-        if ep.flags & NO_CONTACT:
-            flags |= vocab.FLAG_CONTACT_OFF
-        if ep.flags & OVERFLOW:
-            flags |= vocab.FLAG_FIFO_OVERFLOW
-        if ep.flags & MOTION:
-            flags |= vocab.FLAG_MOTION
-        if ep.flags & SATURATED:
-            flags |= vocab.FLAG_PPG_CLIPPED
-        if not self.clock_valid():
-            flags |= vocab.FLAG_CLOCK_UNSET
-        if self.light.session_active():
-            flags |= vocab.FLAG_WIND_DOWN
         lamp_level = self._lamp_max
         self._lamp_max = [self.lamp.level(0), self.lamp.level(1)]
-        if lamp_level[0] > 0 or lamp_level[1] > 0:
-            flags |= vocab.FLAG_LAMP_ON
+        flags = tovocab.epoch_flags(ep.flags, health.flags(self.subsystems), self.clock_valid(),
+                                    self.light.session_active(),
+                                    lamp_level[0] > 0 or lamp_level[1] > 0)
         if self.rec.night_id is None:
             self._nb = 0
             return
@@ -454,41 +419,22 @@ class App:
         self._store_beats()
 
     def _track_sleep_onset(self, start_s, hr_bpm):
-        """Pre-sleep hyperarousal: evening HR before lights-out, HR decline in the 30 min after.
-        Lights-out = the room stays dark (< 1 lx) for 2 min during wind-down or the night; with
-        no light reading, the scheduled bedtime."""
+        """Lights-out and the pre-sleep hyperarousal summary (core/onset.py) into the night."""
         if self.rec.night_id is None:
             return
-        t_ms = start_s * 1000
-        self.hyper.add_epoch(t_ms, hr_bpm)
-        if self._lights_out_s is None:
-            dark = self.room_lux is not None and self.room_lux < 1.0
-            self._dark_since_s = (self._dark_since_s or start_s) if dark else None
-            phase = self.light.phase
-            if phase in (light.PHASE_WIND_DOWN, light.PHASE_NIGHT):
-                if dark and start_s - self._dark_since_s >= 120:
-                    self._lights_out_s = self._dark_since_s
-                elif self.room_lux is None and phase == light.PHASE_NIGHT:
-                    self._lights_out_s = start_s  # no light reading: the scheduled bedtime
-            if self._lights_out_s is not None:
-                self.hyper.lights_out(self._lights_out_s * 1000)
-                self.event(vocab.EV_LIGHTS_OUT, (), None, self._lights_out_s)
-        s = self.hyper.score()
-        self.hyper_score = s["score"]
-        if (not self._hyper_logged and self._lights_out_s is not None
-                and start_s - self._lights_out_s >= 1800):
-            self._hyper_logged = True
-            self.event(vocab.EV_LAMP_CHANGE, (), _hyper_text(s), start_s)
+        on = self.onset
+        found = on.epoch(start_s, hr_bpm, self.room_lux, self.light.phase)
+        if found & onset.LIGHTS_OUT:
+            self.event(vocab.EV_LIGHTS_OUT, (), None, on.lights_out_s)
+        if found & onset.SUMMARY:
+            self.event(vocab.EV_LAMP_CHANGE, (), _hyper_text(on.summary()), start_s)
 
     def _end_of_night(self):
-        self.hyper.end_night()
+        baseline = self.onset.end_night()
         try:
-            compat.write_atomic(BASELINE_FILE, _dumps(self.hyper.to_dict()))
+            bootfiles.save_json(bootfiles.BASELINE_FILE, baseline)
         except OSError as e:
             self.store_health.fault(e)
-        self._lights_out_s = None
-        self._dark_since_s = None
-        self._hyper_logged = False
 
     def _store_beats(self):
         n = self._nb
@@ -543,7 +489,7 @@ class App:
         tasks = [self.ppg_task(), self.env_task(), self.lux_task(), self.lamp_task(),
                  self.epoch_task(), self.watchdog_task(), self.usb_task()]
         if self.cfg["wifi"]:
-            wifi = bootfiles.load_wifi(WIFI_FILE)
+            wifi = bootfiles.load_wifi(bootfiles.WIFI_FILE)
             if wifi:
                 try:
                     self.board.wifi_connect(wifi[0], wifi[1])
@@ -562,7 +508,7 @@ class App:
         note = bootfiles.take_reset_note()
         if note:
             compat.log("[boot] last reset: " + note)
-        bootfiles.check_secret(SECRET_FILE)
+        bootfiles.check_secret(bootfiles.SECRET_FILE)
         for text in self.rec.repairs + bootfiles.repairs:
             self.event(vocab.EV_SENSOR_FAULT, (vocab.SENSOR_FLASH, _EINVAL),
                        text[:vocab.MAX_EVENT_TEXT])
@@ -577,15 +523,7 @@ class App:
         self.lamp_heat.tau_s = max(1.0, cfg["temp_lamp_tau_min"] * 60.0)
 
 
-SECRET_FILE = bootfiles.SECRET_FILE
-BASELINE_FILE = bootfiles.BASELINE_FILE
 _EINVAL = 22  # errno of a state file whose content was invalid (EV_SENSOR_FAULT on SENSOR_FLASH)
-
-
-def _dumps(obj):
-    import json
-
-    return json.dumps(obj).encode()
 
 
 def _task_exception(loop, context):
@@ -599,93 +537,10 @@ def _hyper_text(s):
 
     return "hyperarousal %s hr %s base %s decline %s" % (
         f(s["score"]), f(s["evening_hr_bpm"]), f(s["baseline_hr_bpm"]), f(s["decline_bpm_30min"]))
-WIFI_FILE = bootfiles.WIFI_FILE
 
 
 class _ToREPL(Exception):
     """The host asked for the REPL over USB: leave the application."""
-
-
-class SyncDevice:
-    """What the sync protocol sees of the device (see nsdev.sync for the contract)."""
-
-    def __init__(self, app):
-        self.app = app
-        self.device_id = app.board.device_id()
-        self.firmware_version = VERSION
-
-    def status(self):
-        app = self.app
-        faults = {}
-        for s in app.subsystems:
-            faults[s.name] = s.status()
-        return {
-            "uptime_s": app.uptime.seconds(),
-            "flash_free_bytes": app.rec.free_bytes(),
-            "heap_free_bytes": compat.heap_free(),
-            "faults": faults,
-            "unix_time_s": compat.unix_time(),
-            "utc_offset_s": app.cfg["utc_offset_s"],
-            "clock_valid": app.clock_valid(),
-            "recording": app.rec.night_id is not None,
-            "log": list(compat.log_ring),
-            "perf": dict(app.perf),
-        }
-
-    def list_nights(self):
-        return self.app.rec.list_nights()
-
-    def night_size(self, night_id):
-        return self.app.rec.night_size(night_id)
-
-    def read_night(self, night_id, offset, length, buf):
-        return self.app.rec.read_night(night_id, offset, length, buf)
-
-    def ack_night(self, night_id):
-        return self.app.rec.ack_night(night_id)
-
-    def get_config(self):
-        return dict(self.app.cfg)
-
-    def set_config(self, changes):
-        if not isinstance(changes, dict):
-            return "expected an object of settings"
-        new, errors = config.merge(self.app.cfg, changes)
-        if errors:
-            return "; ".join(errors)[:200]
-        config.save(new)
-        self.app.apply_config(new)
-        return None
-
-    def set_time(self, unix_s, utc_offset_s):
-        app = self.app
-        delta = unix_s - compat.unix_time()
-        app.board.set_clock(unix_s)
-        if utc_offset_s != app.cfg["utc_offset_s"]:
-            new, errors = config.merge(app.cfg, {"utc_offset_s": utc_offset_s})
-            if not errors:
-                config.save(new)
-                app.apply_config(new)
-        app.event(vocab.EV_CLOCK_SET, (delta,))
-
-    def get_secret(self):
-        try:
-            with open(SECRET_FILE, "rb") as f:
-                secret = f.read()
-        except OSError:
-            return None
-        return secret if len(secret) == 32 else None
-
-    def set_secret(self, secret):
-        compat.write_atomic(SECRET_FILE, bytes(secret))
-
-    def set_wifi(self, ssid, password):
-        import json
-
-        if not ssid or len(ssid) > 32 or len(password) > 64:
-            return "ssid must be 1-32 bytes and the password at most 64"
-        compat.write_atomic(WIFI_FILE, json.dumps({"ssid": ssid, "password": password}).encode())
-        return None
 
 
 def main(board=None):

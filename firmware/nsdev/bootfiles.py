@@ -5,12 +5,14 @@
 import json
 
 from nsdev import compat
+from nsdev.core import proto
 from nsdev.core.arousal import Hyperarousal
 
 BASELINE_FILE = "baseline.json"  # the person's own evening-HR baseline, kept across nights
 WIFI_FILE = "wifi.json"  # {"ssid": str 1-32 bytes, "password": str 0-64 bytes}
 RESET_NOTE = "reset_why.txt"  # why the firmware last reset the board (board.reset writes it)
-SECRET_FILE = "secret.bin"  # the 32-byte pairing secret (read when a TCP session authenticates)
+SECRET_FILE = "secret.bin"  # the pairing secret, proto.SECRET_LEN bytes (read when a TCP
+# session authenticates)
 _NOTE_MAX = 200
 
 repairs = []  # "file: what was wrong: what was done", in boot order
@@ -32,6 +34,11 @@ def read_json(path):
         return json.loads(data), None
     except Exception:  # ValueError, UnicodeError, or whatever the bytes make of the parser
         return None, "not JSON"
+
+
+def save_json(path, obj):
+    """Write a state file atomically (write-then-rename)."""
+    compat.write_atomic(path, json.dumps(obj).encode())
 
 
 def load_baseline(path=BASELINE_FILE):
@@ -99,5 +106,5 @@ def check_secret(path=SECRET_FILE):
         size = os.stat(path)[6]
     except OSError:
         return
-    if size != 32:
-        repair("%s is %d bytes, not 32: pair again over USB" % (path, size))
+    if size != proto.SECRET_LEN:
+        repair("%s is %d bytes, not %d: pair again over USB" % (path, size, proto.SECRET_LEN))
