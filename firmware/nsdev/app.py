@@ -427,7 +427,8 @@ class App:
         if found & onset.LIGHTS_OUT:
             self.event(vocab.EV_LIGHTS_OUT, (), None, on.lights_out_s)
         if found & onset.SUMMARY:
-            self.event(vocab.EV_LAMP_CHANGE, (), _hyper_text(on.summary()), start_s)
+            kind, values, text = tovocab.presleep_event(on.summary())
+            self.event(kind, values, text, start_s)
 
     def _end_of_night(self):
         baseline = self.onset.end_night()
@@ -529,14 +530,6 @@ _EINVAL = 22  # errno of a state file whose content was invalid (EV_SENSOR_FAULT
 def _task_exception(loop, context):
     compat.log("[task] %s" % health.describe(context.get("exception")
                                              or context.get("message", "?")))
-
-
-def _hyper_text(s):
-    def f(v):
-        return "?" if v is None else "%.1f" % v
-
-    return "hyperarousal %s hr %s base %s decline %s" % (
-        f(s["score"]), f(s["evening_hr_bpm"]), f(s["baseline_hr_bpm"]), f(s["decline_bpm_30min"]))
 
 
 class _ToREPL(Exception):

@@ -65,12 +65,13 @@ def _lamp_mel_lx(warm: float, amber: float) -> float:
 
 
 def _phases(night: Night) -> list[tuple[float, str]]:
-    """(unix_s, phase name) from the device's 'phase <name>' lamp events."""
+    """(unix_s, phase name) from the device's LAMP_PHASE events."""
     out = []
     for ev in night.events:
-        text = ev.get("text") or ""
-        if ev["kind"] == vocab.EV_LAMP_CHANGE and text.startswith("phase "):
-            out.append((ev["unix_ms"] / 1000.0, text[6:]))
+        if ev["kind"] == vocab.EV_LAMP_PHASE:
+            code = ev["fields"].get("phase")
+            if code is not None and 0 <= code < len(vocab.PHASE_NAMES):
+                out.append((ev["unix_ms"] / 1000.0, vocab.PHASE_NAMES[int(code)]))
     return out
 
 

@@ -127,8 +127,7 @@ def test_unknowns_say_unknown():
 def test_device_events_win_over_estimates(tmp_path):
     s = SynthNight(start_unix_s=START, epochs=120, evening_epochs=60, beats=False,
                    extra_events=[(50, vocab.EV_LIGHTS_OUT, (), None),
-                                 (52, vocab.EV_LAMP_CHANGE, (),
-                                  "hyperarousal 0.7 hr 66.0 base 60.0 decline 1.5")])
+                                 (52, vocab.EV_PRESLEEP, (700, 660, 600, 15), None)])
     with Store(tmp_path / "n.sqlite3") as store:
         row = store_night(store, make_night(s), s.device_id, 1)
         nd = NightData.from_night(decode_night(store.raw_bytes(row)), row)

@@ -158,6 +158,21 @@ def test_light_limit_and_button_night_light(run):
                 assert warm * warm_mel + amber * amber_mel <= 1.0
 
 
+def test_lamp_phases_and_presleep_summary_are_typed_events(run):
+    gen, _result, night, _out = run
+    phases = [ev for ev in night.events if ev["kind"] == vocab.EV_LAMP_PHASE]
+    names = [vocab.PHASE_NAMES[ev["fields"]["phase"]] for ev in phases]
+    assert names[:2] == ["wind_down", "night"]  # boot in the wind-down, then bedtime
+    # bedtime 22:45 = 5 min into the run
+    assert abs(phases[1]["unix_ms"] / 1000 - gen.start_unix_s - 5 * 60) <= 2
+    (pre,) = [ev for ev in night.events if ev["kind"] == vocab.EV_PRESLEEP]
+    out = next(ev for ev in night.events if ev["kind"] == vocab.EV_LIGHTS_OUT)
+    assert pre["unix_ms"] - out["unix_ms"] >= 1800 * 1000
+    assert 50 < pre["fields"]["evening_hr_bpm"] < 80
+    assert not [ev for ev in night.events if ev["kind"] == vocab.EV_LAMP_CHANGE
+                and (ev["text"].startswith("phase ") or ev["text"].startswith("hyperarousal"))]
+
+
 def test_simulate_cli_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": 1, "duration_s": -5}')

@@ -9,14 +9,16 @@
 import math
 
 from nsdev.core.smartdawn import SmartDawn
+from nsdev.core.vocab import (  # the phases are part of the night format's vocabulary
+    PHASE_DAWN,
+    PHASE_DAY,
+    PHASE_MORNING,
+    PHASE_NAMES,
+    PHASE_NIGHT,
+    PHASE_NO_CLOCK,
+    PHASE_WIND_DOWN,
+)
 
-PHASE_NO_CLOCK = 0  # no valid clock/offset yet (or lost): lamp off, night light only
-PHASE_DAY = 1
-PHASE_WIND_DOWN = 2
-PHASE_NIGHT = 3
-PHASE_DAWN = 4
-PHASE_MORNING = 5  # after wake: dawn peak held, then faded out
-PHASE_NAMES = ("no_clock", "day", "wind_down", "night", "dawn", "morning")
 _GROUP = (0, 1, 2, 3, 4, 4)  # override lasts while the phase group is unchanged (dawn+morning)
 
 MIN_VALID_UNIX_S = 1704067200  # 2024-01-01: anything earlier is an RTC that was never set

@@ -86,12 +86,29 @@ def _get_ext(bits, out):
         _get_fields(bits, table, -1, mask, out)
 
 
+def event_fields(kind, values):
+    """An event's values by name (vocab.EVENT_KINDS), scaled (vocab.EVENT_SCALES); None for
+    vocab.EV_UNKNOWN. Values beyond the known names are left out."""
+    spec = vocab.EVENT_KINDS.get(kind)
+    names = spec[1] if spec else ()
+    scales = vocab.EVENT_SCALES.get(kind)
+    out = {}
+    for i in range(min(len(names), len(values))):
+        v = values[i]
+        if v == vocab.EV_UNKNOWN:
+            v = None
+        elif scales is not None:
+            v = v / scales[i]
+        out[names[i]] = v
+    return out
+
+
 def decode_payload(rtype, data, p, end, beats=None):
     """Decode one payload (data[p:end]) into a dict; ValueError if it is malformed. An EPOCH
     record with a beat stream also fills the dict `beats` (if given) with the beats record."""
     if rtype == vocab.REC_HEADER:
         version, p = get_uvarint(data, p, end)
-        if version != vocab.FORMAT_VERSION:
+        if version not in vocab.READ_VERSIONS:
             raise ValueError("unsupported format version %d" % version)
         out = {"type": "header", "format_version": version}
         out["device_id"], p = get_text(data, p, end)
@@ -140,6 +157,7 @@ def decode_payload(rtype, data, p, end, beats=None):
             v, p = get_uvarint(data, p, end)
             values.append(unzigzag(v))
         out["values"] = values
+        out["fields"] = event_fields(kind, values)
         out["text"], p = get_text(data, p, end)
     elif rtype == vocab.REC_BEATS:
         v, p = get_uvarint(data, p, end)

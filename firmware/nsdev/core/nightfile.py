@@ -24,7 +24,12 @@ from nsdev.core.nfcodec import (  # noqa: F401
     unzigzag,
     zigzag,
 )
-from nsdev.core.nfdecode import decode, decode_payload, record_time_beats  # noqa: F401
+from nsdev.core.nfdecode import (  # noqa: F401
+    decode,
+    decode_payload,
+    event_fields,
+    record_time_beats,
+)
 from nsdev.core.nfencode import (  # noqa: F401
     append_beats,
     encode_beats,

@@ -47,10 +47,26 @@ def light_event(kind, info, breath_per_min=6.0):
                 text = "%s %s %d->%d" % (text, name, int(a + 0.5), int(b + 0.5))
         return vocab.EV_WIND_DOWN, (0, int(info["duration_s"])), text
     if kind == "phase":
-        return vocab.EV_LAMP_CHANGE, (), "phase " + info["phase"]
+        return vocab.EV_LAMP_PHASE, (vocab.PHASE_NAMES.index(info["phase"]),
+                                     vocab.PHASE_NAMES.index(info["from"])), None
     if kind == "evening_dose":
         return vocab.EV_LAMP_CHANGE, (), "dose mel %.2f lx.h (room %.2f)" % (
             info["total_mel_lx_h"], info["room_mel_lx_h"])
     if kind == "night_light":
         return vocab.EV_LAMP_CHANGE, (), "night light %s" % ("on" if info["on"] else "off")
     return vocab.EV_LAMP_CHANGE, (), kind[:vocab.MAX_EVENT_TEXT]
+
+
+def presleep_event(summary):
+    """The pre-sleep summary (core/onset.SleepOnset.summary) -> (EV_PRESLEEP, values, None)."""
+    names = vocab.EVENT_KINDS[vocab.EV_PRESLEEP][1]
+    scales = vocab.EVENT_SCALES[vocab.EV_PRESLEEP]
+    values = []
+    for i in range(len(names)):
+        v = summary.get(names[i])
+        if v is None:
+            values.append(vocab.EV_UNKNOWN)
+        else:
+            v = v * scales[i]
+            values.append(int(v + 0.5) if v >= 0 else -int(0.5 - v))
+    return vocab.EV_PRESLEEP, values, None

@@ -3,7 +3,8 @@
 # Full specification: docs/night-format.md.
 
 MAGIC = b"NSNF"  # first 4 bytes of every night file
-FORMAT_VERSION = 2  # version 1 (EPOCH/BEATS/ENV types 2/4/5) is not decoded any more
+FORMAT_VERSION = 3  # 3: typed events EV_PRESLEEP and EV_LAMP_PHASE (docs/night-format.md)
+READ_VERSIONS = (2, 3)  # version 2 reads unchanged; version 1 (types 2/4/5) is not read any more
 EPOCH_S = 30  # epoch length used by the EPOCH time code (t_off_s = 30 * index)
 
 # Record types (1 byte). Decoders skip types they do not know (by length), so new types can be
@@ -115,7 +116,9 @@ EV_BEATS_DROPPED = 12
 EV_CLOCK_SET = 13
 EV_CONTACT = 14
 EV_RECORD_LOSS = 15
-EV_SMART_DAWN = 18  # 16 and 17 are taken by the structure branch's typed events
+EV_PRESLEEP = 16  # version 3
+EV_LAMP_PHASE = 17  # version 3
+EV_SMART_DAWN = 18
 EVENT_KINDS = {
     EV_AROUSAL: ("arousal", ("duration_ms", "strength_permille")),
     EV_LIGHTS_OUT: ("lights_out", ()),
@@ -134,7 +137,15 @@ EVENT_KINDS = {
     EV_RECORD_LOSS: ("record_loss", ("records", "bytes")),  # RAM buffer full or write failed
     # the smart dawn's start: advance_s before the fixed dawn; reason: SMART_DAWN_REASONS index
     EV_SMART_DAWN: ("smart_dawn", ("advance_s", "reason")),
+    # the pre-sleep hyperarousal summary, 30 min after lights-out (core/onset.py)
+    EV_PRESLEEP: ("presleep", ("score", "evening_hr_bpm", "baseline_hr_bpm",
+                               "decline_bpm_30min")),
+    EV_LAMP_PHASE: ("lamp_phase", ("phase", "from_phase")),  # PHASE_* codes (below)
 }
+# Typed events store each value as round(value * scale); EV_UNKNOWN marks a value not known.
+# Decoders give every event a `fields` dict: name -> value / scale (None when unknown).
+EVENT_SCALES = {EV_PRESLEEP: (1000, 10, 10, 10)}  # score 0.001, HR 0.1 bpm
+EV_UNKNOWN = -0x40000000
 MAX_EVENT_TEXT = 64  # bytes of UTF-8; longer text is cut
 
 # Codes used in event values.
@@ -150,6 +161,15 @@ RESET_CRASH = 4
 RESET_BROWNOUT = 5
 RESET_UNKNOWN = 0
 SMART_DAWN_REASONS = ("latest", "motion", "arousal", "hr")  # latest: no sign, the fixed dawn
+
+# Lamp schedule phases (core/light.py; values of EV_LAMP_PHASE).
+PHASE_NO_CLOCK = 0  # no valid clock/offset yet (or lost): lamp off, night light only
+PHASE_DAY = 1
+PHASE_WIND_DOWN = 2
+PHASE_NIGHT = 3
+PHASE_DAWN = 4
+PHASE_MORNING = 5  # after wake: dawn peak held, then faded out
+PHASE_NAMES = ("no_clock", "day", "wind_down", "night", "dawn", "morning")
 
 # NIGHT_END reasons.
 END_SCHEDULE = 0

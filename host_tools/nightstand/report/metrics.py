@@ -18,6 +18,7 @@ import numpy as np
 from nsdev.core import arousal as ns_arousal
 from nsdev.core import light as ns_light
 from nsdev.core import vocab
+from nsdev.core.nfdecode import event_fields
 
 from nightstand.errors import UserError
 from nightstand.night import Night, decode_night
@@ -128,7 +129,7 @@ def load_light(store: Store, rows: Iterable[dict[str, Any]]) -> list[NightData]:
             except ValueError:
                 raise damaged(store.db_path, f"night {rid}: an event row is not JSON") from None
             events.append({"unix_ms": unix_ms, "kind": kind, "kind_name": name,
-                           "values": vals, "text": text})
+                           "values": vals, "fields": event_fields(kind, vals), "text": text})
         out.append(NightData(rid, row["device_id"], row["night_id"], int(row["start_unix_s"]),
                              int(row["utc_offset_s"] or 0), [], events,
                              skipped_ranges=int(row.get("n_skipped") or 0), grid=grid))
@@ -360,8 +361,7 @@ SMART_DAWN_WHY = {"latest": "no sign of light sleep in the window: the fixed daw
 
 
 def wind_down_sessions(nd: NightData) -> list[dict[str, Any]]:
-    """Breathing-paced wind-down sessions: WIND_DOWN events (started=1 opens, 0 closes), or the
-    lamp's breathing_start/breathing_end notes."""
+    """Breathing-paced wind-down sessions: WIND_DOWN events (started=1 opens, 0 closes)."""
     sessions: list[dict[str, Any]] = []
     for e in sorted(nd.events, key=lambda e: e.get("unix_ms") or 0):
         t = (e.get("unix_ms") or 0) / 1000.0
@@ -372,9 +372,6 @@ def wind_down_sessions(nd: NightData) -> list[dict[str, Any]]:
             start = bool(vals[0]) if vals else True
             end = not start
             dur = float(vals[1]) if len(vals) > 1 and vals[1] >= 0 else None
-        elif e.get("kind") == vocab.EV_LAMP_CHANGE:
-            start = e.get("text") == "breathing_start"
-            end = e.get("text") == "breathing_end"
         if start:
             sessions.append({"start_unix_s": t, "duration_s": None})
         elif end and sessions and sessions[-1]["duration_s"] is None:
@@ -510,21 +507,14 @@ def hyperarousal_series(nights: list[NightData],
 
 
 def device_presleep(nd: NightData) -> dict[str, Any] | None:
-    """The pre-sleep score the device itself recorded (a lamp note "hyperarousal S hr H base B
-    decline D", "?" = unknown), or None if the night has none."""
+    """The pre-sleep score the device itself recorded (its PRESLEEP event, format version 3), or
+    None if the night has none (older nights: the host computes it, hyperarousal_series)."""
     for e in nd.events:
-        text = str(e.get("text") or "")
-        if e.get("kind") != vocab.EV_LAMP_CHANGE or not text.startswith("hyperarousal "):
-            continue
-        words = text.split()
-        vals: dict[str, float | None] = {}
-        for key, name in (("hyperarousal", "score"), ("hr", "evening_hr_bpm"),
-                          ("base", "baseline_hr_bpm"), ("decline", "decline_bpm_30min")):
-            try:
-                vals[name] = float(words[words.index(key) + 1])
-            except (ValueError, IndexError):
-                vals[name] = None
-        return {**vals, "hr_z": None, "baseline_nights": None, "source": "device"}
+        if e.get("kind") == vocab.EV_PRESLEEP:
+            fields = e.get("fields") or event_fields(vocab.EV_PRESLEEP, e.get("values") or [])
+            vals = {name: fields.get(name)
+                    for name in vocab.EVENT_KINDS[vocab.EV_PRESLEEP][1]}
+            return {**vals, "hr_z": None, "baseline_nights": None, "source": "device"}
     return None
 
 

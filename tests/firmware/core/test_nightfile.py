@@ -1,5 +1,6 @@
-"""Night file format v2: round trip, CRC, unknown encoding, epoch + beat stream in one record,
-resync after damage, the worked example of docs/night-format.md (dual test)."""
+"""Night file format v3 (and v2 nights): round trip, CRC, unknown encoding, epoch + beat stream in
+one record, resync after damage, typed events, the worked example of docs/night-format.md (dual
+test)."""
 
 from array import array
 
@@ -68,7 +69,7 @@ def test_round_trip_all_types():
     assert d["skipped"] == []
     h = d["header"]
     assert h["device_id"] == "dev-1" and h["night_id"] == 7 and h["utc_offset_s"] == -18000
-    assert h["start_unix_s"] == START and h["epoch_s"] == 30 and h["format_version"] == 2
+    assert h["start_unix_s"] == START and h["epoch_s"] == 30 and h["format_version"] == 3
     ep, beats, ev, env, beats2, end = d["records"]
     assert ep["offset"] == beats["offset"]  # one record, two dicts
     assert ep["unix_s"] == START + 30 and ep["flags"] == vocab.FLAG_LAMP_ON
@@ -209,7 +210,7 @@ def test_unknown_and_version_1_types_skipped_by_length():
 # docs/night-format.md, section 7 (the worked example): these exact bytes.
 EXAMPLE_HEX = (
     "4e534e46"
-    "011800" "02036e733105a081b7950da03805302e312e301e03707067" "a431f3aa"
+    "011800" "03036e733105a081b7950da03805302e312e301e03707067" "8354d62b"
     "071500" "04a20410933a5aa3e307d339f55f46d3949e045da0" "faf52c67"
     "030800" "90bf050702020000" "e74d6f53"
 )
@@ -274,3 +275,66 @@ def test_epoch_extension_from_a_newer_writer_is_a_clear_error():
     finally:
         vocab.EPOCH_EXT_FIELDS = saved
     assert d["records"] == [] and "newer format" in d["skipped"][0][2]
+
+
+# A night written by format version 2 firmware (before the typed events): its pre-sleep summary
+# and lamp phase were text in LAMP_CHANGE events. It still decodes, record for record.
+V2_NIGHT_HEX = (
+    "4e534e46012b00020c6e732d76326669787475726507a0d5ca960da03805302e312e301e0d6d617833303130"
+    "32203530487a71d5451207190000fffc1092302901a4d278b74784a670b7a71316c4692032004a79bb170311"
+    "00c0bb0106000b7068617365206e69676874eeff8c18030b00c0b8020102e0da01c80600524603a707050004"
+    "00064740f7bb3605080c00b0e4039c00b0238634138d007634d46603340090bf0506002e687970657261726f"
+    "7573616c20302e342068722036352e3020626173652036302e30206465636c696e6520352e30251cf5fe0606"
+    "007802030400005dbf71db"
+)
+
+
+def test_a_version_2_night_still_decodes():
+    d = nf.decode(bytes.fromhex(V2_NIGHT_HEX))
+    assert d["skipped"] == []
+    h = d["header"]
+    assert h["format_version"] == 2 and h["device_id"] == "ns-v2fixture" and h["night_id"] == 7
+    types = [r["type"] for r in d["records"]]
+    assert types == ["epoch", "event", "event", "epoch", "beats", "event", "night_end"]
+    ep, ev1, ev2 = d["records"][0], d["records"][1], d["records"][2]
+    assert ep["hr_bpm"] == 58.2 and ep["flags"] == vocab.FLAG_LAMP_ON
+    assert ev1["kind"] == vocab.EV_LAMP_CHANGE and ev1["text"] == "phase night"
+    assert ev2["kind_name"] == "arousal" and ev2["fields"] == {"duration_ms": 14000,
+                                                               "strength_permille": 420}
+    ibi = d["records"][4]["ibi_ms"]  # stored at 4 ms resolution
+    want = (1030, 1050, 1010)
+    assert len(ibi) == 3 and all(abs(ibi[i] - want[i]) <= 4 for i in range(3))
+    assert d["records"][-1]["n_beats"] == 4
+
+
+def test_other_versions_are_refused():
+    for version in (1, vocab.FORMAT_VERSION + 1):
+        buf = bytearray(64)
+        buf[0] = vocab.REC_HEADER
+        p = nf.put_uvarint(buf, 3, version)
+        try:
+            nf.decode_payload(vocab.REC_HEADER, buf, 3, p)
+        except ValueError as e:
+            assert "unsupported format version %d" % version in str(e)
+        else:
+            raise AssertionError("version %d accepted" % version)
+
+
+def test_typed_events_carry_named_scaled_fields():
+    buf = bytearray(128)
+    unk = vocab.EV_UNKNOWN
+    p = nf.write_magic(buf)
+    p = nf.encode_event(buf, p, 1000, vocab.EV_PRESLEEP, (412, 653, 601, -15))
+    p = nf.encode_event(buf, p, 2000, vocab.EV_PRESLEEP, (unk, 653, unk, unk))
+    p = nf.encode_event(buf, p, 3000, vocab.EV_LAMP_PHASE, (vocab.PHASE_NIGHT,
+                                                           vocab.PHASE_WIND_DOWN))
+    d = nf.decode(bytes(buf[:p]))
+    assert d["skipped"] == []
+    a, b, c = d["records"]
+    assert a["kind_name"] == "presleep" and a["text"] == ""
+    assert a["fields"] == {"score": 0.412, "evening_hr_bpm": 65.3, "baseline_hr_bpm": 60.1,
+                           "decline_bpm_30min": -1.5}
+    assert b["fields"] == {"score": None, "evening_hr_bpm": 65.3, "baseline_hr_bpm": None,
+                           "decline_bpm_30min": None}
+    assert c["kind_name"] == "lamp_phase"
+    assert c["fields"] == {"phase": vocab.PHASE_NIGHT, "from_phase": vocab.PHASE_WIND_DOWN}

@@ -32,3 +32,18 @@ def test_breathing_end_keeps_the_session_response():
                           "hr_end_bpm": 62.6, "rmssd_start_ms": None, "rmssd_end_ms": 40})
     assert kind == vocab.EV_WIND_DOWN and tuple(values) == (0, 900)
     assert text == "done hr 70->63"
+
+
+def test_phase_change_is_a_typed_event():
+    kind, values, text = tovocab.light_event("phase", {"unix_s": 0, "phase": "night",
+                                                       "from": "wind_down"})
+    assert kind == vocab.EV_LAMP_PHASE and text is None
+    assert tuple(values) == (vocab.PHASE_NIGHT, vocab.PHASE_WIND_DOWN)
+
+
+def test_presleep_summary_scaled_and_unknowns_marked():
+    kind, values, text = tovocab.presleep_event(
+        {"score": 0.4126, "evening_hr_bpm": 65.34, "baseline_hr_bpm": None,
+         "decline_bpm_30min": -1.46, "hr_z": 1.2})
+    assert kind == vocab.EV_PRESLEEP and text is None
+    assert list(values) == [413, 653, vocab.EV_UNKNOWN, -15]
