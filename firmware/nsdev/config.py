@@ -2,6 +2,8 @@
 # host before sending). Stored on flash as JSON; set over the sync protocol.
 import json
 
+PPG_RATE_HZ = 50  # default PPG FIFO output rate: MAX30102 200 sps averaged by 4 (app.ppg_task)
+
 # key: (kind, default, low, high, help). kind: "hhmm" (local clock time "HH:MM"), "int",
 # "float", "bool", "str". Times of day are local; the host sets the UTC offset with the clock.
 SCHEMA = {
@@ -15,7 +17,7 @@ SCHEMA = {
     "dawn_peak_lux": ("float", 100.0, 0.0, 250.0, "photopic lux at the eye at the end of dawn"),
     "night_light_s": ("int", 180, 10, 1800, "button night light duration, seconds"),
     "utc_offset_s": ("int", 0, -14 * 3600, 14 * 3600, "local time minus UTC, seconds"),
-    "ppg_rate_hz": ("int", 50, 50, 100, "PPG FIFO output rate"),
+    "ppg_rate_hz": ("int", PPG_RATE_HZ, 50, 100, "PPG FIFO output rate"),
     "hyperarousal_on": ("float", 0.6, 0.0, 1.0, "score that starts breathing-paced wind-down"),
     "temp_offset_c": ("float", -3.5, -10.0, 10.0, "BME680 self-heating correction"),
     "spo2_a": ("float", 110.0, 50.0, 150.0, "SpO2 = a - b * R calibration"),

@@ -75,8 +75,8 @@ class Recorder:
     Records are encoded into a fixed RAM buffer by add_*(), which never touch the flash; flush()
     (called by the storage task at least once per epoch) appends them to the file."""
 
-    def __init__(self, root="data", device_id="", fw_version="", sensor_config="", epoch_s=30,
-                 buf_bytes=4096, free_fn=None, low_free_bytes=160 * 1024,
+    def __init__(self, root="data", device_id="", fw_version="", sensor_config="",
+                 epoch_s=vocab.EPOCH_S, buf_bytes=4096, free_fn=None, low_free_bytes=160 * 1024,
                  beats_min_free_bytes=64 * 1024, check_every=10, ibi_res_ms=vocab.IBI_RES_MS,
                  pwa_shift=vocab.PWA_SHIFT):
         self.root = root

@@ -17,8 +17,9 @@
 #   device.get_config()           -> dict (JSON-serialisable)
 #   device.set_config(changes)    -> None if applied, else a short error text (validated there)
 #   device.set_time(unix_s, utc_offset_s)   UTC seconds since 1970 and local offset in seconds
-#   device.get_secret()           -> bytes (32) or None when not paired. Never logged or sent.
-#   device.set_secret(secret)     persist the 32-byte pairing secret (USB only)
+#   device.get_secret()           -> bytes (proto.SECRET_LEN) or None when not paired. Never
+#                                    logged or sent.
+#   device.set_secret(secret)     persist the pairing secret (USB only)
 #   device.set_wifi(ssid, password) -> None if stored, else a short error text (USB only)
 #
 # Nothing here blocks: the session awaits between chunks, buffers are fixed per session.

@@ -48,7 +48,7 @@ class Night:
     def end_unix_s(self) -> int:
         if self.end is not None:
             return self.start_unix_s + int(self.end["t_off_s"])
-        last = self.epochs[-1]["unix_s"] + 30 if self.epochs else self.start_unix_s
+        last = self.epochs[-1]["unix_s"] + vocab.EPOCH_S if self.epochs else self.start_unix_s
         return int(last)
 
     def ibis_ms(self) -> list[tuple[int, int]]:

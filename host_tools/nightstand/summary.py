@@ -11,6 +11,7 @@ from nsdev.core import light, vocab
 from nightstand.night import Night, flag_names
 from nightstand.sim.runner import SimResult
 
+EPOCH_S = vocab.EPOCH_S
 DISCLAIMER = "nightstand measures and gives feedback; it does not diagnose or advise treatment."
 
 
@@ -57,11 +58,9 @@ def sim_text(r: SimResult, name: str = "") -> str:
     return "\n".join(lines)
 
 
-def _lamp_mel_lx(warm: float, amber: float) -> float:
-    """Melanopic EDI at the eye from the lamp's channel levels (the firmware's own model)."""
-    c = light.DEFAULTS
-    return (warm * c["warm_full_lux_at_eye"] * c["warm_der"]
-            + amber * c["amber_full_lux_at_eye"] * c["amber_der"])
+_LAMP = light.LightController()  # the firmware's lamp model with its default photometry
+EVENING_LIMIT_LX = float(light.DEFAULTS["evening_cap_mel_lx"])  # Brown et al. 2022
+NIGHT_LIMIT_LX = float(light.DEFAULTS["night_cap_mel_lx"])
 
 
 def _phases(night: Night) -> list[tuple[float, str]]:
@@ -96,16 +95,16 @@ def _lamp_phases(night: Night) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for name in ("wind_down", "night", "dawn"):
-        sel = [r for r in rows if phase_at(r[0] + 15) == name]
+        sel = [r for r in rows if phase_at(r[0] + EPOCH_S / 2) == name]
         if not sel:
             continue
         on = [r for r in sel if r[1] > 0 or r[2] > 0]
         out[name] = {
-            "from": sel[0][0], "to": min(end, sel[-1][0] + 30),
+            "from": sel[0][0], "to": min(end, sel[-1][0] + EPOCH_S),
             "peak_warm": max(r[1] for r in sel), "peak_amber": max(r[2] for r in sel),
-            "peak_mel_lx": max(_lamp_mel_lx(r[1], r[2]) for r in sel),
-            "on_s": 30 * len(on),
-            "on_from": on[0][0] if on else None, "on_to": on[-1][0] + 30 if on else None,
+            "peak_mel_lx": max(_LAMP.lamp_mel_edi_lx(r[1], r[2]) for r in sel),
+            "on_s": EPOCH_S * len(on),
+            "on_from": on[0][0] if on else None, "on_to": on[-1][0] + EPOCH_S if on else None,
         }
     return out
 
@@ -205,7 +204,7 @@ def night_text(n: Night) -> str:
         f"Night {n.night_id} — {start:%a %d %b %Y}, {_hhmm(n, n.start_unix_s)}–"
         f"{_hhmm(n, n.end_unix_s())} local ({(d['end_unix_s'] - d['start_unix_s']) / 3600:.1f} h"
         f"{'' if n.closed else ', still open'})",
-        f"  recording   {d['epochs']} epochs of 30 s, heart rate known in "
+        f"  recording   {d['epochs']} epochs of {EPOCH_S} s, heart rate known in "
         f"{d['epochs_with_hr']} ({100 * d['epochs_with_hr'] / max(1, d['epochs']):.0f}%), "
         f"{d['beats']} beats stored, file {d['bytes'] / 1024:.0f} KiB",
         f"  heart       mean {_fmt(d['hr_mean_bpm'], '.1f', ' bpm')}, lowest epoch "
@@ -230,10 +229,11 @@ def night_text(n: Night) -> str:
         lines.append(
             f"  evening     lamp wind-down until {_hhmm(n, wd['to'])}: warm up to "
             f"{100 * wd['peak_warm']:.1f}%, amber up to {100 * wd['peak_amber']:.1f}%, "
-            f"at most {wd['peak_mel_lx']:.2f} lx melanopic EDI (limit 10)")
+            f"at most {wd['peak_mel_lx']:.2f} lx melanopic EDI (limit {EVENING_LIMIT_LX:g})")
     if nt:
         lit = (f"on {nt['on_s'] // 60} min in all (night light, at most "
-               f"{nt['peak_mel_lx']:.2f} lx melanopic; limit 1)" if nt["on_s"] else "off")
+               f"{nt['peak_mel_lx']:.2f} lx melanopic; limit {NIGHT_LIMIT_LX:g})" if nt["on_s"]
+               else "off")
         lines.append(f"  night       {_hhmm(n, nt['from'])}–{_hhmm(n, nt['to'])}: lamp {lit}")
     if dw:
         lines.append(

@@ -109,7 +109,7 @@ class PPGPipeline:
     close_epoch() -> Epoch for everything fed since the previous call.
     """
 
-    def __init__(self, fs_hz=50, spo2_a=110.0, spo2_b=25.0):
+    def __init__(self, fs_hz, spo2_a=110.0, spo2_b=25.0):
         # The board runs the FIFO at 50 or 100 Hz; below 50 Hz a 200-bpm beat is < 8 samples and
         # the 667-ms beat window no longer separates beats reliably.
         if not 50 <= fs_hz <= 400:

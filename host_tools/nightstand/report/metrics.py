@@ -24,7 +24,7 @@ from nightstand.errors import UserError
 from nightstand.night import Night, decode_night
 from nightstand.store import Store, damaged
 
-EPOCH_S = 30
+EPOCH_S = vocab.EPOCH_S
 # Flags that make an epoch's heart values unreliable (the value may be stored, it is not used).
 ARTEFACT_FLAGS = (vocab.FLAG_CONTACT_OFF | vocab.FLAG_FIFO_OVERFLOW | vocab.FLAG_MOTION
                   | vocab.FLAG_PPG_CLIPPED | vocab.FLAG_SENSOR_FAULT)

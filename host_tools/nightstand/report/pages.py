@@ -112,8 +112,8 @@ def summary_rows(nd: NightData, m: dict[str, Any]) -> list[str]:
     r.append(_row("recording_h", "recording", m["recording_h"],
                   f"{_hhmm(nd, m['recording_start_unix_s'])}–"
                   f"{_hhmm(nd, m['recording_end_unix_s'])} ({m['recording_h']:.1f} h)",
-                  f"{m['epochs_recorded']} epochs of 30 s recorded, {m['epochs_missing']} "
-                  "missing"))
+                  f"{m['epochs_recorded']} epochs of {vocab.EPOCH_S} s recorded, "
+                  f"{m['epochs_missing']} missing"))
     tib = m.get("time_in_bed_h")
     r.append(_row("time_in_bed_h", "time in bed", tib,
                   "unknown" if tib is None else

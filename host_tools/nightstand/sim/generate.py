@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from nsdev import config as device_config
 from numpy.typing import NDArray
 from scipy import signal
 
@@ -318,7 +319,8 @@ def _write_csv(path: Path, header: str, rows: list[str]) -> None:
     path.write_text(header + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
 
 
-def generate(scenario: dict[str, Any], out_dir: Path, fs_hz: float = 50.0) -> GeneratedNight:
+def generate(scenario: dict[str, Any], out_dir: Path,
+             fs_hz: float = float(device_config.PPG_RATE_HZ)) -> GeneratedNight:
     """Write out_dir/stim/{ppg.f32, env.f32, meta.json} and out_dir/truth/* for a scenario."""
     if not 10.0 <= fs_hz <= 4000.0:
         raise UserError(f"generate: fs_hz={fs_hz:g} is out of range: use 10 to 4000 Hz")

@@ -54,6 +54,11 @@ def device_settings(gen: GeneratedNight) -> dict[str, Any]:
     return cfg
 
 
+def device_ppg_rate_hz() -> float:
+    """The PPG rate the simulated device is configured with (its settings' ppg_rate_hz)."""
+    return float(device_config.defaults()["ppg_rate_hz"])
+
+
 def prepare(gen: GeneratedNight, out: Path, settings: dict[str, Any], *,
             flash: str = "folder", power_cuts: int = 0, seed: int = 0) -> None:
     seed_dir = out / "flash"  # the flash folder, or the files a fresh littlefs image gets
@@ -90,7 +95,8 @@ def simulate(
         _clear_run(out)
     created = runner.prepare_run_dir(out)
     try:
-        gen = generate(scenario, out)
+        # the signals are made at the rate the device will run its PPG FIFO at
+        gen = generate(scenario, out, fs_hz=device_ppg_rate_hz())
         prepare(gen, out, device_settings(gen), flash=flash, power_cuts=power_cuts,
                 seed=int(scenario.get("seed", 0)))
     except BaseException as e:

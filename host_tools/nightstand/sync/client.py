@@ -358,7 +358,7 @@ class Client:
 
     def pair(self, secret: bytes) -> None:
         if len(secret) != proto.SECRET_LEN:
-            raise ValueError("secret must be 32 bytes")
+            raise ValueError(f"secret must be {proto.SECRET_LEN} bytes")
         self.call(proto.CMD_PAIR, secret)
 
     def set_wifi(self, ssid: str, password: str) -> None:
