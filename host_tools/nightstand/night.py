@@ -15,6 +15,9 @@ from nsdev.core import nightfile, vocab
 
 from nightstand.errors import UserError
 
+# What every rendering of a night (text, HTML, exports) says.
+DISCLAIMER = "nightstand measures and gives feedback; it does not diagnose or advise treatment."
+
 
 @dataclass
 class Night:

@@ -5,13 +5,16 @@ store. Usage: .venv/bin/python tests/bench/bench_report.py [--nights 365]"""
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from nightstand.report import write_night_report, write_trends_report
-from nightstand.report.synth import SynthNight, make_night, restamp, store_night
 from nightstand.store import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))  # tests/host/synth.py
+from synth import SynthNight, make_night, restamp, store_night  # noqa: E402
 
 START = 1735750800  # 2025-01-01 17:00 UTC (18:00 local), a multiple of 30
 

@@ -21,9 +21,9 @@ from nightstand.export import (
 )
 from nightstand.night import decode_night
 from nightstand.report.metrics import NightData, build_grid
-from nightstand.report.synth import SynthNight, make_night, store_night
 from nightstand.store import Store
 from nsdev.core import vocab
+from synth import SynthNight, make_night, store_night
 
 START = 1768500000  # 19:00 local (+1 h)
 NIGHT = SynthNight(start_unix_s=START, epochs=120, evening_epochs=30, hr_bpm=58.0,

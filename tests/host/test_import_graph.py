@@ -94,3 +94,21 @@ def test_commands_do_not_import_the_parser():
     for mod, deps in graph.items():
         if mod.startswith("nightstand.commands"):
             assert "nightstand.cli" not in deps, mod
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(graph[m])
+    return seen
+
+
+def test_rendering_a_stored_night_does_not_import_the_simulator():
+    graph = import_graph(host_modules())
+    for start in ("nightstand.report", "nightstand.report.pages", "nightstand.summary",
+                  "nightstand.export", "nightstand.commands.report"):
+        sim = sorted(m for m in _reachable(graph, start) if m.startswith("nightstand.sim"))
+        assert sim == [], f"{start} reaches {sim}"

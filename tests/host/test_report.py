@@ -21,11 +21,11 @@ from nightstand.report.metrics import (
     night_metrics,
 )
 from nightstand.report.pages import summary_rows
-from nightstand.report.synth import SynthNight, make_night, store_night
 from nightstand.report.trends import compare, trend_rows
 from nightstand.store import Store
 from nsdev.core import light, vocab
 from scipy import stats
+from synth import SynthNight, make_night, store_night
 
 START = 1768500000  # 2026-01-15 18:00 UTC, 19:00 local (+1 h); a multiple of 30
 NIGHT = SynthNight(start_unix_s=START, epochs=240, evening_epochs=60, hr_bpm=60.0,

@@ -33,7 +33,13 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
 
 def _run_simulate(args: argparse.Namespace) -> int:
     # the simulator's libraries (numpy, scipy) load only when a command runs: `--help` stays fast
-    from nightstand.sim.session import nights_in_flash, resolve_scenario, simulate
+    from nightstand.sim.session import (
+        nights_in_flash,
+        resolve_scenario,
+        sim_dict,
+        sim_text,
+        simulate,
+    )
 
     sc = resolve_scenario(args.scenario, args.seed)
     if args.power_cuts and args.flash != "littlefs":
@@ -46,11 +52,11 @@ def _run_simulate(args: argparse.Namespace) -> int:
                            power_cuts=args.power_cuts, vm=vm)
     nights = nights_in_flash(args.out)
     if args.json:
-        print(json.dumps({"sim": summary.sim_dict(result),
+        print(json.dumps({"sim": sim_dict(result),
                           "nights": [summary.night_dict(n, summary.night_sleep_of(n))
                                      for n in nights]}, indent=1))
     else:
-        print(summary.sim_text(result, sc.get("name", "")))
+        print(sim_text(result, sc.get("name", "")))
         for n in nights:
             print()
             print(summary.night_text(n))
@@ -64,7 +70,12 @@ def _add_demo_args(p: argparse.ArgumentParser) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from nightstand.commands import sync as sync_cmd
     from nightstand.sim.scenario import default_scenario
-    from nightstand.sim.session import morning_usb_config, simulate, wait_until_closed
+    from nightstand.sim.session import (
+        morning_usb_config,
+        sim_text,
+        simulate,
+        wait_until_closed,
+    )
     from nightstand.store import Store
 
     out: Path = args.out
@@ -75,7 +86,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     print(f"1/3  Simulating the default night through the firmware under MicroPython\n"
           f"     ({sc['name']})")
     _gen, result = simulate(sc, sim_dir)
-    print("\n".join("   " + ln for ln in summary.sim_text(result).splitlines()[1:]))
+    print("\n".join("   " + ln for ln in sim_text(result).splitlines()[1:]))
     print("2/3  Morning: the board is plugged in by USB (a pseudo-terminal) and synced:")
     morning_usb_config(sim_dir)
     if db.parent.exists():

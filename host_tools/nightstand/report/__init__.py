@@ -9,7 +9,6 @@ from pathlib import Path
 
 from nightstand import journal as journal_mod
 from nightstand.errors import UserError
-from nightstand.report import figures, pages
 from nightstand.report.metrics import build_grid, hyperarousal_for, load_night, night_metrics
 from nightstand.report.trends import add_sleep, bedtime_sd_min, compare, trend_rows
 from nightstand.store import Store, StoreDamaged
@@ -47,6 +46,8 @@ def night_file_stem(date_iso: str, row_id: int) -> str:
 def write_night_report(store: Store, row_id: int, out_dir: Path | str) -> Path:
     """Write night-<date>-<id>.html and night-<date>-<id>-main.png into out_dir; returns the HTML
     path. Raises UserError (no such night, unwritable folder)."""
+    from nightstand.report import figures, pages  # matplotlib: only when a page is written
+
     out = prepare_out_dir(out_dir)
     nd, _night = load_night(store, row_id)
     g = build_grid(nd.epochs)
@@ -102,6 +103,8 @@ def write_trends_report(store: Store, out_dir: Path | str,
                         compare_entry: int | None = None) -> Path:
     """Write trends.html into out_dir (all decoded nights; journal entries marked; nights before
     vs after `compare_entry`, default the latest entry). Returns its path."""
+    from nightstand.report import figures, pages
+
     out = prepare_out_dir(out_dir)
     rows = trend_rows(store)
     entries = journal_mod.entries(store)

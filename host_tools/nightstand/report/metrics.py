@@ -380,6 +380,55 @@ def wind_down_sessions(nd: NightData) -> list[dict[str, Any]]:
     return sessions
 
 
+def _nanrange(a: np.ndarray) -> list[float] | None:
+    a = a[~np.isnan(a)]
+    return [float(a.min()), float(a.max())] if len(a) else None
+
+
+def event_counts(nd: NightData) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for e in nd.events:
+        name = e.get("kind_name") or f"kind_{e.get('kind')}"
+        out[name] = out.get(name, 0) + 1
+    return out
+
+
+def lamp_phases(nd: NightData, g: Grid | None = None) -> dict[str, dict[str, Any]]:
+    """The lamp per part of the night (wind_down, night, dawn), from the epochs' per-channel
+    peak levels and the device's LAMP_PHASE events (a night without them, e.g. format version 2,
+    counts as one wind-down): span, peak levels, peak melanopic EDI at the eye (the firmware's
+    lamp model), and how long the lamp was on."""
+    g = g if g is not None else grid_of(nd)
+    if not g.n:
+        return {}
+    bounds = [(e["unix_ms"] / 1000.0, vocab.PHASE_NAMES[int(e["fields"]["phase"])])
+              for e in _events(nd, vocab.EV_LAMP_PHASE)
+              if (e.get("fields") or {}).get("phase") in range(len(vocab.PHASE_NAMES))]
+    mid = g.unix_s + EPOCH_S / 2
+    phase = np.full(g.n, "wind_down", dtype=object)
+    for when, name in sorted(bounds):
+        phase[mid >= when] = name
+    warm = np.nan_to_num(g.values["lamp_warm"])
+    amber = np.nan_to_num(g.values["lamp_amber"])
+    end = float(g.unix_s[-1] + EPOCH_S)
+    out: dict[str, dict[str, Any]] = {}
+    for name in ("wind_down", "night", "dawn"):
+        sel = g.present & (phase == name)
+        if not sel.any():
+            continue
+        idx = np.flatnonzero(sel)
+        on = np.flatnonzero(sel & ((warm > 0) | (amber > 0)))
+        mel = warm[sel] * LAMP_MEL_PER_LEVEL[0] + amber[sel] * LAMP_MEL_PER_LEVEL[1]
+        out[name] = {
+            "from": float(g.unix_s[idx[0]]), "to": min(end, float(g.unix_s[idx[-1]] + EPOCH_S)),
+            "peak_warm": float(warm[sel].max()), "peak_amber": float(amber[sel].max()),
+            "peak_mel_lx": float(mel.max()), "on_s": EPOCH_S * len(on),
+            "on_from": float(g.unix_s[on[0]]) if len(on) else None,
+            "on_to": float(g.unix_s[on[-1]] + EPOCH_S) if len(on) else None,
+        }
+    return out
+
+
 def night_metrics(nd: NightData, g: Grid | None = None) -> dict[str, Any]:
     """The summary numbers of one night (None = unknown). Times are Unix s."""
     g = g if g is not None else grid_of(nd)
@@ -461,6 +510,13 @@ def night_metrics(nd: NightData, g: Grid | None = None) -> dict[str, Any]:
                  night_minutes_over_limit=None)
     m["wind_down_sessions"] = wind_down_sessions(nd)
     m["smart_dawn"] = smart_dawn(nd)
+    m["lamp_phases"] = lamp_phases(nd, g)
+    m["event_counts"] = event_counts(nd)
+    m["beats_stored"] = len(nd.beat_t_ms)
+    temp, rh, lux = (g.values[k][g.present] for k in ("temp_c", "rh_pct", "lux"))
+    m["temp_c_range"] = _nanrange(temp)
+    m["rh_pct_range"] = _nanrange(rh)
+    m["lux_max"] = _nanrange(lux)[1] if _nanrange(lux) else None
     m["temp_c_median"] = _nanmedian(g.values["temp_c"][sleep]) if sleep.any() else None
     m["rh_pct_median"] = _nanmedian(g.values["rh_pct"][sleep]) if sleep.any() else None
     return m

@@ -13,6 +13,7 @@ from typing import Any
 from nsdev.core import vocab
 
 from nightstand.journal import Entry
+from nightstand.night import DISCLAIMER
 from nightstand.report.metrics import (
     DARK_LUX,
     EVENING_LIMIT_LX,
@@ -22,7 +23,6 @@ from nightstand.report.metrics import (
     local_time,
 )
 from nightstand.report.trends import COMPARED, Comparison
-from nightstand.summary import DISCLAIMER
 
 DISCLAIMER_LONG = (
     "This report measures and gives feedback; it is not a diagnosis and not medical advice. "

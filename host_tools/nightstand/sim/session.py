@@ -162,3 +162,30 @@ def wait_until_closed(port: str, timeout_s: float = 60.0) -> None:
                 return
             time.sleep(0.3)
     raise UserError(f"the simulated device still records a night after {timeout_s:.0f} s")
+
+
+def sim_dict(r: runner.SimResult) -> dict[str, Any]:
+    return {
+        "status": r.status,
+        "simulated_s": r.sim_s,
+        "wall_s": round(r.wall_s, 2),
+        "speedup": round(r.speedup, 1),
+        "firmware_cpu_ms_per_sim_s": (
+            round(1000 * r.firmware_cpu_s / r.sim_s, 3) if r.sim_s else None
+        ),
+        "heap_peak_bytes": r.heap_peak,
+        "resets": r.resets,
+    }
+
+
+def sim_text(r: runner.SimResult, name: str = "") -> str:
+    d = sim_dict(r)
+    lines = [
+        f"Simulation {name}".rstrip() + ":",
+        f"  {r.sim_s / 3600:.1f} h simulated in {r.wall_s:.1f} s ({d['speedup']:.0f}x real time),"
+        f" firmware CPU {d['firmware_cpu_ms_per_sim_s']:.2f} ms per simulated second,",
+        f"  firmware data heap peak {r.heap_peak / 1024:.0f} KiB (live after GC; budget 128 KiB)",
+    ]
+    if r.resets:
+        lines.append(f"  board resets: {len(r.resets)} ({', '.join(str(x[2]) for x in r.resets)})")
+    return "\n".join(lines)

@@ -8,10 +8,9 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nightstand.store import Store
 from nsdev.core import nightfile, vocab
 from nsdev.recorder import Recorder
-
-from nightstand.store import Store
 
 
 class _Free:
