@@ -244,3 +244,21 @@ def test_cli_errors_are_one_clear_line(tmp_path, monkeypatch, capsys, report):
     ):
         code, _out, err = _cli(monkeypatch, capsys, *argv, "--db", db)
         assert code == 1 and msg in err and err.count("\n") == 1, (argv, err)
+
+
+def test_lamp_while_lights_out_row():
+    night_light = SynthNight(start_unix_s=START, epochs=120, evening_epochs=40, beats=False,
+                             extra_events=[(40, vocab.EV_LAMP_PHASE, (vocab.PHASE_NIGHT,
+                                                                      vocab.PHASE_WIND_DOWN),
+                                            None)])
+    nd = NightData.from_night(decode_night(make_night(night_light)))
+    m = night_metrics(nd)
+    html = "".join(summary_rows(nd, m))
+    assert m["lamp_phases"]["night"]["on_s"] == 0  # the synthetic lamp is off after the evening
+    assert re.search(r'<tr id="lamp_night_on_min"><th>[^<]*</th><td class="v"[^>]*'
+                     r'data-value="0(\.0)?"[^>]*>off', html), html[:2000]
+    nd2 = NightData.from_night(decode_night(make_night(
+        SynthNight(start_unix_s=START, epochs=80, evening_epochs=40, beats=False))))
+    html2 = "".join(summary_rows(nd2, night_metrics(nd2)))
+    assert re.search(r'<tr id="lamp_night_on_min"><th>[^<]*</th><td class="v unknown">unknown',
+                     html2)

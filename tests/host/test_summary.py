@@ -44,3 +44,23 @@ def test_lamp_phases_come_from_the_typed_events():
     assert lamp["wind_down"]["peak_warm"] > 0 and lamp["night"]["on_s"] == 0
     text = night_text(n)
     assert "limit 10)" in text.replace("limit 10.0)", "limit 10)")  # Brown et al. 2022, evening
+
+
+def test_show_prints_a_stored_night_and_says_what_is_wrong(tmp_path, capsys):
+    from nightstand import cli
+    from nightstand.store import Store
+    from synth import store_night
+
+    db = tmp_path / "n.sqlite3"
+    data = make_night(SynthNight(start_unix_s=START, epochs=120, evening_epochs=40, beats=False))
+    with Store(db) as store:
+        store_night(store, data, "synth-01", 1)
+    assert cli.main(["show", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Night 1 — ") and "lights out  " in out
+    assert cli.main(["show", "2026-01-15", "--db", str(db), "--json"]) == 0
+    (d,) = json.loads(capsys.readouterr().out)
+    assert d["night_id"] == 1 and d["epochs_recorded"] == 120
+    assert cli.main(["show", "99", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("nightstand: no night with id 99") and err.count("\n") == 1

@@ -1,5 +1,5 @@
-"""`nightstand report | export | journal`: night reports and trends (HTML), CSV/EDF+ exports, and
-the journal of protocol changes, all from the desktop store."""
+"""`nightstand show | report | export | journal`: a stored night as text, night reports and trends
+(HTML), CSV/EDF+ exports, and the journal of protocol changes, all from the desktop store."""
 
 from __future__ import annotations
 
@@ -18,6 +18,28 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
 
 def _night_help() -> str:
     return "a night: its store id (see `nightstand nights`) or the date of its evening YYYY-MM-DD"
+
+
+# ---- show ---------------------------------------------------------------------------------------
+
+def _show_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("night", nargs="?", help=_night_help() + " (default: the last night)")
+    _db_arg(p)
+    p.add_argument("--json", action="store_true", help="print the night's figures as JSON")
+
+
+def _show_run(args: argparse.Namespace) -> int:
+    from nightstand.report.metrics import load_night, select_rows
+    from nightstand.summary import night_dict, night_text
+
+    with Store(args.db) as store:
+        rows = select_rows(store, args.night, last=args.night is None)
+        nights = [load_night(store, row["id"])[1] for row in rows]
+    if args.json:
+        print(json.dumps([night_dict(n) for n in nights], indent=1))
+    else:
+        print("\n\n".join(night_text(n) for n in nights))
+    return 0
 
 
 # ---- report -------------------------------------------------------------------------------------
@@ -148,6 +170,8 @@ def _journal_run(args: argparse.Namespace) -> int:
 
 
 COMMANDS = [
+    Command("show", "print a stored night's figures (the same as its report) as text or JSON",
+            _show_args, _show_run),
     Command("report", "write HTML night reports and the trends page (open offline)",
             _report_args, _report_run),
     Command("export", "export a night as CSV tables or EDF+ for other tools", _export_args,

@@ -170,10 +170,20 @@ def summary_rows(nd: NightData, m: dict[str, Any]) -> list[str]:
     r.append(_row("night_minutes_over_limit", "light while lights out", nm,
                   fmt(nm, ".0f", f"min above {NIGHT_LIMIT_LX:g} lx"),
                   "melanopic EDI at the eye (room + lamp) during the dark period"))
+    nt = (m.get("lamp_phases") or {}).get("night")
+    r.append(_row("lamp_night_on_min", "lamp while lights out",
+                  None if nt is None else nt["on_s"] / 60.0,
+                  "unknown" if nt is None else
+                  "off" if not nt["on_s"] else f"on {nt['on_s'] / 60:.0f} min",
+                  "unknown: the device recorded no night phase (no clock, or a night file "
+                  "before format version 3)" if nt is None else
+                  f"night phase {_hhmm(nd, nt['from'])}–{_hhmm(nd, nt['to'])}; at most "
+                  f"{nt['peak_mel_lx']:.2f} lx melanopic EDI from the lamp (limit "
+                  f"{NIGHT_LIMIT_LX:g} lx)"))
     ps = m.get("presleep") or {}
     score = ps.get("score")
     if ps.get("source") == "device":
-        basis = "as recorded by the device (0.1 steps)"
+        basis = "as recorded by the device"
         if ps.get("evening_hr_bpm") is not None and ps.get("baseline_hr_bpm") is not None:
             basis += (f"; evening HR {ps['evening_hr_bpm']:.1f} bpm vs own baseline "
                       f"{ps['baseline_hr_bpm']:.1f} bpm")
