@@ -58,3 +58,12 @@ def test_no_copies(what, pattern):
 def test_the_scan_finds_a_copy():
     assert _hits(r"^\s*EPOCH_S\s*=\s*\d")  # the real definition is seen
     assert re.search(NEVER[2][1], 'f"(limit 10)"')
+
+
+def test_drivers_take_const_from_compat():
+    drivers = sorted((ROOT / "firmware" / "nsdev" / "drivers").glob("*.py"))
+    direct = [p.name for p in drivers if "from micropython import const" in p.read_text()]
+    assert direct == [], "import const from nsdev.compat: " + ", ".join(direct)
+    users = [p.name for p in drivers if "const(" in p.read_text()]
+    assert all("from nsdev.compat import" in (ROOT / "firmware/nsdev/drivers" / n).read_text()
+               and " const" in (ROOT / "firmware/nsdev/drivers" / n).read_text() for n in users)

@@ -17,9 +17,7 @@
 import math
 import struct
 
-from micropython import const
-
-from nsdev.compat import sleep_ms
+from nsdev.compat import const, sleep_ms
 
 CHIP_ID = const(0x61)
 

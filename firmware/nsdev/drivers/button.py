@@ -1,5 +1,10 @@
 # Bedside push button (active low, to GND with pull-up): debounced press flag set from the pin IRQ,
 # polled by a task (take()) or awaited (wait(), asyncio.ThreadSafeFlag when the port has it).
+#
+# Use:
+#     button = Button(machine.Pin(gpio, machine.Pin.IN, machine.Pin.PULL_UP))
+#     if button.take(): ...                     # polled: True once per press
+#     await button.wait(); button.take()        # or awaited
 from nsdev.compat import ticks_diff, ticks_ms
 
 try:

@@ -12,6 +12,13 @@
 #   fade rate is capped so one update never moves more than 0.5 L*.
 # - Sub-LSB resolution: first-order sigma-delta on 8 extra fraction bits at the update rate; the
 #   dither swings by 1 LSB (<= 903.3 / 2**14 = 0.055 L*), ~9x below the visible-step threshold.
+#
+# Use (the board hands over two PWM objects; update() says when it wants to run again):
+#     lamp = Lamp(machine.PWM(pin_warm), machine.PWM(pin_amber))   # off
+#     lamp.set_target(0.2, 0.05, fade_ms=1000)  # linear output fractions of full
+#     while True:
+#         due_ms = lamp.update(dt_ms)           # dt_ms since the last call
+#         await asyncio.sleep_ms(due_ms)
 from array import array
 
 from nsdev.compat import const

@@ -3,9 +3,13 @@
 # Register map and semantics from the Maxim MAX30102 datasheet 19-7740 ("DS" below); section or
 # table cited next to each use. The driver is handed an I2C bus object (machine.I2C or a stand-in
 # with readfrom_mem_into/writeto_mem) and never imports `machine`.
-from micropython import const
-
-from nsdev.compat import sleep_ms
+#
+# Use (poll well before the 32-sample FIFO fills: 640 ms at 50 Hz):
+#     ppg = MAX30102(i2c)                       # buffers only; setup() checks the part
+#     ppg.setup(sample_rate_hz=200, averaging=4)  # 50 Hz into the FIFO
+#     red, ir = array("i", [0] * 32), array("i", [0] * 32)
+#     n = ppg.read_fifo(red, ir)                # red[0:n], ir[0:n]; ppg.overflow = samples lost
+from nsdev.compat import const, sleep_ms
 
 ADDR = const(0x57)  # DS "I2C Write Address AE Hex / Read Address AF Hex" -> 7-bit 0x57
 PART_ID = const(0x15)  # DS register map: PART_ID (0xFF) = 0x15

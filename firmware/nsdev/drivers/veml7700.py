@@ -24,9 +24,7 @@
 #         wait_ms = als.wait_ms         # ranging changed (or we were early): wait again
 from array import array
 
-from micropython import const
-
-from nsdev.compat import ticks_diff, ticks_ms
+from nsdev.compat import const, ticks_diff, ticks_ms
 
 ADDR = const(0x10)
 ID_LOW = const(0x81)
