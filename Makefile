@@ -43,6 +43,7 @@ demo: setup
 	$(BIN)/nightstand demo --out $(OUT)/demo
 
 bench: setup
+	$(BIN)/python tests/bench/bench_import_heap.py
 	$(BIN)/python tests/bench/bench_sim.py
 	$(BIN)/python tests/bench/bench_twin.py
 	$(BIN)/python tests/bench/bench_pipeline_cpu.py
