@@ -7,9 +7,9 @@ import re
 from nightstand import cli, planning
 from nightstand.plan import PlanSettings
 from nightstand.report import write_night_report, write_trends_report
-from nightstand.report.synth import SynthNight, make_night, store_night
 from nightstand.store import Store
 from nsdev.core import vocab
+from synth import SynthNight, make_night, store_night
 
 T0 = 1767294000  # 2026-01-01 19:00 UTC (20:00 local at UTC+1)
 
