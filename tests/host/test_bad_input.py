@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from nightstand import cli
 from nightstand.commands import sync as cmd_sync
-from nightstand.report.synth import SynthNight, make_night, store_night
 from nightstand.sim import scenario as scenario_mod
 from nightstand.sim import session as sim_session
 from nightstand.store import Store
+from synth import SynthNight, make_night, store_night
 
 START = 1768500000
 HUGE = 5 << 30  # a sparse 5 GiB file: reading it whole would exhaust memory
@@ -127,7 +127,7 @@ def faulty_files(under: Path, err: int) -> Iterator[None]:
 
 DB = "store/n.sqlite3"
 STORE_READERS = (["nights"], ["journal", "list"], ["report", "--all", "--out", "{w}/out"],
-                 ["export", "1", "--out", "{w}/out"], ["plan"])
+                 ["export", "1", "--out", "{w}/out"], ["plan"], ["show"])
 STORE_WRITERS = (["journal", "add", "2026-01-10", "x"], ["journal", "edit", "1", "--text", "y"],
                  ["journal", "delete", "1"], ["sync", "--port", "{w}/no-such-port"],
                  ["pair", "--port", "{w}/no-such-port"], ["store", "rebuild"],
@@ -189,6 +189,8 @@ for argv, msg in (
     (["journal", "add", "2026-01-10", "x" * 100000, "--db", "{w}/" + DB], "too long"),
     (["journal", "edit", "99", "--text", "x", "--db", "{w}/" + DB], "no journal entry #99"),
     (["report", "nan", "--out", "{w}/out", "--db", "{w}/" + DB], "bad night"),
+    (["show", "nan", "--db", "{w}/" + DB], "bad night"),
+    (["show", "99", "--db", "{w}/" + DB], "no night with id"),
     (["report", "-1", "--out", "{w}/out", "--db", "{w}/" + DB], "bad night"),
     (["export", "inf", "--out", "{w}/out", "--db", "{w}/" + DB], "bad night"),
     (["export", "99999999999999999999", "--out", "{w}/out", "--db", "{w}/" + DB],
@@ -296,7 +298,7 @@ def test_a_failed_simulate_can_be_run_again(world, capsys, monkeypatch):
     assert code == 1 and "No space" in err
     monkeypatch.undo()
     sentinel = []
-    monkeypatch.setattr(sim_session, "generate", lambda *a: sentinel.append(1) or full())
+    monkeypatch.setattr(sim_session, "generate", lambda *a, **k: sentinel.append(1) or full())
     code, err = _run(capsys, ["simulate", "--seed", "1", "--out", str(world / "o11")])
     assert sentinel == [1] and "not a simulation folder" not in err  # accepted this time
     (world / "o11" / ".nightstand-run").unlink()

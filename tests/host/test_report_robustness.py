@@ -11,9 +11,9 @@ import zlib
 import pytest
 from nightstand import cli
 from nightstand.report import write_night_report, write_trends_report
-from nightstand.report.synth import SynthNight, make_night
 from nightstand.store import Store
 from nsdev.core import vocab
+from synth import SynthNight, make_night
 
 START = 1768500000  # 2026-01-15 18:00 UTC
 

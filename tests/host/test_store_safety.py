@@ -17,8 +17,8 @@ from nightstand import cli, journal
 from nightstand import store as store_mod
 from nightstand.commands import sync as cmd_sync
 from nightstand.errors import UserError
-from nightstand.report.synth import SynthNight, make_night, store_night
 from nightstand.store import Store
+from synth import SynthNight, make_night, store_night
 
 START = 1768500000
 

@@ -30,13 +30,13 @@ def _show_args(p: argparse.ArgumentParser) -> None:
 
 def _show_run(args: argparse.Namespace) -> int:
     from nightstand.report.metrics import load_night, select_rows
-    from nightstand.summary import night_dict, night_text
+    from nightstand.summary import night_dict, night_sleep_of, night_text
 
-    with Store(args.db) as store:
+    with Store(args.db, readonly=True) as store:
         rows = select_rows(store, args.night, last=args.night is None)
         nights = [load_night(store, row["id"])[1] for row in rows]
     if args.json:
-        print(json.dumps([night_dict(n) for n in nights], indent=1))
+        print(json.dumps([night_dict(n, night_sleep_of(n)) for n in nights], indent=1))
     else:
         print("\n\n".join(night_text(n) for n in nights))
     return 0

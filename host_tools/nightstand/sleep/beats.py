@@ -19,7 +19,6 @@ import numpy as np
 from nightstand import paths
 from nightstand.errors import UserError
 
-EPOCH_S = 30
 MAX_IBI_MS = 2200  # nsdev.core.arousal._MAX_IBI: a longer interval is a gap, not a beat
 
 

@@ -7,8 +7,9 @@
 import sys
 
 from nsdev.core.arousal import ArousalEstimator
+from nsdev.core.vocab import EPOCH_S
 
-_EPOCH_MS = 30000
+_EPOCH_MS = EPOCH_S * 1000
 
 
 def main():

@@ -23,10 +23,10 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from nsdev.core.vocab import EPOCH_S
 
 from nightstand.sleep.network import DEFAULT_CLASSIFIER, load_network
 
-EPOCH_S = 30
 WAKE, REM, NREM, UNKNOWN = "wake", "rem", "nrem", "unknown"
 STAGES = (WAKE, REM, NREM)  # column order of the probabilities below
 MIN_BEATS_EPOCH = 10  # beats needed in the epoch +-1 epoch (90 s) to stage it (>= ~7 bpm)

@@ -10,12 +10,12 @@ from nightstand import summary
 from nightstand.export import export_csv, export_edf
 from nightstand.night import decode_night
 from nightstand.report import write_night_report, write_trends_report
-from nightstand.report.synth import SynthNight, make_night, store_night
 from nightstand.report.trends import trend_rows
 from nightstand.sleep.metrics import sleep_metrics
 from nightstand.sleep.winddown import had_wind_down, sol_after_wind_down
 from nightstand.store import Store
 from scipy import stats
+from synth import SynthNight, make_night, store_night
 
 START = 1768500000
 NIGHT = SynthNight(start_unix_s=START, epochs=240, evening_epochs=40, hr_bpm=58.0,
