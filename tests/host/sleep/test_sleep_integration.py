@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import statistics
+import sys
+from pathlib import Path
 
 import pytest
 from nightstand import summary
@@ -15,7 +17,9 @@ from nightstand.sleep.metrics import sleep_metrics
 from nightstand.sleep.winddown import had_wind_down, sol_after_wind_down
 from nightstand.store import Store
 from scipy import stats
-from synth import SynthNight, make_night, store_night
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/host/synth.py
+from synth import SynthNight, make_night, store_night  # noqa: E402
 
 START = 1768500000
 NIGHT = SynthNight(start_unix_s=START, epochs=240, evening_epochs=40, hr_bpm=58.0,
