@@ -6,10 +6,10 @@ from __future__ import annotations
 from nightstand.night import decode_night
 from nightstand.report.metrics import NightData, night_metrics
 from nightstand.report.pages import summary_rows
-from nightstand.report.synth import SynthNight, make_night
 from nightstand.sleep.night import night_sleep
 from nightstand.summary import night_text
 from nsdev.core import vocab
+from synth import SynthNight, make_night
 
 START = 1768500000  # a multiple of 30
 
