@@ -373,7 +373,8 @@ class App:
         self._update_night(start_s + vocab.EPOCH_S, contact)
         self._track_sleep_onset(start_s, ep.hr_bpm)
         # the epoch's end on the beat clock: an arousal scores the epoch holding its onset
-        arousal_score = self.arousal.close_epoch((start_s + vocab.EPOCH_S) * 1000 - self._pipe_t0_ms)
+        arousal_score = self.arousal.close_epoch(
+            (start_s + vocab.EPOCH_S) * 1000 - self._pipe_t0_ms)
         resp = None
         if contact and not ep.flags:  # motion, clipping, lost samples: unknown, not wrong
             resp = self.resp.estimate(self.pipe.time_ms(), ep.hr_bpm)
