@@ -37,6 +37,26 @@ def default_vm() -> str:
     return os.environ.get(VM_ENV, "unix")
 
 
+# Honest time (docs/simulation.md): how many microseconds the ESP32 (240 MHz, bytecode from
+# flash) needs for what one x86-64 core of this class of host does in one microsecond with the
+# unix port. Derived in docs/simulation.md ("The ESP32 speed factor"); uncertain by about 2x.
+ESP32_SPEED_FACTOR = 50.0
+CONSOLE_BAUD = 115200  # the DevKitC's USB-UART bridge at the console's usual rate
+
+
+def honest_time_config(speed_factor: float = ESP32_SPEED_FACTOR,
+                       flash_timing: str | None = "typical",
+                       console_baud: int = CONSOLE_BAUD) -> dict[str, Any]:
+    """sim.json's "honest_time": computation, flash and console cost virtual time.
+    flash_timing: "typical" or "worst" (datasheet figures) or None (flash writes are free)."""
+    if speed_factor < 0:
+        raise UserError("the ESP32 speed factor must be 0 (off) or more")
+    if flash_timing not in (None, "typical", "worst"):
+        raise UserError("flash timing must be typical or worst")
+    return {"speed_factor": speed_factor, "flash_timing": flash_timing,
+            "console_baud": console_baud}
+
+
 class SimulationError(UserError):
     """The simulated board failed (firmware crash, out of memory, simulator fault)."""
 
@@ -91,6 +111,11 @@ class SimResult:
     resets: list[list[Any]]
     devices: dict[str, Any] = field(default_factory=dict)
     power_cuts: list[int] = field(default_factory=list)  # simulated seconds of each power cut
+    honest: dict[str, Any] = field(default_factory=dict)  # honest-time figures (simboot)
+
+    @property
+    def fifo_lost_samples(self) -> int:
+        return int(self.devices.get("max30102", {}).get("samples_lost", 0))
 
     @property
     def firmware_cpu_s(self) -> float:
@@ -390,6 +415,7 @@ def run(
         resets=stats["resets"],
         devices=stats.get("devices", {}),
         power_cuts=stats.get("power_cuts", []),
+        honest=stats.get("honest", {}),
     )
     if result.status != "ok":
         raise SimulationError(

@@ -60,7 +60,8 @@ def device_ppg_rate_hz() -> float:
 
 
 def prepare(gen: GeneratedNight, out: Path, settings: dict[str, Any], *,
-            flash: str = "folder", power_cuts: int = 0, seed: int = 0) -> None:
+            flash: str = "folder", power_cuts: int = 0, seed: int = 0,
+            honest: dict[str, Any] | None = None) -> None:
     seed_dir = out / "flash"  # the flash folder, or the files a fresh littlefs image gets
     seed_dir.mkdir(parents=True, exist_ok=True)
     (seed_dir / device_config.CONFIG_FILE).write_text(json.dumps(settings))
@@ -73,6 +74,7 @@ def prepare(gen: GeneratedNight, out: Path, settings: dict[str, Any], *,
             "rtc_valid": True,
             "progress_every_s": 60,
             "flash": flash,
+            "honest_time": honest or {},
             # a power cut after a random number of flash block writes, once per boot
             "power_cut_writes": [random.Random(seed).randint(20, 400) + 97 * i
                                  for i in range(power_cuts)],
@@ -89,6 +91,7 @@ def prepare(gen: GeneratedNight, out: Path, settings: dict[str, Any], *,
 def simulate(
     scenario: dict[str, Any], out: Path, *, heapsize: str = runner.DEFAULT_HEAPSIZE,
     quiet: bool = False, flash: str = "folder", power_cuts: int = 0, vm: str | None = None,
+    honest: dict[str, Any] | None = None,
 ) -> tuple[GeneratedNight, runner.SimResult]:
     """Generate the scenario's signals, run the firmware for the whole night, return both."""
     if out.is_dir() and runner.is_run_dir(out):
@@ -98,7 +101,7 @@ def simulate(
         # the signals are made at the rate the device will run its PPG FIFO at
         gen = generate(scenario, out, fs_hz=device_ppg_rate_hz())
         prepare(gen, out, device_settings(gen), flash=flash, power_cuts=power_cuts,
-                seed=int(scenario.get("seed", 0)))
+                seed=int(scenario.get("seed", 0)), honest=honest)
     except BaseException as e:
         if created:  # nothing was run: leave nothing behind
             import shutil

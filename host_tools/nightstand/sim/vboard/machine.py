@@ -162,6 +162,7 @@ class PWM:
 
     def _emit(self):
         if self._sink is not None:
+            time.settle()
             t0 = time.real_ticks_us()
             self._sink.set(time.now_us, self._duty, self._freq)
             world.charge(t0)
@@ -191,12 +192,22 @@ class WDT:
         if timeout < 1000:
             raise ValueError("ESP32 WDT timeout must be at least 1000 ms")
         self._timeout_us = timeout * 1000
+        time.settle()
+        self._fed_us = time.now_us
         self._deadline = time.now_us + self._timeout_us
         world.wdt_armed = True
+        world.wdt_timeout_us = self._timeout_us
         time.add_listener(self._check)
 
     def feed(self):
-        self._deadline = time.now_us + self._timeout_us
+        time.settle()  # the feed happens after the computation before it
+        now = time.now_us
+        gap = now - self._fed_us
+        if gap > world.wdt_max_gap_us:
+            world.wdt_max_gap_us = gap
+            world.wdt_max_gap_at_us = now
+        self._fed_us = now
+        self._deadline = now + self._timeout_us
 
     def _check(self, now_us):
         if now_us > self._deadline:

@@ -15,6 +15,7 @@ POLLPRI = getattr(_real, "POLLPRI", 2)
 # wait, and how long (real ms) to block for host I/O. Set by the simulator's I/O mode.
 io_slice_ms = 50
 io_block_ms = 1
+idle_hook = None  # called before the clock jumps over an idle wait (vgc.idle under honest time)
 
 
 class poll:
@@ -49,6 +50,9 @@ class poll:
         elif timeout < 0:
             # Nothing could ever wake the board: jump to the end of the scenario.
             timeout = 1 << 40
+        if idle_hook is not None and timeout > 0:
+            time.settle()
+            idle_hook()
         time.advance_us(timeout * 1000)
         return ()
 

@@ -5,6 +5,7 @@
 import gc
 import json
 import os
+import select
 import sys
 import time
 
@@ -106,6 +107,87 @@ def _mount_littlefs(vflash, sim_dir, cfg, cuts):
             with open(name, "wb") as dst:
                 dst.write(data)
     return dev
+
+
+def _honest_time(cfg):
+    """Computation, flash and console cost virtual time (docs/simulation.md, "Honest time")."""
+    ht = cfg.get("honest_time") or {}
+    time.set_speed_factor(float(ht.get("speed_factor", 0) or 0))
+    if time.speed_factor:
+        import vgc
+
+        vgc.install()
+        select.idle_hook = vgc.idle
+    timing = ht.get("flash_timing")
+    if timing:
+        import vflash
+
+        if timing not in vflash.TIMINGS:
+            raise ValueError("honest_time.flash_timing must be one of %s" % list(vflash.TIMINGS))
+        vflash.timing = timing
+    baud = int(ht.get("console_baud", 0) or 0)
+    if baud > 0:
+        import builtins
+
+        real_print = builtins.print
+        us_per_byte = 10 * 1000000 / baud  # 8N1: 10 bit times per byte
+
+        def _print(*args, sep=" ", end="\n", file=None):
+            # The UART blocks the interpreter while it sends (its FIFO is small next to a line).
+            if file is None or file is sys.stdout:
+                n = len(sep) * (len(args) - 1 if args else 0) + len(end)
+                for a in args:
+                    n += len(a) if isinstance(a, str) else len(str(a))
+                world.console_bytes += n
+                time.advance_us(int(n * us_per_byte))
+            real_print(*args, sep=sep, end=end, file=file or sys.stdout)
+
+        builtins.print = _print
+    return ht
+
+
+def _task_name(task):
+    if task is None:
+        return None
+    text = str(getattr(task, "coro", task))  # "<generator object 'ppg_task' at ...>"
+    parts = text.split("'")
+    return parts[1] if len(parts) > 2 else text
+
+
+def _honest_stats(ht, devices):
+    out = {
+        "speed_factor": time.speed_factor,
+        "flash_timing": ht.get("flash_timing"),
+        "console_baud": ht.get("console_baud", 0),
+        "cpu_s": time.cpu_charged_us / 1e6,
+        "cpu_host_s": time.cpu_host_us / 1e6,
+        "host_off_cpu_s": time.host_off_cpu_us / 1e6,
+        "cpu_max_step_ms": time.cpu_max_step_us / 1000,
+        "lateness_max_ms": world.lateness_max_ms,
+        "lateness_max_at_s": world.lateness_max_at_us // 1000000,
+        "lateness_max_task": _task_name(world.lateness_max_task),
+        "late_over_100ms": world.late_over_100ms,
+        "wdt_timeout_ms": world.wdt_timeout_us // 1000,
+        "wdt_max_gap_ms": world.wdt_max_gap_us // 1000,
+        "wdt_margin_ms": (world.wdt_timeout_us - world.wdt_max_gap_us) // 1000
+        if world.wdt_timeout_us else None,
+        "console_bytes": world.console_bytes,
+        "i2c_bus_hz": {str(b): world.buses[b].freq_hz for b in world.buses},
+    }
+    if time.speed_factor:
+        import vgc
+
+        out["gc_explicit"] = vgc.collections
+        out["gc_idle"] = vgc.idle_collections
+        out["gc_host_ms"] = vgc.host_gc_us / 1000
+    try:
+        import vflash
+
+        out["flash_busy_s"] = vflash.flash_busy_us / 1e6
+        out["flash_max_op_ms"] = vflash.flash_max_op_us / 1000
+    except ImportError:
+        pass
+    return out
 
 
 def _mkdirs(path):
@@ -223,6 +305,7 @@ def main():
     import machine  # noqa: F401  (C on the board: the board's cost here, imported up front)
 
     devices = _build(cfg, sim_dir)
+    ht = _honest_time(cfg)
     if "--probe" in sys.argv:
         # Heap taken by the simulator and the firmware's loaded code (frozen into flash on the
         # device, so not part of its heap budget); the host adds the data budget on top.
@@ -262,6 +345,7 @@ def main():
     gc.collect()
     heap_base = gc.mem_alloc()
     real0 = time.real_ticks_us()
+    time.remark()
     resets = []
     status = "ok"
     while True:
@@ -279,6 +363,7 @@ def main():
             ballast = None
             time.heap_reserved = 0
             _reboot(devices, persistent)
+            time.remark()
         except MemoryError as e:
             status = "memory-error"
             sys.print_exception(e, sys.stderr)
@@ -301,6 +386,7 @@ def main():
             import vflash
 
             _mount_littlefs(vflash, sim_dir, cfg, cuts)
+            time.remark()
     real_us = time.real_ticks_diff(time.real_ticks_us(), real0)
     stats = {
         "status": status,
@@ -313,6 +399,7 @@ def main():
         "resets": resets,
         "power_cuts": power_cuts,
         "devices": {},
+        "honest": _honest_stats(ht, devices),
     }
     for dev in devices:
         if hasattr(dev, "finish"):

@@ -1,5 +1,6 @@
 # Virtual clock of the simulated board: replaces MicroPython's `time`; the only time source in
 # simulation. Ticks wrap at 2**30 exactly as on the ESP32, and start close to the wrap.
+import gc as _gc  # the real collector (the firmware may get vgc as `gc` under honest time)
 import sys
 
 import utime as _real  # the port's real clock: used only to measure the simulator's own cost
@@ -33,6 +34,80 @@ def _wrap_add(t, d):
     # (t + d) & _MASK for 0 <= t, d <= _MASK without forming t + d (it may pass 2**30 - 1).
     return d - (_MASK - t) - 1 if d > _MASK - t else t + d
 
+# Honest time (docs/simulation.md): the firmware's own computation costs virtual time. Host CPU
+# time spent running firmware code is measured on the host's clock between two reads of the
+# virtual clock and charged x speed_factor (ESP32 us per host us). Time the simulator spends on
+# itself (virtual chips, listeners, bookkeeping) is excluded. 0 = off (computation is free).
+# A step longer than _CHECK_US of wall time is checked against the thread's run-queue delay
+# (/proc/thread-self/schedstat, field 2: time spent runnable but waiting for a CPU, updated at
+# each switch-in), so time the host spent running other processes is not charged. (Field 1, the
+# thread's CPU time, is only brought up to date at scheduler ticks: useless at this scale.)
+speed_factor = 0
+_factor_milli = 0  # speed_factor * 1000 as an int (no float allocation on this path)
+cpu_charged_us = 0  # virtual us charged for firmware computation so far
+cpu_host_us = 0  # host us those charges came from
+cpu_max_step_us = 0  # the largest single charge (virtual us)
+host_off_cpu_us = 0  # host us not charged because the thread was not running
+_mark = _real.ticks_us()  # host ticks_us at the last settlement
+_skip_us = 0  # host us since _mark spent in the simulator itself (not charged)
+_inside = 0  # > 0 while the simulator advances the clock (its own clock reads are free)
+_CHECK_US = 500
+_sched = None  # /proc/thread-self/schedstat, kept open (None: not available)
+_sched_buf = bytearray(64)
+_delay_ref_us = 0  # run-queue delay at _delay_ref_wall
+_delay_ref_wall = 0
+
+
+def set_speed_factor(f):
+    global speed_factor, _factor_milli, _sched
+    speed_factor = f
+    _factor_milli = int(f * 1000 + 0.5)
+    if f and _sched is None:
+        try:
+            _sched = open("/proc/thread-self/schedstat", "rb")
+        except OSError:
+            _sched = None
+    remark()
+
+
+def _run_delay_us():
+    # Second field of schedstat: ns spent waiting on a run queue. Parsed without allocating.
+    _sched.seek(0)
+    n = _sched.readinto(_sched_buf)
+    v = 0
+    field = 0
+    for i in range(n):
+        c = _sched_buf[i]
+        if c < 48 or c > 57:
+            field += 1
+            if field > 1:
+                break
+        elif field == 1:
+            v = v * 10 + c - 48
+    return v // 1000
+
+
+def _charge(now):
+    # -> virtual us for the firmware's computation since _mark (now = host ticks_us)
+    global cpu_charged_us, cpu_host_us, cpu_max_step_us, host_off_cpu_us
+    d = _real.ticks_diff(now, _mark) - _skip_us
+    if d <= 0:
+        return 0
+    if d > _CHECK_US and _sched is not None:
+        # Waits for a CPU since the reference point, less the part that may precede _mark (the
+        # reference is at most ~_CHECK_US older): conservative, charges rather more than less.
+        off = _run_delay_us() - _delay_ref_us - _real.ticks_diff(_mark, _delay_ref_wall)
+        if off > 0:
+            off = off if off < d else d
+            host_off_cpu_us += off
+            d -= off
+    v = d * _factor_milli // 1000
+    cpu_charged_us += v
+    cpu_host_us += d
+    if v > cpu_max_step_us:
+        cpu_max_step_us = v
+    return v
+
 
 def setup(unix_start_s, duration_s, ticks_start_ms=0, rtc_ok=True):
     global now_us, end_us, ticks0_ms, unix0_s, rtc_valid, _next_progress_us
@@ -57,14 +132,12 @@ gc_pause_max_us = 0  # longest of those collections, host microseconds (docs/sim
 
 def _sample_heap():
     global heap_live_peak, gc_pause_max_us
-    import gc
-
     t0 = _real.ticks_us()
-    gc.collect()
+    _gc.collect()
     pause = _real.ticks_diff(_real.ticks_us(), t0)
     if pause > gc_pause_max_us:
         gc_pause_max_us = pause
-    used = gc.mem_alloc() - heap_reserved
+    used = _gc.mem_alloc() - heap_reserved
     if used > heap_live_peak:
         heap_live_peak = used
 
@@ -73,9 +146,71 @@ def add_listener(func):
     _listeners.append(func)
 
 
+def remark():
+    """Start measuring firmware CPU from now (after simulator work, a reboot, a long wait)."""
+    global _mark, _skip_us, _delay_ref_us, _delay_ref_wall
+    _mark = _real.ticks_us()
+    _skip_us = 0
+    if _sched is not None and _real.ticks_diff(_mark, _delay_ref_wall) > _CHECK_US:
+        _delay_ref_us = _run_delay_us()
+        _delay_ref_wall = _real.ticks_us()
+
+
+def skip(host_us):
+    """host_us of host time since the last settlement was the simulator's, not the firmware's."""
+    global _skip_us
+    _skip_us += host_us
+
+
+def settle():
+    """Charge the firmware's computation since the last settlement to the virtual clock."""
+    if not speed_factor or _inside:
+        return  # off, or the simulator itself is reading the clock (a listener, a chip)
+    v = _charge(_real.ticks_us())
+    if v > 0:
+        _advance_sim(v)
+    else:
+        remark()
+
+
+def _advance_sim(delta_us):
+    # Advance with the simulator's own work (listeners, chips) excluded from firmware CPU.
+    global _inside
+    _inside += 1
+    try:
+        _advance(delta_us)
+    finally:
+        _inside -= 1
+        remark()
+
+
+def stall_us(delta_us):
+    """The interpreter is blocked for delta_us (a flash program or erase): the clock moves, but
+    listeners (watchdog, button, scheduled resets) and the scenario's end act at the next
+    advance, never inside the filesystem's callback (an exception there would unwind littlefs)."""
+    global now_us
+    if speed_factor and not _inside:
+        v = _charge(_real.ticks_us())
+        now_us += v
+        _advance_ticks(v)
+    if delta_us > 0:
+        now_us += delta_us
+        _advance_ticks(delta_us)
+    if speed_factor:
+        remark()
+
+
 def advance_us(delta_us):
     """Move virtual time forward; the simulation ends when it reaches the scenario's end."""
-    global now_us, _next_progress_us, _tick_ms, _tick_us, _sub_ms_us
+    if speed_factor:
+        settle()
+        _advance_sim(delta_us)
+    else:
+        _advance(delta_us)
+
+
+def _advance(delta_us):
+    global now_us, _next_progress_us
     if delta_us <= 0:
         return
     now_us += delta_us
@@ -108,10 +243,14 @@ def _advance_ticks(delta_us):
 
 
 def ticks_ms():
+    if speed_factor:
+        settle()
     return _tick_ms  # == (ticks0_ms + now_us // 1000) & _MASK
 
 
 def ticks_us():
+    if speed_factor:
+        settle()
     return _tick_us  # == (ticks0_ms * 1000 + now_us) & _MASK
 
 
@@ -151,12 +290,16 @@ def set_unix_now_s(unix_s):
 
 
 def time():
+    if speed_factor:
+        settle()
     # A board without a valid RTC boots at the epoch, as a real ESP32 does after power loss.
     base = unix0_s if rtc_valid else _EPOCH_2000_UNIX_S
     return base + now_us // 1000000 - _EPOCH_2000_UNIX_S
 
 
 def time_ns():
+    if speed_factor:
+        settle()
     base = unix0_s if rtc_valid else _EPOCH_2000_UNIX_S
     return (base - _EPOCH_2000_UNIX_S) * 1000000000 + now_us * 1000
 

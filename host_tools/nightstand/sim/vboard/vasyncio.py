@@ -6,6 +6,8 @@ import asyncio
 import asyncio.core as _core
 from time import ticks_diff, ticks_ms
 
+import world
+
 
 class TaskQueue:
     def __init__(self):
@@ -26,7 +28,17 @@ class TaskQueue:
         q.insert(i, task)
 
     def pop(self):
-        return self._q.pop(0)
+        task = self._q.pop(0)
+        # Lateness: how long after its due time a task gets the CPU (other tasks' computation,
+        # a flash write or a console write stalling the loop). Honest time makes this real.
+        late = ticks_diff(ticks_ms(), task.ph_key)
+        if late > world.lateness_max_ms:
+            world.lateness_max_ms = late
+            world.lateness_max_at_us = world.now_us()
+            world.lateness_max_task = task
+        if late > 100:
+            world.late_over_100ms += 1
+        return task
 
     def remove(self, task):
         self._q.remove(task)

@@ -1,6 +1,7 @@
 # Virtual NOR flash for the simulated board: a littlefs block device backed by an image file,
 # with power-cut injection after the N-th block write or erase. MicroPython (unix port) only.
 import os
+import time
 
 import vfs
 
@@ -15,6 +16,27 @@ class PowerCut(BaseException):
 
 
 _OFF = PowerCut("flash is off")
+
+# Flash timing (honest time, docs/simulation.md): the interpreter blocks while the SPI NOR
+# flash programs or erases. Winbond W25Q32 family (the ESP32-WROOM-32's 4 MB flash class), AC
+# characteristics: page program tPP 0.7 ms typical / 3 ms max per 256-byte page, 4 KB sector
+# erase tSE 45 ms typical / 400 ms max. Data goes out at 40 MHz on one line (0.2 us/byte).
+PAGE_BYTES = 256
+TIMINGS = {
+    "typical": (700, 45000),  # (us per page program, us per 4 KB sector erase)
+    "worst": (3000, 400000),
+}
+timing = None  # None: flash operations are free; else a key of TIMINGS
+flash_busy_us = 0  # total virtual time the flash blocked the interpreter
+flash_max_op_us = 0
+
+
+def _busy(us):
+    global flash_busy_us, flash_max_op_us
+    flash_busy_us += us
+    if us > flash_max_op_us:
+        flash_max_op_us = us
+    time.stall_us(us)
 
 
 class VFlash:
@@ -77,8 +99,10 @@ class VFlash:
     def readblocks(self, block, buf, offset=0):
         if self._f is None:  # unmounted: a file object of the old mount being finalised
             raise _OFF  # fail fast (littlefs would otherwise retry on garbage for a long time)
+        t0 = time.real_ticks_us()
         self._f.seek(block * BLOCK_SIZE + offset)
         self._f.readinto(buf)
+        time.skip(time.real_ticks_diff(time.real_ticks_us(), t0))  # the host's file I/O
 
     def writeblocks(self, block, buf, offset=None):
         if self._f is None:
@@ -87,14 +111,20 @@ class VFlash:
             offset = 0
             for i in range((len(buf) + BLOCK_SIZE - 1) // BLOCK_SIZE):
                 self.ioctl(6, block + i)
+        if timing is not None:
+            first = offset // PAGE_BYTES
+            last = (offset + len(buf) - 1) // PAGE_BYTES
+            _busy((last - first + 1) * TIMINGS[timing][0] + len(buf) // 5)
         if not self._count():
             if self.torn and len(buf) > 1:
                 cut = self._rand(len(buf))
                 self._f.seek(block * BLOCK_SIZE + offset)
                 self._f.write(memoryview(buf)[:cut])
             raise PowerCut("power cut during write %d" % self.writes)
+        t0 = time.real_ticks_us()
         self._f.seek(block * BLOCK_SIZE + offset)
         self._f.write(buf)
+        time.skip(time.real_ticks_diff(time.real_ticks_us(), t0))
         self.bytes_written += len(buf)
 
     def ioctl(self, op, arg):
@@ -105,11 +135,15 @@ class VFlash:
         if op == 6:
             if self._f is None:
                 return 0
+            if timing is not None:
+                _busy(TIMINGS[timing][1])
             if not self._count():
                 raise PowerCut("power cut during erase %d" % self.writes)
             self.erases += 1
+            t0 = time.real_ticks_us()
             self._f.seek(arg * BLOCK_SIZE)
             self._f.write(b"\xff" * BLOCK_SIZE)
+            time.skip(time.real_ticks_diff(time.real_ticks_us(), t0))
             return 0
         return 0  # 1 init, 2 deinit, 3 sync: nothing to do (the host's page cache is durable)
 

@@ -22,6 +22,20 @@ config = {}  # the simulation config (sim.json)
 on_reset = None  # serve mode: callable(cause) that ends this boot (see simboot._serve)
 wdt_armed = False  # machine.WDT was started (it cannot be stopped)
 rtc_memory = b""  # machine.RTC().memory(): kept across resets, lost at power-on
+# Honest-time figures (docs/simulation.md): worst lateness of an asyncio task behind its due
+# time, and the watchdog's longest gap between feeds.
+lateness_max_ms = 0
+lateness_max_at_us = -1
+lateness_max_task = None
+late_over_100ms = 0
+wdt_timeout_us = 0
+wdt_max_gap_us = 0
+wdt_max_gap_at_us = -1
+console_bytes = 0
+
+
+def now_us():
+    return time.now_us
 
 
 class VirtualI2CBus:
@@ -118,7 +132,9 @@ class VirtualI2CBus:
 def charge(t0):
     """Count real time since t0 (time.real_ticks_us()) as virtual hardware, not firmware."""
     global vhw_us
-    vhw_us += time.real_ticks_diff(time.real_ticks_us(), t0)
+    d = time.real_ticks_diff(time.real_ticks_us(), t0)
+    vhw_us += d
+    time.skip(d)
 
 
 class VirtualChip:
