@@ -107,6 +107,7 @@ class Recorder:
         self.write_errors = 0
         self.deleted = []  # night ids removed by retention since boot
         self._flushes = 0
+        self._written = 0  # bytes handed to the file by flush_write, not yet committed
         self._reset_counts()
         self.repairs = []  # what was wrong with the stored state at boot and how it was fixed
         self._folder(root)
@@ -515,6 +516,8 @@ class Recorder:
     # ---- flash writes (storage task only) -----------------------------------------------
 
     def _close_file(self):
+        if self._written:
+            self.flush_commit()
         f = self._file
         self._file = None
         if f is not None:
@@ -526,6 +529,17 @@ class Recorder:
     def flush(self):
         """Append the buffered records to the night file and commit them. Call from the storage
         task, at least once per epoch, never from the sampling path. -> bytes written."""
+        n = self.flush_write()
+        if n and not self.flush_commit():
+            return 0
+        return n
+
+    def flush_write(self):
+        """First half of flush(): hand the buffered records to the file system (on littlefs
+        this is where a new block is erased). Records added before flush_commit() stay in the
+        buffer for the next flush. -> bytes handed over (0: nothing, or it failed)."""
+        if self._written and not self.flush_commit():
+            return 0
         n = self._n
         if n == 0 or self.night_id is None:
             return 0
@@ -533,24 +547,45 @@ class Recorder:
             if self._file is None:
                 self._file = open(self._path(self.night_id), "ab")
             self._file.write(memoryview(self._buf)[:n])
-            self._file.flush()  # littlefs: commits the file (lfs_file_sync)
         except OSError as e:
-            self.write_errors += 1
-            self._close_file()
-            if e.args and e.args[0] == _ENOSPC:
-                self._check_space()
-                if self._n + 64 > len(self._buf):  # keep recording: give up this batch
-                    self.lost_records += 1
-                    self.lost_bytes += n
-                    self._n = 0
-                    self._ep_end = -1
+            self._write_failed(e, n)
             return 0
-        self._n = 0
+        self._written = n
+        return n
+
+    def flush_commit(self):
+        """Second half of flush(): commit what flush_write() handed over (littlefs: the
+        metadata commit, sometimes a compaction erase). -> True if committed."""
+        n = self._written
+        if n == 0:
+            return True
+        self._written = 0
+        try:
+            self._file.flush()  # littlefs: commits the file (lfs_file_sync)
+        except (OSError, AttributeError) as e:
+            self._write_failed(e, n)
+            return False
+        left = self._n - n  # records added between the two halves move to the front
+        buf = self._buf
+        for i in range(left):
+            buf[i] = buf[n + i]
+        self._n = left
         self._ep_end = -1
         self._flushes += 1
         if self._flushes % self.check_every == 0:
             self._check_space()
-        return n
+        return True
+
+    def _write_failed(self, e, n):
+        self.write_errors += 1
+        self._close_file()
+        if e.args and e.args[0] == _ENOSPC:
+            self._check_space()
+            if self._n + 64 > len(self._buf):  # keep recording: give up this batch
+                self.lost_records += 1
+                self.lost_bytes += n
+                self._n = 0
+                self._ep_end = -1
 
     # ---- retention ----------------------------------------------------------------------
 
