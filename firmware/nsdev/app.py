@@ -165,6 +165,9 @@ class App:
         led = LEDController()
         drv = None
         polls = 0
+        last_read_ms = None  # ticks of the last FIFO read
+        due_milli = 0
+        prev_full = False
         while True:
             if drv is None:
                 try:
@@ -174,7 +177,9 @@ class App:
                     drv.setup(sample_rate_hz=4 * self.cfg["ppg_rate_hz"], averaging=4)
                     drv.set_led_codes(led.red_code, led.ir_code)
                     self.pipe.reset()
-                    self._pipe_t0_ms = compat.unix_time_ms()
+                    last_read_ms = None
+                    prev_full = False
+                    self._pipe_t0_ms = None  # set at the first FIFO read
                     self.ppg_health.ok()
                 except Exception as e:
                     drv = None
@@ -187,12 +192,44 @@ class App:
                 drv = None
                 await self._sleep("ppg", self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG, e))
                 continue
+            # Sample accounting against the clock. Samples made between two pointer reads
+            # were read or counted lost, except when the FIFO was full: OVF_COUNTER stops at
+            # 31, and reading FIFO_DATA clears it, wiping the losses between the pointer read
+            # and the data read (DS "FIFO Overflow Counter"). Those are estimated from the
+            # clock (the fraction carries over), or every later beat time would slip early.
+            t1 = drv.pointers_ms
+            lost = drv.overflow
+            before = 0  # lost while the previous batch was being read: before this batch
+            if last_read_ms is not None:
+                due_milli += compat.ticks_diff(t1, last_read_ms) * self.cfg["ppg_rate_hz"]
+                due_milli -= (n + lost) * 1000
+                if (prev_full or drv.overflow_saturated) and due_milli >= 500:
+                    extra = (due_milli + 500) // 1000  # rounded: no bias over many gaps
+                    due_milli -= extra * 1000
+                    if prev_full:
+                        before = extra
+                    else:
+                        lost += extra
+                elif not (prev_full or drv.overflow_saturated):
+                    due_milli = 0  # an exact count: start the estimate afresh
+            last_read_ms = t1
+            # Could the FIFO have filled before its data was read? (Then losses may follow.)
+            prev_full = (n + compat.ticks_diff(compat.ticks_ms(), t1) * self.cfg["ppg_rate_hz"]
+                         // 1000) >= 31
+            if self._pipe_t0_ms is None:
+                # The pipeline's sample 0 is the first sample read: n samples before t1.
+                since_ms = compat.ticks_diff(compat.ticks_ms(), t1)
+                self._pipe_t0_ms = (compat.unix_time_ms() - since_ms
+                                    - n * 1000 // self.cfg["ppg_rate_hz"])
+            if before:
+                self.pipe.gap(before)
             if n:
                 self.pipe.feed(red, ir, n)
                 self.resp.add_samples(self.pipe.time_ms(), ir, n)
-            if drv.overflow:  # the lost samples came after this batch
-                self.pipe.gap(drv.overflow)
-                self.perf["fifo_overflows"] += drv.overflow
+            if lost:  # the counted losses came after this batch
+                self.pipe.gap(lost)
+            if lost or before:
+                self.perf["fifo_overflows"] += lost + before
             while self.pipe.pop_beat(self._beat):
                 self._on_beat()
             if drv.swap_red_ir != self.cfg["swap_red_ir"]:
@@ -358,7 +395,7 @@ class App:
             now_ms = compat.unix_time_ms()
             await self._sleep("epoch", EPOCH_MS - now_ms % EPOCH_MS)
             start_s = compat.unix_time() // vocab.EPOCH_S * vocab.EPOCH_S - vocab.EPOCH_S
-            await self._storage(lambda: self._close_epoch(start_s), self.rec.flush_write,
+            await self._storage(lambda s=start_s: self._close_epoch(s), self.rec.flush_write,
                                 self._flush_commit)
             t0 = compat.ticks_ms()
             gc.collect()

@@ -9,7 +9,7 @@
 #     ppg.setup(sample_rate_hz=200, averaging=4)  # 50 Hz into the FIFO
 #     red, ir = array("i", [0] * 32), array("i", [0] * 32)
 #     n = ppg.read_fifo(red, ir)                # red[0:n], ir[0:n]; ppg.overflow = samples lost
-from nsdev.compat import const, sleep_ms
+from nsdev.compat import const, sleep_ms, ticks_ms
 
 ADDR = const(0x57)  # DS "I2C Write Address AE Hex / Read Address AF Hex" -> 7-bit 0x57
 PART_ID = const(0x15)  # DS register map: PART_ID (0xFF) = 0x15
@@ -132,6 +132,7 @@ class MAX30102:
         self.rev_id = -1
         self.overflow = 0
         self.overflow_saturated = False
+        self.pointers_ms = 0  # ticks_ms of the last pointer read (read_fifo)
         self.samples_read = 0
         self.samples_lost = 0
         self._mask = ADC_FULL_SCALE
@@ -293,6 +294,7 @@ class MAX30102:
         # One burst 0x00..0x06: INT_STATUS_1 (read clears it), ..., FIFO_WR_PTR, OVF_COUNTER,
         # FIFO_RD_PTR. DS "Pseudo-Code Example of Reading Data from FIFO".
         self._read(_REG_INT_STATUS_1, st, "INT_STATUS/FIFO pointers")
+        self.pointers_ms = ticks_ms()  # when the FIFO state below was true
         wr = st[4] & 0x1F
         ovf = st[5] & 0x1F
         rd = st[6] & 0x1F

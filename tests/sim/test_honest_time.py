@@ -1,0 +1,87 @@
+"""Honest time: the firmware's computation, flash and console cost virtual time on the virtual
+board (docs/simulation.md). With an absurdly slow CPU the MAX30102 FIFO overflows; the firmware
+must flag the lost samples as gaps and never invent beats. With the derived ESP32 factor and
+typical flash timing, a night segment loses no sample and the watchdog keeps its margin."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from nightstand.sim import runner
+from nightstand.sim.scenario import validate
+from nightstand.sim.session import nights_in_flash, simulate
+from nsdev.core import ppg, vocab
+
+SCENARIO = {
+    "format": 1,
+    "name": "test: fifty minutes around bedtime",
+    "seed": 23,
+    "start": "2026-01-15T22:40:00",
+    "utc_offset_s": 0,
+    "duration_s": 3000,
+    "bedtime": "22:42",
+    "lights_out": "22:45",
+    "wake": "23:28",
+    "person": {"hr_evening_bpm": 62, "hr_sleep_bpm": 56, "rmssd_ms": 40},
+    "events": {"ectopic": {"rate_per_hour": 0}},
+}
+
+
+def _truth_beats_s(gen) -> np.ndarray:
+    with open(gen.paths["beats"]) as f:
+        return np.array([float(r["time_s"]) for r in csv.DictReader(f)])
+
+
+@pytest.fixture(scope="module")
+def slow_cpu(tmp_path_factory):
+    """A CPU 1000x slower than the host (20x slower than an ESP32): the FIFO overflows often."""
+    out = tmp_path_factory.mktemp("slow")
+    gen, result = simulate(validate(SCENARIO), out, quiet=True,
+                           honest=runner.honest_time_config(1000.0, None))
+    (night,) = nights_in_flash(out)
+    return gen, result, night
+
+
+def test_an_absurdly_slow_cpu_overflows_the_fifo(slow_cpu):
+    _gen, result, night = slow_cpu
+    assert result.honest["speed_factor"] == 1000.0
+    assert result.fifo_lost_samples > 500
+    assert len(night.epochs) > 80
+    flagged = [e for e in night.epochs if e["flags"] & vocab.FLAG_FIFO_OVERFLOW]
+    assert len(flagged) >= len(night.epochs) // 2  # the gaps are marked, epoch by epoch
+
+
+def test_overflows_are_gaps_never_invented_beats(slow_cpu):
+    """Every stored beat-to-beat interval is a real one: an invented beat would split a true
+    interval, a gap counted as one would merge several. (Absolute beat times may slip by a
+    fraction of a second here: the losses the chip's counter cannot show are estimated from
+    the millisecond clock; docs/simulation.md.)"""
+    gen, _result, night = slow_cpu
+    truth = _truth_beats_s(gen)
+    true_ibi_ms = np.diff(truth) * 1000
+    got = np.array(night.beat_t_ms) / 1000.0 - gen.start_unix_s
+    assert len(got) > 500  # beats between the gaps are still found
+    assert len(got) <= len(truth)
+    checked = 0
+    for t_ms, ibi_ms in night.ibis_ms():
+        if ibi_ms > ppg.MAX_IBI_MS:
+            continue  # beats on both sides of a gap: not an interval
+        t = t_ms / 1000.0 - gen.start_unix_s
+        near = (truth[:-1] > t - 3) & (truth[:-1] < t + 3)
+        assert near.any() and np.min(np.abs(true_ibi_ms[near] - ibi_ms)) <= 60, (t, ibi_ms)
+        checked += 1
+    assert checked > 500
+
+
+def test_esp32_speed_and_typical_flash_lose_no_sample(tmp_path):
+    _gen, result = simulate(validate(SCENARIO), tmp_path, quiet=True, flash="littlefs",
+                            honest=runner.honest_time_config())
+    h = result.honest
+    assert h["speed_factor"] == runner.ESP32_SPEED_FACTOR
+    assert h["cpu_s"] > 0  # the firmware's computation was charged
+    assert h["flash_busy_s"] > 0  # and the flash's programs and erases
+    assert result.fifo_lost_samples == 0
+    assert h["wdt_margin_ms"] is not None and h["wdt_margin_ms"] > 2000
+    assert h["lateness_max_ms"] < 640  # the FIFO's depth at 50 Hz
