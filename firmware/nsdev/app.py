@@ -147,7 +147,9 @@ class App:
                   and unix_s - self._last_contact_s < _CONTACT_HOLD_S)
         want = self._in_schedule(unix_s) or recent
         if want and self.rec.night_id is None:
-            self.rec.start_night(unix_s, self.cfg["utc_offset_s"])
+            nid = self.rec.start_night(unix_s, self.cfg["utc_offset_s"])
+            if nid is not None and not self.clock_valid():
+                self.rec.set_boot_clock_nights(self.rec.boot_clock_nights() + [nid])
             self._nb = 0
             for ev in self._events:
                 self.rec.add_event(max(ev[0], unix_s), ev[1], ev[2], ev[3])
@@ -541,6 +543,16 @@ class App:
     async def run(self):
         unix_s = compat.unix_time()
         cause = self.board.reset_cause()
+        if not self.clock_valid():
+            # No battery-backed RTC: after a power loss the clock restarts at 2000-01-01. Until
+            # it is set, nights are recorded on this boot clock (docs/night-format.md, "Wall
+            # clock unknown") and re-anchored when the host sets the clock. A night begun on
+            # another clock (the wall clock, or a boot clock before this power-on) cannot go on.
+            if cause == "power-on":
+                self.rec.set_boot_clock_nights([])
+            open_id = self.rec.open_night_id()
+            if open_id is not None and open_id not in self.rec.boot_clock_nights():
+                self.rec.close_unresumable(vocab.END_CLOCK_LOST)
         resumed = self.rec.recover(unix_s, _RESET_CODES.get(cause, vocab.RESET_UNKNOWN))
         compat.log("nightstand %s: boot (%s reset), clock %s, night %s" % (
             VERSION, cause, "set" if self.clock_valid() else "NOT set",

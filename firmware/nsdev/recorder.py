@@ -12,6 +12,8 @@ from nsdev.compat import write_atomic
 from nsdev.core import nfcodec, nfdecode, nfencode, vocab
 
 _ENOSPC = 28
+_BOOT_CLOCK_FILE = "boot_clock.json"  # ids of the nights on this power-on's boot clock
+_MIN_WALL_UNIX_S = 978307200  # 2001-01-01: below it a time is the boot clock (from 2000)
 _SCRATCH = vocab.MAX_PAYLOAD + vocab.FRAME_OVERHEAD
 _END_TAIL = 64  # a NIGHT_END record (six varints) is always shorter than this
 
@@ -357,6 +359,123 @@ class Recorder:
         self.add_event(unix_s, vocab.EV_RESET, (reset_cause, gap_s))
         self.flush()
         return nid
+
+    # ---- the wall clock unknown (docs/night-format.md, "Wall clock unknown") ----------------
+
+    def open_night_id(self):
+        """The night left open when the board stopped (before recover()), or None."""
+        return self._idx["open"]
+
+    def close_unresumable(self, reason=vocab.END_CLOCK_LOST):
+        """The open night cannot go on (its clock was lost): close it at its last record's time
+        (a torn tail cut first). -> its id, or None."""
+        nid = self._idx["open"]
+        if nid is None or self.night_id is not None:
+            return None
+        self._reset_counts()
+        info = self._scan(nid)
+        if info is None:
+            return None
+        start, valid_end, size, last_s, closed = info
+        if valid_end < size:
+            self._truncate(nid, valid_end)
+        self.night_id = nid
+        self.start_unix_s = start
+        self._n = 0
+        if closed:
+            self._close_file()
+            row = self._row(nid)
+            if row is not None:
+                row[3] = 1
+            self._idx["open"] = None
+            self._write_index()
+            self.night_id = None
+            return nid
+        return self.end_night(start + (last_s or 0), reason)
+
+    def boot_clock_nights(self):
+        """Ids of the nights recorded on this power-on's boot clock (wall clock unknown)."""
+        try:
+            with open(self.root + "/" + _BOOT_CLOCK_FILE) as f:
+                ids = json.load(f)
+        except (OSError, ValueError):
+            return []
+        if not isinstance(ids, list):
+            return []
+        return [i for i in ids if isinstance(i, int)]
+
+    def set_boot_clock_nights(self, ids):
+        try:
+            if ids:
+                write_atomic(self.root + "/" + _BOOT_CLOCK_FILE, json.dumps(ids))
+            else:
+                os.remove(self.root + "/" + _BOOT_CLOCK_FILE)
+        except OSError:
+            pass
+
+    def reanchor(self, delta_s):
+        """The wall clock is now known, delta_s = wall clock - boot clock: move every night of
+        this power-on's boot clock onto the wall clock. Times inside a night are offsets from
+        its header's start, so only the header changes (the file is rewritten, write-then-
+        rename). -> ids re-anchored."""
+        done = []
+        for nid in self.boot_clock_nights():
+            row = self._row(nid)
+            if row is None:
+                continue
+            if nid == self.night_id:
+                self.flush()
+                self._close_file()
+            if self._rewrite_start(nid, delta_s):
+                row[1] += delta_s
+                done.append(nid)
+                if nid == self.night_id:
+                    self.start_unix_s += delta_s
+                    self._last_unix_s += delta_s
+        self.set_boot_clock_nights([])
+        if done:
+            self._write_index()
+        return done
+
+    def _rewrite_start(self, nid, delta_s):
+        if self._scratch is None:
+            self._scratch = bytearray(_SCRATCH)
+        buf = self._scratch
+        mv = memoryview(buf)
+        path = self._path(nid)
+        tmp = path + ".tmp"
+        try:
+            with open(path, "rb") as src:
+                got = src.readinto(mv[:4 + 3])
+                if got != 7 or bytes(buf[:4]) != vocab.MAGIC or buf[4] != vocab.REC_HEADER:
+                    return False
+                ln = buf[5] | (buf[6] << 8)
+                if ln > vocab.MAX_PAYLOAD:
+                    return False
+                src.readinto(mv[7:11 + ln])
+                if nfcodec.check_frame(buf, 4, 11 + ln) != ln:
+                    return False
+                h = nfdecode.decode_payload(vocab.REC_HEADER, buf, 7, 7 + ln)
+                if h["start_unix_s"] >= _MIN_WALL_UNIX_S:
+                    return False  # already on the wall clock
+                p = nfencode.write_magic(buf, 0)
+                p = nfencode.encode_header(
+                    buf, p, h["device_id"], h["night_id"], h["start_unix_s"] + delta_s,
+                    h["utc_offset_s"], h["fw_version"], h["epoch_s"], h["sensor_config"])
+                if p < 0:
+                    return False
+                with open(tmp, "wb") as dst:
+                    dst.write(mv[:p])
+                    while True:
+                        got = src.readinto(mv)
+                        if not got:
+                            break
+                        dst.write(mv[:got])
+            os.rename(tmp, path)
+        except (OSError, ValueError, KeyError):
+            self.write_errors += 1
+            return False
+        return True
 
     def _scan(self, nid):
         """Walk the file record by record (bounded RAM). -> (start_unix_s, end of the last

@@ -176,3 +176,4 @@ END_SCHEDULE = 0
 END_CONTACT_LOST = 1
 END_MANUAL = 2
 END_NEW_NIGHT = 3  # a new night started while this one was open
+END_CLOCK_LOST = 4  # power and the clock were lost: the night cannot go on at its wall time

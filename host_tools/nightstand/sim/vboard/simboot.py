@@ -299,7 +299,10 @@ def main():
         _serve(cfg, sim_dir)
         return
     time.setup(cfg["start_unix_s"], cfg["duration_s"], cfg.get("ticks_start_ms", 0),
-               cfg.get("rtc_valid", True))
+               cfg.get("rtc_valid", True), cfg.get("boot_clock_s", 0))
+    # A DevKitC has no battery-backed RTC: a power loss can restart the clock at 2000-01-01.
+    rtc_lost_on_power_loss = bool(cfg.get("rtc_lost_on_power_loss", False))
+    world.reset_cause = int(cfg.get("boot_reset_cause", 1))
     time.progress_every_us = int(cfg.get("progress_every_s", 60)) * 1000000
     vasyncio.install()
     import machine  # noqa: F401  (C on the board: the board's cost here, imported up front)
@@ -322,6 +325,8 @@ def main():
             # Power dips at scheduled times: RAM and the firmware are lost, the flash is kept.
             if glitches and now_us >= glitches[0]:
                 glitches.pop(0)
+                if rtc_lost_on_power_loss:
+                    time.lose_rtc()
                 raise world.SimReset(1, "power glitch")
 
         time.add_listener(_glitch)
@@ -377,6 +382,8 @@ def main():
                 raise
             # Power lost: RAM and the firmware are gone; the flash keeps what littlefs committed.
             power_cuts.append(time.now_us // 1000000)
+            if rtc_lost_on_power_loss:
+                time.lose_rtc()
             _say("powercut", time.now_us // 1000000)
             e = None
             world.reset_cause = 1  # machine.PWRON_RESET
@@ -399,6 +406,8 @@ def main():
         "heap_base": heap_base,
         "resets": resets,
         "power_cuts": power_cuts,
+        "rtc_valid": time.rtc_valid,
+        "boot_clock_s": None if time.rtc_valid else (time.now_us - time.rtc_lost_at_us) // 1000000,
         "devices": {},
         "honest": _honest_stats(ht, devices),
     }

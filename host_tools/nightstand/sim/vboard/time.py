@@ -109,9 +109,14 @@ def _charge(now):
     return v
 
 
-def setup(unix_start_s, duration_s, ticks_start_ms=0, rtc_ok=True):
-    global now_us, end_us, ticks0_ms, unix0_s, rtc_valid, _next_progress_us
+rtc_lost_at_us = 0  # when the RTC last restarted from 2000-01-01 (power lost, no battery)
+
+
+def setup(unix_start_s, duration_s, ticks_start_ms=0, rtc_ok=True, boot_clock_s=0):
+    """boot_clock_s: with rtc_ok False, what the unset RTC reads at the start (s since 2000)."""
+    global now_us, end_us, ticks0_ms, unix0_s, rtc_valid, _next_progress_us, rtc_lost_at_us
     global _tick_ms, _tick_us, _sub_ms_us
+    rtc_lost_at_us = -int(boot_clock_s) * 1000000
     now_us = 0
     end_us = int(duration_s * 1000000) if duration_s > 0 else -1
     ticks0_ms = ticks_start_ms & _MASK
@@ -289,19 +294,27 @@ def set_unix_now_s(unix_s):
     rtc_valid = True
 
 
+def lose_rtc():
+    """Power lost on a board without a battery-backed RTC: the clock restarts at 2000-01-01."""
+    global rtc_valid, rtc_lost_at_us
+    rtc_valid = False
+    rtc_lost_at_us = now_us
+
+
 def time():
     if speed_factor:
         settle()
-    # A board without a valid RTC boots at the epoch, as a real ESP32 does after power loss.
-    base = unix0_s if rtc_valid else _EPOCH_2000_UNIX_S
-    return base + now_us // 1000000 - _EPOCH_2000_UNIX_S
+    if not rtc_valid:  # counts from 2000-01-01 since the RTC restarted, as a real ESP32 does
+        return (now_us - rtc_lost_at_us) // 1000000
+    return unix0_s + now_us // 1000000 - _EPOCH_2000_UNIX_S
 
 
 def time_ns():
     if speed_factor:
         settle()
-    base = unix0_s if rtc_valid else _EPOCH_2000_UNIX_S
-    return (base - _EPOCH_2000_UNIX_S) * 1000000000 + now_us * 1000
+    if not rtc_valid:
+        return (now_us - rtc_lost_at_us) * 1000
+    return (unix0_s - _EPOCH_2000_UNIX_S) * 1000000000 + now_us * 1000
 
 
 def _days_to_civil(days):
