@@ -568,6 +568,7 @@ class App:
                     self.board.wifi_connect(wifi[0], wifi[1])
                 except Exception as e:  # the radio must not stop the recording
                     compat.log("[wifi] cannot start: %s" % health.describe(e))
+            tasks.append(self.ntp_task())
             tasks.append(netserve.serve_tcp(SyncDevice(self), self.board.wifi_connected,
                                             self.cfg["tcp_port"], self.board.tcp_host()))
         self._boot_repairs()
@@ -588,6 +589,29 @@ class App:
         self.boot_repairs = self.rec.repairs + bootfiles.repairs
         self.rec.repairs = []
         bootfiles.repairs = []
+
+    def set_clock(self, unix_s):
+        """Set the RTC (host at sync, or NTP). -> new clock minus old clock (s)."""
+        delta = unix_s - compat.unix_time()
+        was_valid = self.clock_valid()
+        self.board.set_clock(unix_s)
+        if not was_valid:
+            # The boot clock's nights move onto the wall clock, and so does what counts on it.
+            self.rec.reanchor(delta)
+            if self._pipe_t0_ms is not None:
+                self._pipe_t0_ms += delta * 1000
+            if self._last_contact_s is not None:
+                self._last_contact_s += delta
+        return delta
+
+    async def ntp_task(self):
+        """With Wi-Fi configured: set an unset clock by NTP (once a minute until it works)."""
+        while not self.clock_valid():
+            await self._sleep("ntp", 60000)
+            unix_s = self.board.ntp_time()
+            if unix_s is not None and unix_s >= _CLOCK_VALID_UNIX_S:
+                self.event(vocab.EV_CLOCK_SET, (self.set_clock(unix_s),), "ntp")
+        self._due.pop("ntp", None)
 
     def apply_config(self, cfg):
         self.cfg = cfg

@@ -158,6 +158,20 @@ class Board:
         machine.RTC().memory(MAINT_FLAG)
         machine.reset()
 
+    def ntp_time(self):
+        """UTC Unix seconds from NTP while Wi-Fi is up, else None. Blocks up to ~1 s."""
+        if network is None or not self.wifi_connected():
+            return None  # the unix port (simulator): no NTP; the host sets the clock at sync
+        try:
+            import ntptime  # micropython-lib, frozen in the ESP32 image
+
+            from nsdev.compat import EPOCH_OFFSET_S
+
+            ntptime.timeout = 1
+            return ntptime.time() + EPOCH_OFFSET_S  # ntptime counts from the port's epoch
+        except (ImportError, OSError, OverflowError, ValueError):
+            return None
+
     def reset(self, why):
         """Save why, then reset. Only the application's top level calls this."""
         try:

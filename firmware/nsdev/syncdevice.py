@@ -55,15 +55,7 @@ class SyncDevice:
 
     def set_time(self, unix_s, utc_offset_s):
         app = self.app
-        delta = unix_s - compat.unix_time()
-        was_valid = app.clock_valid()
-        app.board.set_clock(unix_s)
-        if not was_valid:
-            # The boot clock's nights move onto the wall clock, and so does what counts on it.
-            app.rec.reanchor(delta)
-            app._pipe_t0_ms = None if app._pipe_t0_ms is None else app._pipe_t0_ms + delta * 1000
-            if app._last_contact_s is not None:
-                app._last_contact_s += delta
+        delta = app.set_clock(unix_s)  # re-anchors boot-clock nights if the clock was unset
         if utc_offset_s != app.cfg["utc_offset_s"]:
             new, errors = config.merge(app.cfg, {"utc_offset_s": utc_offset_s})
             if not errors:

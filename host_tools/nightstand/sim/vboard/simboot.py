@@ -146,14 +146,6 @@ def _honest_time(cfg):
     return ht
 
 
-def _task_name(task):
-    if task is None:
-        return None
-    text = str(getattr(task, "coro", task))  # "<generator object 'ppg_task' at ...>"
-    parts = text.split("'")
-    return parts[1] if len(parts) > 2 else text
-
-
 def _honest_stats(ht, devices):
     out = {
         "speed_factor": time.speed_factor,
@@ -165,7 +157,7 @@ def _honest_stats(ht, devices):
         "cpu_max_step_ms": time.cpu_max_step_us / 1000,
         "lateness_max_ms": world.lateness_max_ms,
         "lateness_max_at_s": world.lateness_max_at_us // 1000000,
-        "lateness_max_task": _task_name(world.lateness_max_task),
+        "lateness_max_task": world.lateness_max_task,
         "late_over_100ms": world.late_over_100ms,
         "wdt_timeout_ms": world.wdt_timeout_us // 1000,
         "wdt_max_gap_ms": world.wdt_max_gap_us // 1000,

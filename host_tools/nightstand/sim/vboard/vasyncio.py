@@ -35,7 +35,9 @@ class TaskQueue:
         if late > world.lateness_max_ms:
             world.lateness_max_ms = late
             world.lateness_max_at_us = world.now_us()
-            world.lateness_max_task = task
+            # its name only: a reference would keep a reset firmware's code alive
+            parts = str(task.coro).split("'")
+            world.lateness_max_task = parts[1] if len(parts) > 2 else "?"
         if late > 100:
             world.late_over_100ms += 1
         return task
