@@ -80,7 +80,11 @@ def simulate(cfg, t0_unix, dur_s, offset_s, presses=(), room=None, arousal=None,
                 y = lamp.level(ch)
                 if y > 0.0 and (out["min_nonzero_frac"] is None or y < out["min_nonzero_frac"]):
                     out["min_nonzero_frac"] = y
-            mel = ctrl.lamp_mel_edi_lx(lamp.level(WARM), lamp.level(AMBER))
+            # The light the lamp gave, from the PWM duty it was driven with (LED light under PWM
+            # is proportional to duty), not the controller's model of its own output.
+            c = ctrl.cfg
+            mel = (pw.duty / 65535 * float(c["warm_full_lux_at_eye"]) * float(c["warm_der"])
+                   + pa.duty / 65535 * float(c["amber_full_lux_at_eye"]) * float(c["amber_der"]))
             ph = ctrl.phase
             cap = caps.get(ph)
             if cap is not None:
