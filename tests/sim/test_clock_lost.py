@@ -70,7 +70,7 @@ def synced(tmp_path_factory):
     sim.update(rtc_valid=False, boot_clock_s=stats["boot_clock_s"], boot_reset_cause=5)
     sim.pop("resets_at_s", None)
     runner.write_sim_config(out, sim)
-    db = out / "store.sqlite3"
+    db = out / "host" / "store.sqlite3"
     with runner.start_usb(out) as dev, Store(db) as store:
         # What `nightstand sync` does, with the host's clock set to the simulated morning
         # (the host would give the device its real time; here that is the scenario's).
