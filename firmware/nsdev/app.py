@@ -26,6 +26,8 @@ _WDT_TIMEOUT_MS = 8000
 _CHECKIN_SLACK_MS = 5000  # a task this late for its promised check-in stops the WDT feed
 _CONTACT_HOLD_S = 600  # outside the schedule a night stays open this long after contact
 _NIGHT_AFTER_WAKE_S = 900  # the scheduled night ends 15 min after wake
+_RATE_MIN_MS = 30000  # the sample rate is first measured over 30 s (+-1 ms: 33 ppm)
+_RATE_MAX_MS = 6 * 3600 * 1000  # then over up to 6 h before the window restarts
 _MAX_BEATS_PER_EPOCH = 128  # 200 bpm * 30 s = 100
 _CLOCK_VALID_UNIX_S = light.MIN_VALID_UNIX_S
 
@@ -81,6 +83,9 @@ class App:
         self._bibi = array("i", [0] * _MAX_BEATS_PER_EPOCH)
         self._nb = 0
         self._pipe_t0_ms = 0  # unix ms of the pipeline's sample 0
+        self._rate_k = 1.0  # nominal / measured MAX30102 sample rate
+        self._rate_t0 = None  # ticks of the rate measurement's first read
+        self._rate_n = 0
         self._lamp_max = [0.0, 0.0]  # highest level per channel (warm, amber) this epoch
         self._epoch_flags = 0
         self._last_contact_s = None
@@ -182,6 +187,7 @@ class App:
                     last_read_ms = None
                     prev_full = False
                     self._pipe_t0_ms = None  # set at the first FIFO read
+                    self._rate_t0 = None  # the rate is measured again (k is kept)
                     self.ppg_health.ok()
                 except Exception as e:
                     drv = None
@@ -200,6 +206,7 @@ class App:
             # and the data read (DS "FIFO Overflow Counter"). Those are estimated from the
             # clock (the fraction carries over), or every later beat time would slip early.
             t1 = drv.pointers_ms
+            last_was_set = last_read_ms is not None
             lost = drv.overflow
             before = 0  # lost while the previous batch was being read: before this batch
             if last_read_ms is not None:
@@ -223,6 +230,7 @@ class App:
                 since_ms = compat.ticks_diff(compat.ticks_ms(), t1)
                 self._pipe_t0_ms = (compat.unix_time_ms() - since_ms
                                     - n * 1000 // self.cfg["ppg_rate_hz"])
+            self._measure_rate(t1, n + lost + before if last_was_set else 0)
             if before:
                 self.pipe.gap(before)
             if n:
@@ -256,19 +264,40 @@ class App:
                         self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG, e)
             await self._sleep("ppg", _PPG_POLL_MS)
 
+    def _true_ms(self, t_ms):
+        """Pipeline time (samples at the nominal rate) -> ms on the board's clock."""
+        k = self._rate_k
+        return t_ms if k == 1.0 else t_ms + int(t_ms * (k - 1.0))
+
+    def _measure_rate(self, t1, samples):
+        """The MAX30102's own oscillator sets its sample rate (a few % off nominal): count its
+        samples against the board's clock, from the first read on (the longer, the better)."""
+        if self._rate_t0 is None:
+            self._rate_t0 = t1
+            self._rate_n = 0
+            return
+        self._rate_n += samples
+        elapsed_ms = compat.ticks_diff(t1, self._rate_t0)
+        if elapsed_ms >= _RATE_MIN_MS and self._rate_n > 0:
+            k = elapsed_ms * (self.cfg["ppg_rate_hz"] / 1000.0) / self._rate_n
+            if 0.9 < k < 1.1:  # datasheet-plausible; else a counting fault, keep the old
+                self._rate_k = k
+        if elapsed_ms > _RATE_MAX_MS:  # keep ticks_diff far from its 2**29 ms limit
+            self._rate_t0 = None
+
     def _on_beat(self):
         b = self._beat
         self.resp.add_beat(b[0], b[1], b[2], b[3])
         ev = self.arousal.add_beat(b[0], b[1], b[2], b[3])
         if ev is not None:
-            onset_ms = self._pipe_t0_ms + ev.onset_ms
+            onset_ms = self._pipe_t0_ms + self._true_ms(ev.onset_ms)
             if self.rec.night_id is not None:
                 self.rec.add_event(onset_ms // 1000, vocab.EV_AROUSAL,
                                    (ev.duration_ms, int(ev.strength * 1000)), None,
                                    onset_ms % 1000)
         if b[3] or self.rec.night_id is None or self._nb >= _MAX_BEATS_PER_EPOCH:
             return  # flagged beats (no contact, motion, clipping, overflow) are not stored
-        t = self._pipe_t0_ms + b[0] - self.rec.start_unix_s * 1000
+        t = self._pipe_t0_ms + self._true_ms(b[0]) - self.rec.start_unix_s * 1000
         if t < 0:
             return
         i = self._nb
@@ -430,6 +459,14 @@ class App:
 
     def _close_epoch(self, start_s):
         ep = self.pipe.close_epoch()
+        k = self._rate_k  # the pipeline counts time at the nominal rate: rescale what depends
+        if k != 1.0:
+            if ep.hr_bpm is not None:
+                ep.hr_bpm /= k
+            if ep.rmssd_ms is not None:
+                ep.rmssd_ms *= k
+            if ep.sdnn_ms is not None:
+                ep.sdnn_ms *= k
         contact = ep.hr_bpm is not None and not (ep.flags & NO_CONTACT)
         self._update_night(start_s + vocab.EPOCH_S, contact)
         self._track_sleep_onset(start_s, ep.hr_bpm)

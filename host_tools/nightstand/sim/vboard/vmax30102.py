@@ -32,7 +32,7 @@ _MAX_SR_SPO2 = (6, 5, 4, 3)  # 69 us: 1600, 118: 1000, 215: 800, 411: 400
 _MAX_SR_HR = (7, 6, 5, 4)  # 69 us: 3200, 118: 1600, 215: 1000, 411: 800
 
 # Layout of the int32 state array shared with the viper kernels.
-_P_SR = const(0)  # ADC samples per second
+_P_SR = const(0)  # ADC samples per second x 1000 as the chip really makes them (oscillator error)
 _P_AVG = const(1)  # samples averaged per FIFO sample
 _P_FS = const(2)  # stimulus rate in mHz
 _P_K0 = const(3)  # stimulus index of the chunk's first triple
@@ -122,12 +122,12 @@ def _produce(p, stim, fifo) -> int:
     a2 = int(P[_P_A2])
     kb = int(P[_P_KB])
     rk = int(P[_P_RK])
-    # dt = microseconds from the first sample, kept as floor((RS + j * 1e6) / SR) for sample j
-    # by adding 1e6 // SR and carrying the remainder (no j * 1e6 product).
+    # dt = microseconds from the first sample, kept as floor((RS + j * 1e9) / SR) for sample j
+    # (SR in mHz) by adding 1e9 // SR and carrying the remainder (no j * 1e9 product).
     dt = 0
     rem = int(P[_P_RS])
-    dq = 1000000 // sr
-    dr = 1000000 - dq * sr
+    dq = 1000000000 // sr  # sr in mHz (the oscillator error included)
+    dr = 1000000000 - dq * sr
     alc = 0
     done = 0
     P[_P_NEEDK] = -1
@@ -264,6 +264,10 @@ class VirtualMAX30102(world.VirtualChip):
         nack = spec.get("nack_after_s")
         self._nack_after_us = -1 if nack is None else int(nack * 1000000)
         self.reset_stuck = bool(spec.get("reset_stuck", False))
+        # MODEL: the sample clock runs (1 + osc_error) times the nominal rate. The datasheet
+        # (19-7740) states no sample-rate tolerance; an uncalibrated on-chip RC oscillator of a
+        # few % is assumed (issue 10: +-2 %).
+        self._osc_milli = 1000.0 * (1.0 + float(spec.get("osc_error", 0.0)))
         self._p = array.array("i", [0] * _P_SIZE)
         self._fifo = array.array("i", [0] * 64)
         self._chunk = array.array("i", [0] * (3 * _CHUNK))
@@ -307,7 +311,7 @@ class VirtualMAX30102(world.VirtualChip):
         p = self._p
         mode = r[0x09] & 0x07
         spo2 = r[0x0A]
-        p[_P_SR] = _SR_HZ[(spo2 >> 2) & 0x07]
+        p[_P_SR] = int(_SR_HZ[(spo2 >> 2) & 0x07] * self._osc_milli + 0.5)
         p[_P_AVG] = _AVG[r[0x08] >> 5]
         p[_P_RANGE] = _RANGE_NA[(spo2 >> 5) & 0x03]
         p[_P_KEEP] = _FULL ^ ((1 << (3 - (spo2 & 0x03))) - 1)  # 15..18 bit (DS Table 7)
@@ -351,8 +355,8 @@ class VirtualMAX30102(world.VirtualChip):
         if not self._running:
             return
         p = self._p
-        per = p[_P_AVG] * 1000000
-        # FIFO sample m is complete at t0 + (m+1)*AVG*1e6 // SR.
+        per = p[_P_AVG] * 1000000000
+        # FIFO sample m is complete at t0 + (m+1)*AVG*1e9 // (SR in mHz).
         due = ((now - self._t0_us + 1) * p[_P_SR] - 1) // per
         pending = due - self._made
         if pending <= 0:
@@ -408,12 +412,12 @@ class VirtualMAX30102(world.VirtualChip):
         p = self._p
         sr = p[_P_SR]
         avg = p[_P_AVG]
-        most = sr // avg if sr >= avg else 1  # <= 1 s of samples per kernel call
+        most = (sr // 1000) // avg if sr >= 1000 * avg else 1  # <= ~1 s of samples per call
         fs = p[_P_FS]
         while n > 0:
             # The first ADC sample's time, exactly (arbitrary-precision ints here); the kernel
             # works relative to it (docs/simulation.md: the virtual board on the twin).
-            a = ((m * avg + p[_P_SUB]) + 1) * 1000000
+            a = ((m * avg + p[_P_SUB]) + 1) * 1000000000  # sr in mHz
             t = self._t0_us + a // sr
             p[_P_RS] = a % sr
             p[_P_KB] = t * fs // 1000000000
