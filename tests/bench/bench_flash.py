@@ -84,12 +84,14 @@ def main() -> int:
         t = time.monotonic()
         proc = run_micropython(
             [str(ROOT / "tests/firmware/mp_powercut.py"), tmp, str(args.cuts), str(args.seed),
-             "120", "1500"], path=path, heapsize="1M", cwd=Path(tmp), timeout=3600)
+             "120", "1500", "torn"], path=path, heapsize="1M", cwd=Path(tmp), timeout=3600)
         if proc.returncode:
             print(proc.stdout.decode()[-2000:], proc.stderr.decode()[-2000:])
             return 1
         res = json.loads(proc.stdout.decode().strip().splitlines()[-1])
-        print(f"power cuts: cuts tried {res['cuts']} / nights damaged {res['nights_damaged']} / "
+        print(f"power cuts (writes torn at a random byte, erases at a random offset; every "
+              f"night checked after every cut): cuts tried {res['cuts']} / "
+              f"nights damaged {res['nights_damaged']} / "
               f"max epochs lost {res['max_epochs_lost']}  (nights {res['nights']}, "
               f"resumed {res['resumed']}, reformatted {res['formatted']}, "
               f"{time.monotonic() - t:.0f} s)")

@@ -44,7 +44,8 @@ class VFlash:
     ioctl 4 = block count, 5 = block size, 6 = erase). Every write or erase counts as one
     operation; with cut_after_writes = N the (N+1)-th operation raises PowerCut and the device
     stays dead (all later writes are lost) until it is opened again. torn=True writes a prefix of
-    the interrupted write (NOR programs byte by byte) before cutting."""
+    the interrupted write (NOR programs byte by byte), or erases a prefix of the interrupted
+    erase's sector, before cutting."""
 
     def __init__(self, path, size_bytes=2 * 1024 * 1024, cut_after_writes=None, torn=False,
                  seed=1):
@@ -138,6 +139,11 @@ class VFlash:
             if timing is not None:
                 _busy(TIMINGS[timing][1])
             if not self._count():
+                if self.torn:
+                    # An interrupted sector erase: a random part of the sector is erased, the
+                    # rest still holds the old data (MODEL: NOR erases are not atomic).
+                    self._f.seek(arg * BLOCK_SIZE)
+                    self._f.write(b"\xff" * self._rand(BLOCK_SIZE))
                 raise PowerCut("power cut during erase %d" % self.writes)
             self.erases += 1
             t0 = time.real_ticks_us()
