@@ -284,7 +284,6 @@ class VirtualMAX30102(world.VirtualChip):
         self.samples_read = 0
         self.samples_lost = 0
         self.overflows = 0  # FIFO overflow episodes (reads that found samples lost)
-        self._loss_log = array.array("i", [0] * 80)  # (ms, samples lost) of the first 40
         self._por()
         self._status1 = 0x01  # PWR_RDY after power-up (DS Interrupt Status 1)
         self._load(0)
@@ -391,11 +390,7 @@ class VirtualMAX30102(world.VirtualChip):
         self.samples_produced += pending
         if lost:
             self.samples_lost += lost
-            k = self.overflows
-            if k < 40:  # preallocated: this path runs under heap_lock in driver tests
-                self._loss_log[2 * k] = now // 1000
-                self._loss_log[2 * k + 1] = lost
-            self.overflows = k + 1
+            self.overflows += 1
             ovf = self._ovf + lost
             self._ovf = ovf if ovf < 31 else 31  # DS: saturates at 0x1F
         en = self._regs[0x02]
@@ -566,8 +561,6 @@ class VirtualMAX30102(world.VirtualChip):
             "samples_read": self.samples_read,
             "samples_lost": self.samples_lost,
             "overflows": self.overflows,
-            "loss_log": [[self._loss_log[2 * i], self._loss_log[2 * i + 1]]
-                         for i in range(min(self.overflows, 40))],
         }
 
     def finish(self):
