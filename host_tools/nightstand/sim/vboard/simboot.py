@@ -147,6 +147,8 @@ def _honest_time(cfg):
 
 
 def _honest_stats(ht, devices):
+    if not ht:  # honest time off: nothing to report (and the heap may be full at the end)
+        return {}
     out = {
         "speed_factor": time.speed_factor,
         "flash_timing": ht.get("flash_timing"),
@@ -387,7 +389,8 @@ def main():
             _mount_littlefs(vflash, sim_dir, cfg, cuts)
             time.remark()
     real_us = time.real_ticks_diff(time.real_ticks_us(), real0)
-    gc.collect()  # the report below needs heap; the firmware's garbage goes first
+    _purge_firmware()  # the report below needs heap: the finished firmware goes first
+    gc.collect()
     stats = {
         "status": status,
         "sim_s": time.now_us / 1e6,
