@@ -84,6 +84,10 @@ class App:
         self._nb = 0
         self._pipe_t0_ms = 0  # unix ms of the pipeline's sample 0
         self._rate_k = 1.0  # nominal / measured MAX30102 sample rate
+        # pipeline ms -> board ms is piecewise linear: k applies from (base_t, base_true) on, so a
+        # new measurement window (or a rebased pipeline clock) never moves the times before it
+        self._rate_base_t = 0
+        self._rate_base_true = 0
         self._rate_t0 = None  # ticks of the rate measurement's first read
         self._rate_n = 0
         self._lamp_max = [0.0, 0.0]  # highest level per channel (warm, amber) this epoch
@@ -188,6 +192,7 @@ class App:
                     prev_full = False
                     self._pipe_t0_ms = None  # set at the first FIFO read
                     self._rate_t0 = None  # the rate is measured again (k is kept)
+                    self._rate_base_t = self._rate_base_true = 0  # the pipeline's clock restarts
                     self.ppg_health.ok()
                 except Exception as e:
                     drv = None
@@ -265,9 +270,17 @@ class App:
             await self._sleep("ppg", _PPG_POLL_MS)
 
     def _true_ms(self, t_ms):
-        """Pipeline time (samples at the nominal rate) -> ms on the board's clock."""
+        """Pipeline time (samples at the nominal rate) -> ms on the board's clock since the
+        pipeline's sample 0."""
+        d = t_ms - self._rate_base_t
         k = self._rate_k
-        return t_ms if k == 1.0 else t_ms + int(t_ms * (k - 1.0))
+        return self._rate_base_true + (d if k == 1.0 else d + int(d * (k - 1.0)))
+
+    def _pipe_ms(self, true_ms):
+        """The inverse of _true_ms: board ms since sample 0 -> pipeline time."""
+        d = true_ms - self._rate_base_true
+        k = self._rate_k
+        return self._rate_base_t + (d if k == 1.0 else int(d / k))
 
     def _measure_rate(self, t1, samples):
         """The MAX30102's own oscillator sets its sample rate (a few % off nominal): count its
@@ -284,6 +297,10 @@ class App:
                 self._rate_k = k
         if elapsed_ms > _RATE_MAX_MS:  # keep ticks_diff far from its 2**29 ms limit
             self._rate_t0 = None
+            # the next window's k applies from here on: what came before keeps its times
+            now = self.pipe.time_ms()
+            self._rate_base_true = self._true_ms(now)
+            self._rate_base_t = now
 
     def _on_beat(self):
         b = self._beat
@@ -472,7 +489,7 @@ class App:
         self._track_sleep_onset(start_s, ep.hr_bpm)
         # the epoch's end on the beat clock: an arousal scores the epoch holding its onset
         arousal_score = self.arousal.close_epoch(
-            (start_s + vocab.EPOCH_S) * 1000 - self._pipe_t0_ms)
+            self._pipe_ms((start_s + vocab.EPOCH_S) * 1000 - self._pipe_t0_ms))
         resp = None
         if contact and not ep.flags:  # motion, clipping, lost samples: unknown, not wrong
             resp = self.resp.estimate(self.pipe.time_ms(), ep.hr_bpm)
@@ -488,7 +505,7 @@ class App:
         if d:
             self.arousal.rebase(d)
             self.resp.rebase(d)
-            self._pipe_t0_ms += d
+            self._rate_base_t -= d  # pipeline times moved by d: the board times do not
         if ep.hr_bpm is not None:
             self._last_hr = ep.hr_bpm
         if ep.rmssd_ms is not None:
