@@ -187,7 +187,8 @@ def sim_text(r: runner.SimResult, name: str = "") -> str:
         f"Simulation {name}".rstrip() + ":",
         f"  {r.sim_s / 3600:.1f} h simulated in {r.wall_s:.1f} s ({d['speedup']:.0f}x real time),"
         f" firmware CPU {d['firmware_cpu_ms_per_sim_s']:.2f} ms per simulated second,",
-        f"  firmware data heap peak {r.heap_peak / 1024:.0f} KiB (live after GC; budget 128 KiB)",
+        f"  firmware data heap peak {r.heap_peak / 1024:.0f} KiB (live after GC; budget "
+        f"{r.heap_budget.rstrip('Kk')} KiB)",
     ]
     if r.resets:
         lines.append(f"  board resets: {len(r.resets)} ({', '.join(str(x[2]) for x in r.resets)})")
