@@ -327,14 +327,18 @@ class Recorder:
         self.night_id = None
         return nid
 
+    def _scan_open(self):
+        """(id, scan) of the night left open when the board stopped; scan None: nothing to do."""
+        nid = self._idx["open"]
+        if nid is None or self.night_id is not None:
+            return nid, None
+        self._reset_counts()
+        return nid, self._scan(nid)
+
     def recover(self, unix_s, reset_cause=vocab.RESET_UNKNOWN):
         """After boot: reopen the night that was open when the board stopped, cut a torn tail,
         and log a RESET event (cause, gap_s). -> the resumed night id, or None."""
-        nid = self._idx["open"]
-        if nid is None or self.night_id is not None:
-            return None
-        self._reset_counts()
-        info = self._scan(nid)
+        nid, info = self._scan_open()
         if info is None:
             return None
         start, valid_end, size, last_s, closed = info
@@ -369,11 +373,7 @@ class Recorder:
     def close_unresumable(self, reason=vocab.END_CLOCK_LOST):
         """The open night cannot go on (its clock was lost): close it at its last record's time
         (a torn tail cut first). -> its id, or None."""
-        nid = self._idx["open"]
-        if nid is None or self.night_id is not None:
-            return None
-        self._reset_counts()
-        info = self._scan(nid)
+        nid, info = self._scan_open()
         if info is None:
             return None
         start, valid_end, size, last_s, closed = info

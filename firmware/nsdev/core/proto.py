@@ -514,15 +514,20 @@ class FrameAuth:
         buf[end + 2] = (c >> 16) & 0xFF
         buf[end + 3] = (c >> 24) & 0xFF
         total = n + AUTH_TRAILER_LEN
+        h = self._header(ftype, seq, total)
+        mv = memoryview(buf)
+        buf[end + CTR_LEN:end + AUTH_TRAILER_LEN] = self._send.tag(h, mv[HEADER_LEN:end + CTR_LEN])
+        return total
+
+    def _header(self, ftype, seq, total):
+        """The frame header the tag covers (type, seq, length), in a buffer kept for reuse."""
         h = self._head
         h[0] = ftype
         h[1] = seq & 0xFF
         h[2] = (seq >> 8) & 0xFF
         h[3] = total & 0xFF
         h[4] = total >> 8
-        mv = memoryview(buf)
-        buf[end + CTR_LEN:end + AUTH_TRAILER_LEN] = self._send.tag(h, mv[HEADER_LEN:end + CTR_LEN])
-        return total
+        return h
 
     def open(self, ftype, seq, payload):
         """The data of a received authenticated frame (a memoryview into payload), or None if
@@ -531,12 +536,7 @@ class FrameAuth:
         if total < AUTH_TRAILER_LEN:
             return None
         end = total - TAG_LEN
-        h = self._head
-        h[0] = ftype
-        h[1] = seq & 0xFF
-        h[2] = (seq >> 8) & 0xFF
-        h[3] = total & 0xFF
-        h[4] = total >> 8
+        h = self._header(ftype, seq, total)
         mv = memoryview(payload)
         if not compare_digest(mv[end:], self._recv.tag(h, mv[:end])):
             return None
