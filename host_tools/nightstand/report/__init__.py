@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from nightstand import journal as journal_mod
@@ -73,11 +74,20 @@ def write_night_reports(store: Store, row_ids: list[int],
     raw file, ...). -> (pages written, one "night ID: why" per night that failed). A problem
     that would fail every night (the output folder, the store itself) is raised at once."""
     prepare_out_dir(out_dir)
+    return each_night(row_ids, lambda row_id: [write_night_report(store, row_id, out_dir)],
+                      draw_errors=True)
+
+
+def each_night(row_ids: list[int], write: Callable[[int], list[Path]], *,
+               draw_errors: bool = False) -> tuple[list[Path], list[str]]:
+    """Run `write` for each night, going on past one that fails (the batch commands: report
+    --all, export of several nights). -> (files written, one "night ID: why" per failure).
+    A single night's error, and a damaged store (every night would fail), are raised."""
     written: list[Path] = []
     failed: list[str] = []
     for row_id in row_ids:
         try:
-            written.append(write_night_report(store, row_id, out_dir))
+            written += write(row_id)
         except StoreDamaged:
             raise
         except UserError as e:
@@ -86,7 +96,7 @@ def write_night_reports(store: Store, row_ids: list[int],
             failed.append(f"night {row_id}: {e}")
         except (ValueError, ArithmeticError, IndexError, KeyError, RuntimeError) as e:
             # data this night holds that the report code cannot draw: the other nights go on
-            if len(row_ids) == 1:
+            if len(row_ids) == 1 or not draw_errors:
                 raise
             failed.append(f"night {row_id}: cannot be reported ({type(e).__name__}: "
                           f"{''.join(str(e).splitlines()[:1])[:120]})")
