@@ -38,7 +38,10 @@ def _truth_beats_s(gen) -> np.ndarray:
 def slow_cpu(tmp_path_factory):
     """A CPU 1000x slower than the host (20x slower than an ESP32): the FIFO overflows often."""
     out = tmp_path_factory.mktemp("slow")
-    gen, result = simulate(validate(SCENARIO), out, quiet=True,
+    # This checks gaps, not memory: with a 1000x-slow CPU on a loaded host (two test runs at
+    # once) the 128 KiB default heap ran out once (MemoryError allocating 1.5 KiB);
+    # docs/simulation.md lists it as a known weakness.
+    gen, result = simulate(validate(SCENARIO), out, quiet=True, heapsize="256K",
                            honest=runner.honest_time_config(1000.0, None))
     (night,) = nights_in_flash(out)
     return gen, result, night
