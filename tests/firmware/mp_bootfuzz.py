@@ -13,6 +13,7 @@ import time
 
 import vasyncio
 import world
+from mp_rng import Rng
 
 T0 = 1767225600  # 2026-01-01 00:00 UTC: inside the default schedule, so the app records at boot
 
@@ -33,26 +34,6 @@ KNOWN_BAD = {
     "wifi.json": ['[1]', '{"ssid":5}', '{"ssid":"x","password":[1]}'],
     "config.json": ['[1]', '{"bedtime":7}'],
 }
-
-
-class Rng:
-    def __init__(self, seed):
-        self.x = seed or 1
-
-    def next(self, n):
-        x = self.x
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self.x = x
-        return x % n
-
-    def pick(self, seq):
-        return seq[self.next(len(seq))]
-
-    def bytes(self, n):
-        return bytes(self.next(256) for _ in range(n))
-
 
 SCALARS = ("null", "true", "false", "0", "-1", "1", "2", "1e400", "-1e400", "NaN", "Infinity",
            "123456789012345678901234567890", "0.5", "-0.0", '""', '"x"', '"2"', '"\\u0000"',

@@ -7,24 +7,12 @@ import json
 import sys
 
 import vflash
+from mp_rng import Rng
 from nsdev.core import nightfile, vocab
 from nsdev.recorder import Recorder
 
 T0 = 1767225600 + 22 * 3600  # 2026-01-01 22:00 UTC
 SIZE = 2 * 1024 * 1024
-
-
-class Rng:
-    def __init__(self, seed):
-        self.x = seed or 1
-
-    def next(self, n):
-        x = self.x
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self.x = x
-        return x % n
 
 
 def read_all(rec, nid):
