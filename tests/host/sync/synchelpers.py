@@ -184,14 +184,11 @@ def _pump_pair(a_read, a_write, b_read, b_write, fds, faults: Faults, rnd: rando
                 (b_write if fd == fds[0] else a_write)(data)
 
 
-class TCPRelay:
-    """Listens on 127.0.0.1:port and relays each connection to the device through `faults`."""
+class LoopbackListener:
+    """Listens on 127.0.0.1 (an ephemeral port) and hands each connection to `_serve` on its
+    own thread; `close()` stops accepting."""
 
-    def __init__(self, upstream_port: int, faults: Faults) -> None:
-        self.upstream = upstream_port
-        self.faults = faults
-        self.rnd = random.Random(faults.seed)
-        self.budget = [int(faults.cut_every_bytes * (0.5 + self.rnd.random()))]
+    def __init__(self) -> None:
         self.srv = socket.socket()
         self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.srv.bind(("127.0.0.1", 0))
@@ -211,6 +208,25 @@ class TCPRelay:
             except OSError:
                 return
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stop.set()
+        self.srv.close()
+        self.thread.join(timeout=2)
+
+
+class TCPRelay(LoopbackListener):
+    """Relays each connection to the device on 127.0.0.1:upstream_port through `faults`."""
+
+    def __init__(self, upstream_port: int, faults: Faults) -> None:
+        self.upstream = upstream_port
+        self.faults = faults
+        self.rnd = random.Random(faults.seed)
+        self.budget = [int(faults.cut_every_bytes * (0.5 + self.rnd.random()))]
+        super().__init__()
 
     def _serve(self, c: socket.socket) -> None:
         try:
@@ -247,11 +263,6 @@ class TCPRelay:
                 except OSError:
                     pass
                 s.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.srv.close()
-        self.thread.join(timeout=2)
 
 
 class PtyBridge:

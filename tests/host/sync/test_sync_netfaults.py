@@ -8,7 +8,6 @@ import os
 import select
 import socket
 import struct
-import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from nightstand.sync.client import AuthFrameError, Client, DeviceError
 from nightstand.sync.transport import TCPTransport
 from nsdev import netserve, sync
 from nsdev.core import proto
-from synchelpers import random_nights, start_tcp_device
+from synchelpers import LoopbackListener, random_nights, start_tcp_device
 
 SECRET = bytes(range(7, 39))
 NIGHTS = random_nights(3, 5000, seed=5)
@@ -152,7 +151,7 @@ def test_frame_spliced_from_another_session_is_rejected(device):
     assert device.acks() == []
 
 
-class FrameMITM:
+class FrameMITM(LoopbackListener):
     """A relay on 127.0.0.1 that parses frames in both directions and rewrites the first frame
     for which `alter(direction, type, payload)` returns new payload bytes (CRC recomputed, so
     only authentication can catch it). direction: "h2d" or "d2h"."""
@@ -162,23 +161,7 @@ class FrameMITM:
         self.alter = alter
         self.altered = 0
         self.alter_every = False  # False: only the first matching frame
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(4)
-        self.srv.settimeout(0.1)
-        self.port = self.srv.getsockname()[1]
-        self.stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                c, _ = self.srv.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+        super().__init__()
 
     def _rewrite(self, direction: str, buf: bytearray) -> bytes:
         """Whole frames from the front of buf (kept: an incomplete tail)."""
@@ -217,10 +200,6 @@ class FrameMITM:
         finally:
             c.close()
             u.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.srv.close()
 
 
 def test_mitm_altering_an_authenticated_request_is_rejected(device):
