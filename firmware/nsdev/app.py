@@ -4,7 +4,7 @@ import asyncio
 import gc
 from array import array
 
-from nsdev import VERSION, bootfiles, compat, config, health, netserve, pinmap, sync
+from nsdev import VERSION, bootfiles, compat, config, health, pinmap, sync
 from nsdev.core import hwcal, light, onset, tovocab, vocab
 from nsdev.core.arousal import ArousalEstimator
 from nsdev.core.ppg import MOTION, NO_CONTACT, LEDController, PPGPipeline
@@ -78,9 +78,12 @@ class App:
         self._env_lux = None  # lux of the last environment sample recorded
         # per-epoch accumulators
         self._beat = array("i", (0, 0, 0, 0))
-        self._bt = array("i", [0] * _MAX_BEATS_PER_EPOCH)  # beat times, ms since night start
-        self._bpwa = array("i", [0] * _MAX_BEATS_PER_EPOCH)
-        self._bibi = array("i", [0] * _MAX_BEATS_PER_EPOCH)
+        # The epoch's stored beats: the first one's time (ms since night start), the intervals
+        # after it (ms, clipped to 65535 as the night format stores them) and the amplitudes.
+        self._bt0 = 0
+        self._blast = 0  # time of the latest stored beat
+        self._bibi = array("H", bytes(2 * _MAX_BEATS_PER_EPOCH))
+        self._bpwa = array("i", bytes(4 * _MAX_BEATS_PER_EPOCH))
         self._nb = 0
         self._pipe_t0_ms = 0  # unix ms of the pipeline's sample 0
         self._rate_k = 1.0  # nominal / measured MAX30102 sample rate
@@ -318,7 +321,12 @@ class App:
         if t < 0:
             return
         i = self._nb
-        self._bt[i] = t
+        if i == 0:
+            self._bt0 = t
+        else:
+            d = t - self._blast
+            self._bibi[i - 1] = d if 0 < d < 65536 else 65535
+        self._blast = t
         self._bpwa[i] = b[2]
         self._nb = i + 1
 
@@ -558,10 +566,7 @@ class App:
         self._nb = 0
         if n == 0:
             return
-        t0 = self._bt[0]
-        for i in range(n - 1):
-            d = self._bt[i + 1] - self._bt[i]
-            self._bibi[i] = d if 0 < d < 65536 else 65535
+        t0 = self._bt0
         self.rec.add_beats(self.rec.start_unix_s + t0 // 1000, t0 % 1000, self._bibi,
                            self._bpwa, n)
 
@@ -623,6 +628,8 @@ class App:
                 except Exception as e:  # the radio must not stop the recording
                     compat.log("[wifi] cannot start: %s" % health.describe(e))
             tasks.append(self.ntp_task())
+            from nsdev import netserve  # only with Wi-Fi: its module costs RAM (~0.7 KiB)
+
             tasks.append(netserve.serve_tcp(SyncDevice(self), self.board.wifi_connected,
                                             self.cfg["tcp_port"], self.board.tcp_host()))
         self._boot_repairs()

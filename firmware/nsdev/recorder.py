@@ -16,6 +16,12 @@ _BOOT_CLOCK_FILE = "boot_clock.json"  # ids of the nights on this power-on's boo
 _MIN_WALL_UNIX_S = 978307200  # 2001-01-01: below it a time is the boot clock (from 2000)
 _SCRATCH = vocab.MAX_PAYLOAD + vocab.FRAME_OVERHEAD
 _END_TAIL = 64  # a NIGHT_END record (six varints) is always shorter than this
+# The RAM record buffer holds what one epoch adds before the storage task flushes it: at most
+# ~1.9 KB at a night's start (header 188 B + the 16 events queued before it, <= ~80 B each +
+# an epoch with 128 beats, <= 381 B), a few hundred bytes in any other epoch. 2 KiB, not the
+# 4 KiB it was: the ESP32's first heap is 56 KiB (docs/twin-and-image.md); while the flash
+# refuses writes it still keeps ~4 worst-case (~10 typical) epochs before records are lost.
+_BUF_BYTES = const(2048)
 
 
 _MAX_ID = const(99999999)  # night ids are 8 decimal digits in the file name
@@ -78,7 +84,8 @@ class Recorder:
     (called by the storage task at least once per epoch) appends them to the file."""
 
     def __init__(self, root="data", device_id="", fw_version="", sensor_config="",
-                 epoch_s=vocab.EPOCH_S, buf_bytes=4096, free_fn=None, low_free_bytes=160 * 1024,
+                 epoch_s=vocab.EPOCH_S, buf_bytes=_BUF_BYTES, free_fn=None,
+                 low_free_bytes=160 * 1024,
                  beats_min_free_bytes=64 * 1024, check_every=10, ibi_res_ms=vocab.IBI_RES_MS,
                  pwa_shift=vocab.PWA_SHIFT):
         self.root = root
@@ -338,6 +345,12 @@ class Recorder:
     def recover(self, unix_s, reset_cause=vocab.RESET_UNKNOWN):
         """After boot: reopen the night that was open when the board stopped, cut a torn tail,
         and log a RESET event (cause, gap_s). -> the resumed night id, or None."""
+        try:
+            return self._recover(unix_s, reset_cause)
+        finally:
+            self._scratch = None  # 2 KiB needed only at boot: not kept for the night
+
+    def _recover(self, unix_s, reset_cause):
         nid, info = self._scan_open()
         if info is None:
             return None
@@ -373,6 +386,12 @@ class Recorder:
     def close_unresumable(self, reason=vocab.END_CLOCK_LOST):
         """The open night cannot go on (its clock was lost): close it at its last record's time
         (a torn tail cut first). -> its id, or None."""
+        try:
+            return self._close_unresumable(reason)
+        finally:
+            self._scratch = None
+
+    def _close_unresumable(self, reason):
         nid, info = self._scan_open()
         if info is None:
             return None
@@ -433,6 +452,7 @@ class Recorder:
                     self.start_unix_s += delta_s
                     self._last_unix_s += delta_s
         self.set_boot_clock_nights([])
+        self._scratch = None
         if done:
             self._write_index()
         return done

@@ -279,6 +279,8 @@ class ArousalEstimator:
 EXPECTED_DECLINE_BPM = 4.0  # over the first 30 min after lights-out, until own baseline known
 _MIN_NIGHTS = const(3)
 _NIGHTS_WEIGHT = const(14)  # baseline ~ last two weeks (exponential)
+# Points kept per phase: one per 30-s epoch, and 30 min (1800 s) inclusive of both ends is 61.
+_PTS = const(64)
 
 
 # Stored baseline fields and their plausible ranges (a NaN fails every comparison, so it is
@@ -301,12 +303,23 @@ class Hyperarousal:
         self.base_hr = 0.0
         self.base_var = 0.0
         self.base_decline = 0.0
+        # One point per epoch in fixed arrays (RAM: a list of (unix ms, hr) tuples cost ~100 B
+        # a point on the ESP32: a tuple, a long int and a boxed float). Times are ms from a
+        # reference (small ints); HRs are kept as given (array 'd': exact on every VM).
+        # Evening: a ring of the last _PTS points before lights-out, the oldest dropped.
+        self._eve_t = array.array("i", bytes(4 * _PTS))
+        self._eve_h = array.array("d", bytes(8 * _PTS))
+        # After lights-out: ms since lights-out, the first _PTS points of the 30 min.
+        self._post_t = array.array("i", bytes(4 * _PTS))
+        self._post_h = array.array("d", bytes(8 * _PTS))
         self._new_night()
 
     def _new_night(self):
         self._lo_ms = None
-        self._eve = []  # (t_ms, hr) before lights-out
-        self._post = []  # (t_ms, hr) in the first 30 min after lights-out
+        self._ref_ms = None  # time of the night's first point (the evening's times count from it)
+        self._eve_i = 0  # ring position of the oldest evening point
+        self._eve_n = 0
+        self._post_n = 0
 
     def to_dict(self):
         return {"nights": self.nights, "base_hr": self.base_hr, "base_var": self.base_var,
@@ -339,32 +352,62 @@ class Hyperarousal:
         if hr_bpm is None:
             return
         if self._lo_ms is None:
-            self._eve.append((t_ms, hr_bpm))
+            if self._ref_ms is None:
+                self._ref_ms = t_ms
+            t = t_ms - self._ref_ms
+            et = self._eve_t
+            n = self._eve_n
             # Only the last 30 min before lights-out count as "evening".
-            while self._eve and t_ms - self._eve[0][0] > 1800000:
-                self._eve.pop(0)
-        elif 0 <= t_ms - self._lo_ms <= 1800000:
+            while n and t - et[self._eve_i] > 1800000:
+                self._eve_i = (self._eve_i + 1) % _PTS
+                n -= 1
+            if n == _PTS:  # faster than one point per epoch: the oldest goes
+                self._eve_i = (self._eve_i + 1) % _PTS
+                n -= 1
+            j = (self._eve_i + n) % _PTS
+            et[j] = t
+            self._eve_h[j] = hr_bpm
+            self._eve_n = n + 1
+        elif 0 <= t_ms - self._lo_ms <= 1800000 and self._post_n < _PTS:
             # Time since lights-out (< 2**21 ms, exact in float32): absolute Unix ms (~1.8e12)
             # have a 131-s step in the ESP32's single precision and would ruin the fit.
-            self._post.append((t_ms - self._lo_ms, hr_bpm))
+            self._post_t[self._post_n] = t_ms - self._lo_ms
+            self._post_h[self._post_n] = hr_bpm
+            self._post_n += 1
 
     def evening_hr(self):
-        if len(self._eve) < 6:
+        n = self._eve_n
+        if n < 6:
             return None
-        return sum(h for _, h in self._eve) / len(self._eve)
+        h = self._eve_h
+        s = 0
+        for k in range(n):  # oldest first, as the points came
+            s += h[(self._eve_i + k) % _PTS]
+        return s / n
 
     def decline_bpm(self):
         """HR decline over the first 30 min after lights-out (least-squares slope * 30 min)."""
-        pts = self._post
-        if len(pts) < 20:
+        n = self._post_n
+        if n < 20:
             return None
-        n = len(pts)
-        mt = sum(t for t, _ in pts) / n
-        mh = sum(h for _, h in pts) / n
-        sxx = sum((t - mt) * (t - mt) for t, _ in pts)
+        ts = self._post_t
+        hs = self._post_h
+        st = 0
+        sh = 0
+        for k in range(n):
+            st += ts[k]
+            sh += hs[k]
+        mt = st / n
+        mh = sh / n
+        sxx = 0
+        sxy = 0
+        for k in range(n):
+            d = ts[k] - mt
+            sxx += d * d
+            sxy += d * (hs[k] - mh)
         if sxx <= 0:
             return None
-        slope = sum((t - mt) * (h - mh) for t, h in pts) / sxx  # bpm per ms
+        slope = sxy / sxx  # bpm per ms
         return -slope * 1800000.0
 
     def score(self):

@@ -199,10 +199,6 @@ class PPGBreathing:
         self._x = array.array("f", [0.0] * _N)
         self._y = array.array("f", [0.0] * _N)
         self.rates = array.array("f", [0.0] * 3)
-        self._pw = array.array("f", [0.0] * (int(MAX_PER_MIN) - _F_LO + 3))
-        self._win = array.array("f", [0.0] * (_N // 2))
-        for j in range(_N // 2):  # Hann window
-            self._win[j] = 0.5 - 0.5 * math.cos(2.0 * math.pi * (j + 0.5) / (_N // 2))
         self.reset()
 
     def reset(self):
@@ -422,14 +418,16 @@ class PPGBreathing:
         # through its neighbours (log power), is the rate if it holds at least _MIN_PEAK of the
         # band's power (a breathing rhythm, not broadband noise).
         m = _N // 2
-        win = self._win
-        for j in range(m):
-            y[j] = (y[2 * j] + y[2 * j + 1]) * win[j]
-        pw = self._pw
+        for j in range(m):  # Hann-windowed; the window is computed here, not kept in RAM
+            w = 0.5 - 0.5 * math.cos(2.0 * math.pi * (j + 0.5) / m)
+            y[j] = (y[2 * j] + y[2 * j + 1]) * w
         f_hi = int(max_per_min)
         total = 0.0
         best = -1
         best_p = 0.0
+        a = 0.0  # the power one bin below the peak, and (c) one bin above
+        c_hi = 0.0
+        prev = 0.0
         for i in range(f_hi - _F_LO + 3):  # the band and one bin either side
             c = 2.0 * math.cos(2.0 * math.pi * (_F_LO - 1 + i) / 120.0)
             s1 = 0.0
@@ -439,17 +437,19 @@ class PPGBreathing:
                 s2 = s1
                 s1 = s0
             p = s1 * s1 + s2 * s2 - c * s1 * s2
-            pw[i] = p
+            if i == best + 1:
+                c_hi = p
             if 1 <= i <= f_hi - _F_LO + 1:
                 total += p
                 if p > best_p:
                     best_p = p
                     best = i
+                    a = prev
+            prev = p
         if best < 0 or total <= 0.0 or best_p < _MIN_PEAK * total:
             return 0.0
         rate = float(_F_LO - 1 + best)
-        a = pw[best - 1]
-        c = pw[best + 1]
+        c = c_hi
         if a >= best_p or c >= best_p:
             return 0.0  # rising beyond the band's edge: drift or a faster rhythm, not a peak
         if a > 0.0 and c > 0.0:
