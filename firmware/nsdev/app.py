@@ -51,6 +51,10 @@ class App:
                 compat.log("[config] no stored settings: using the defaults")
         for why in rejected:
             bootfiles.repair("config.json %s: default kept" % why)
+        # Boot's garbage (JSON parsing, the schema walk) goes before the long-lived buffers are
+        # placed: the ESP32's first heap is 56 KiB, and a hole-riddled one fails a 1-KB request
+        # with 15 KB free (docs/twin-and-image.md, "Memory as on the ESP32").
+        gc.collect()
         self.ppg_health = health.Subsystem("ppg", vocab.FLAG_SENSOR_FAULT)
         self.env_health = health.Subsystem("env", vocab.FLAG_SENSOR_FAULT)
         self.light_health = health.Subsystem("light", vocab.FLAG_SENSOR_FAULT)
@@ -60,6 +64,7 @@ class App:
         self.pipe = PPGPipeline(self.cfg["ppg_rate_hz"], self.cfg["spo2_a"], self.cfg["spo2_b"])
         self.rec = Recorder("data", device_id=board.device_id(), fw_version=VERSION,
                             sensor_config="max30102 %dHz" % self.cfg["ppg_rate_hz"])
+        gc.collect()  # the night index's JSON
         self.light = light.LightController(light.config_from_device(self.cfg))
         self.arousal = ArousalEstimator()
         self.resp = PPGBreathing()  # breathing rate per epoch (core/resp.py)
@@ -618,6 +623,7 @@ class App:
             "resumed" if resumed is not None else "none"))
         self.uptime = health.Uptime()
         self._update_night(unix_s, False)  # inside the scheduled window: record from boot
+        gc.collect()  # recovery's scans and the index writes, before the tasks' buffers
         tasks = [self.ppg_task(), self.env_task(), self.lux_task(), self.lamp_task(),
                  self.epoch_task(), self.watchdog_task(), self.usb_task()]
         if self.cfg["wifi"]:
@@ -699,6 +705,7 @@ def main(board=None):
 
         board = Board()
     try:
+        gc.collect()  # the imports' garbage
         asyncio.run(App(board).run())
     except _ToREPL as e:
         board.lamp_off()

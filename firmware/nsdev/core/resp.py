@@ -166,6 +166,7 @@ GRID_HZ = const(4)
 _N = const(192)  # WINDOW_S * GRID_HZ
 _STEP_MS = const(250)  # 1000 // GRID_HZ
 _TREND_HALF = const(50)  # centred moving mean of 2 * 50 + 1 samples = 25.25 s
+_KEEP = const(52)  # originals kept while detrending in place: the mean's trailing edge (51)
 _BEAT_RING = const(176)  # 48 s at 220 bpm (RAM: the rings are ~4 KB in all)
 _BASE_RING = const(272)  # 51 s at the densest baseline rate (one sample per 190 ms)
 _BASE_MIN_MS = const(190)  # baseline samples closer than this are not stored
@@ -196,8 +197,10 @@ class PPGBreathing:
         self._bf = array.array("b", [0] * _BEAT_RING)
         self._dt = array.array("i", [0] * _BASE_RING)
         self._dv = array.array("i", [0] * _BASE_RING)
-        self._x = array.array("f", [0.0] * _N)
-        self._y = array.array("f", [0.0] * _N)
+        self._x = array.array("f", [0.0] * _N)  # the 4-Hz series, detrended in place
+        # Originals still needed once x is overwritten: the trend's trailing edge (_count) and
+        # the cardiac-cycle mean's (_smooth, w <= 8). Not a second series: 0.5 KB less RAM.
+        self._y = array.array("f", [0.0] * _KEEP)
         self.rates = array.array("f", [0.0] * 3)
         self.reset()
 
@@ -390,7 +393,8 @@ class PPGBreathing:
             self._y[j % w] = v
 
     def _count(self, max_per_min):
-        # Detrend x into y (centred moving mean, shortened at the edges), count cycles.
+        # Detrend x in place (centred moving mean, shortened at the edges), count cycles. The
+        # mean's trailing edge needs x[j - _TREND_HALF - 1] as it was: y keeps the originals.
         x = self._x
         y = self._y
         s = 0.0
@@ -406,10 +410,12 @@ class PPGBreathing:
                 hi += 1
             want_lo = j - _TREND_HALF
             if want_lo > lo:
-                s -= x[lo]
+                s -= y[lo % _KEEP]
                 lo += 1
-            v = x[j] - s / (hi - lo)
-            y[j] = v
+            xj = x[j]
+            y[j % _KEEP] = xj
+            v = xj - s / (hi - lo)
+            x[j] = v
             ss += v * v
         if ss <= 0.0:
             return 0.0
@@ -418,6 +424,7 @@ class PPGBreathing:
         # through its neighbours (log power), is the rate if it holds at least _MIN_PEAK of the
         # band's power (a breathing rhythm, not broadband noise).
         m = _N // 2
+        y = x
         for j in range(m):  # Hann-windowed; the window is computed here, not kept in RAM
             w = 0.5 - 0.5 * math.cos(2.0 * math.pi * (j + 0.5) / m)
             y[j] = (y[2 * j] + y[2 * j + 1]) * w
