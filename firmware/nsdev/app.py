@@ -30,6 +30,9 @@ _RATE_MIN_MS = 30000  # the sample rate is first measured over 30 s (+-1 ms: 33 
 _RATE_MAX_MS = 6 * 3600 * 1000  # then over up to 6 h before the window restarts
 _MAX_BEATS_PER_EPOCH = 128  # 200 bpm * 30 s = 100
 _CLOCK_VALID_UNIX_S = light.MIN_VALID_UNIX_S
+# asyncio loads gather() on first use into its module dict (a reallocation): at import, not on
+# the fragmented heap of a running board (docs/twin-and-image.md).
+_gather = asyncio.gather
 
 _RESET_CODES = {
     "power-on": vocab.RESET_POWER_ON,
@@ -52,9 +55,11 @@ class App:
         for why in rejected:
             bootfiles.repair("config.json %s: default kept" % why)
         # Boot's garbage (JSON parsing, the schema walk) goes before the long-lived buffers are
-        # placed: the ESP32's first heap is 56 KiB, and a hole-riddled one fails a 1-KB request
-        # with 15 KB free (docs/twin-and-image.md, "Memory as on the ESP32").
+        # placed, the largest first: the ESP32's first heap is 56 KiB, and a hole-riddled one
+        # fails a 2-KB request with 14 KB free (docs/twin-and-image.md, "Memory as on the
+        # ESP32"). The USB sync server's buffers (~3.6 KB) are kept for the whole run.
         gc.collect()
+        self._usb = sync.usb_session(SyncDevice(self))
         self.ppg_health = health.Subsystem("ppg", vocab.FLAG_SENSOR_FAULT)
         self.env_health = health.Subsystem("env", vocab.FLAG_SENSOR_FAULT)
         self.light_health = health.Subsystem("light", vocab.FLAG_SENSOR_FAULT)
@@ -595,7 +600,7 @@ class App:
         """The sync protocol on the USB console; logs go to a ring while it listens."""
         compat.console_quiet = True
         try:
-            why = await sync.serve_usb(SyncDevice(self))
+            why = await sync.serve_usb(self._usb.device, s=self._usb)
         finally:
             compat.console_quiet = False
         compat.log("[usb] sync server ended: %s" % why)
@@ -642,7 +647,7 @@ class App:
         # A task's unhandled exception is logged (the ring while USB sync runs), never printed
         # as a traceback on the console that carries the sync protocol.
         asyncio.get_event_loop().set_exception_handler(_task_exception)
-        await asyncio.gather(*tasks)
+        await _gather(*tasks)
 
     def _boot_repairs(self):
         """Say what was wrong with the stored state (and fixed) as events of the night."""

@@ -49,6 +49,11 @@ _MAX_OFFSET_S = const(14 * 3600)
 if hasattr(asyncio, "sleep_ms"):
     _sleep_ms = asyncio.sleep_ms
     _wait_for_ms = asyncio.wait_for_ms
+    # MicroPython's asyncio imports these on first use and then adds them to its module dict,
+    # which grows (a reallocation): done here, with the other imports at boot, while the heap
+    # is still in one piece, not when the USB server starts on a fragmented one.
+    _StreamReader = asyncio.StreamReader
+    _StreamWriter = asyncio.StreamWriter
 else:  # CPython asyncio (host-side tests)
 
     def _sleep_ms(ms):
@@ -104,6 +109,13 @@ class _Session:
         req = MAX_REQUEST + proto.AUTH_TRAILER_LEN
         self.parser = proto.FrameParser(req + proto.OVERHEAD + _RX_CHUNK, req)
         self.tx = bytearray(proto.MAX_FRAME)
+        self.fresh()
+
+    def fresh(self):
+        """A new session on the same buffers (USB: after BYE or an error the console stays
+        ours; allocating ~3.6 KB again could fail on the board's fragmented heap)."""
+        self.parser.reset()
+        self.host_nonce = None
         self.auth = proto.AUTH_NONE if self.usb else proto.AUTH_REQUIRED
         self.fauth = None  # proto.FrameAuth once a TCP session has authenticated
         self.max_reply = proto.MAX_PAYLOAD  # application bytes per reply frame
@@ -487,6 +499,12 @@ def session(device, transport, writer):
     return _Session(device, transport, writer)
 
 
+def usb_session(device):
+    """A USB session's buffers (~3.6 KB), allocated now, for serve_usb(): the app makes it
+    first thing at boot, before the rest of boot leaves the heap in pieces."""
+    return _Session(device, "usb", None)
+
+
 async def serve(reader, writer, device, transport="usb", s=None):
     """Serve one session on an asyncio stream pair; transport "usb" (trusted: physical access)
     or "tcp" (HMAC challenge first). -> why it ended: "closed" (stream ended), "bye", "idle"
@@ -522,7 +540,7 @@ class ConsoleReader:
         import select
 
         self.s = stream
-        self.areader = asyncio.StreamReader(stream)
+        self.areader = _StreamReader(stream)
         self.poll = select.poll()
         self.poll.register(stream, select.POLLIN)
 
@@ -548,7 +566,7 @@ def usb_streams():
     """(reader, writer) on the USB console: sys.stdin.buffer / sys.stdout.buffer."""
     import sys
 
-    return ConsoleReader(sys.stdin.buffer), asyncio.StreamWriter(sys.stdout.buffer, {})
+    return ConsoleReader(sys.stdin.buffer), _StreamWriter(sys.stdout.buffer, {})
 
 
 def usb_protocol_begin():
@@ -567,18 +585,23 @@ def usb_protocol_end():
         micropython.kbd_intr(3)
 
 
-async def serve_usb(device, streams=None):
+async def serve_usb(device, streams=None, s=None):
     """Serve the protocol on the USB console until the REPL escape (REPL command, or five 0x03
     bytes between frames) or end of input. Returns the reason ("repl", "closed", ...). While it
     runs nothing else may print to stdout (the host skips such text as garbage, but it costs a
-    retry). After "repl" Ctrl-C works again: the app can stop and drop to the REPL."""
+    retry). After "repl" Ctrl-C works again: the app can stop and drop to the REPL.
+    s: a usb_session() to serve on (else one is made here)."""
     reader, writer = streams or usb_streams()
+    if s is None:
+        s = usb_session(device)
+    s.writer = writer
     usb_protocol_begin()
     try:
         while True:
-            why = await serve(reader, writer, device, "usb")
+            why = await serve(reader, writer, device, "usb", s)
             if why in ("repl", "closed", "maint"):
                 return why
             # "bye"/"error": the console stays ours; start a fresh session.
+            s.fresh()
     finally:
         usb_protocol_end()
