@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nightstand import paths
 from nightstand.errors import UserError
+from nightstand.sim import runner
 from nightstand.sim.scenario import default_scenario
 from nightstand.sim.session import simulate
 
@@ -25,13 +26,16 @@ ESP32_HEAP_KIB = 56
 MAX_TRY_KIB = 128
 
 
-def _run(kib: int, tmp: Path) -> str:
+def _run(kib: int, tmp: Path) -> tuple[str, float, float]:
+    """-> ("ok" or "failed", peak live data heap KiB (nan if unknown), largest GC pause ms)."""
     out = tmp / f"night_{kib}k"
     peak = "n/a"
+    peak_kib = float("nan")
     try:
         _gen, r = simulate(default_scenario(), out, heapsize=f"{kib}K", quiet=True, vm="twin")
         status = "ok"
-        peak = f"{r.heap_peak / 1024:.1f} KiB"
+        peak_kib = r.heap_peak / 1024
+        peak = f"{peak_kib:.1f} KiB"
     except UserError as e:
         status = str(e).split(" (details")[0]
     stats = {}
@@ -43,7 +47,8 @@ def _run(kib: int, tmp: Path) -> str:
     print(f"      MemoryError x{errors}, resets {len(stats.get('resets', []))}, "
           f"data heap peak {peak}, largest GC pause "
           f"{stats.get('gc_pause_max_us', 0) / 1000:.1f} ms (host)")
-    return "ok" if status == "ok" and errors == 0 else "failed"
+    pause_ms = stats.get("gc_pause_max_us", 0) / 1000
+    return ("ok" if status == "ok" and errors == 0 else "failed"), peak_kib, pause_ms
 
 
 def main() -> int:
@@ -54,8 +59,18 @@ def main() -> int:
     print("nightstand twin benchmark (default scenario, firmware frozen, 32-bit float32)")
     with tempfile.TemporaryDirectory() as tmp:
         kib = ESP32_HEAP_KIB
-        while kib <= MAX_TRY_KIB and _run(kib, Path(tmp)) != "ok":
+        while kib <= MAX_TRY_KIB:
+            outcome, peak_kib, pause_ms = _run(kib, Path(tmp))
+            if outcome == "ok":
+                break
             kib += 8
+    if kib > MAX_TRY_KIB:
+        print(f"  no clean night up to {MAX_TRY_KIB} KiB")
+        return 0
+    verdict = "fits" if kib == ESP32_HEAP_KIB else f"does not fit yet: clean from {kib} KiB"
+    print(f"  ESP32 initial heap {ESP32_HEAP_KIB} KiB: peak live data heap {peak_kib:.1f} KiB, "
+          f"largest GC pause {pause_ms:.1f} ms (host); {verdict} "
+          f"(twin default {runner.TWIN_HEAPSIZE})")
     return 0
 
 
