@@ -104,3 +104,28 @@ def test_esp32_speed_and_typical_flash_keep_sampling(tmp_path):
         pytest.xfail(f"FIFO lost {result.fifo_lost_samples} samples; worst lateness "
                      f"{h['lateness_max_ms']} ms at {h['lateness_max_at_s']} s "
                      f"({h.get('lateness_max_task')})")
+
+
+def test_honest_time_from_the_cli(tmp_path, capsys):
+    """`nightstand simulate --honest-time worst --speed-factor F` runs on the littlefs image with
+    that factor and worst-case flash times, and prints the honest-time figures."""
+    import json
+
+    from nightstand import cli
+
+    sc = SCENARIO
+    path = tmp_path / "short.json"
+    path.write_text(json.dumps(sc))
+    out = tmp_path / "run"
+    code = cli.main(["simulate", str(path), "--out", str(out), "--honest-time", "worst",
+                     "--speed-factor", "30", "--json"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    ht = doc["sim"]["honest_time"]
+    assert ht["speed_factor"] == 30.0 and ht["flash_timing"] == "worst"
+    assert ht["firmware_cpu_s"] > 0 and ht["flash_busy_s"] > 0  # computation and flash charged
+    assert ht["wdt_margin_ms"] is not None
+    assert doc["sim"]["cpu_s"] > 0 and doc["sim"]["speedup_cpu"] > 0
+    assert (out / "flash.img").exists()  # honest time prices the littlefs image's writes
+    assert json.loads((out / "sim.json").read_text())["honest_time"]["speed_factor"] == 30.0
+    assert len(doc["nights"]) == 1

@@ -27,10 +27,41 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
                    help="interpreter: the 64-bit unix port (default; or $NIGHTSTAND_VM) or the "
                    "twin (32-bit, float32, firmware frozen in: `make twin`)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--flash", choices=("folder", "littlefs"), default="folder",
-                   help="the board's flash: a folder (default) or a 2 MB littlefs image")
+    p.add_argument("--flash", choices=("folder", "littlefs"), default=None,
+                   help="the board's flash: a folder (default) or a 2 MB littlefs image "
+                   "(the default with --honest-time)")
+    p.add_argument("--honest-time", choices=("typical", "worst"), default=None,
+                   help="computation, flash, console and I2C cost virtual time as on an ESP32, "
+                   "with the flash chip's typical or worst-case (datasheet) program/erase "
+                   "times; prints FIFO overflows, worst task lateness and the watchdog margin "
+                   "(docs/simulation.md, 'Honest time')")
+    p.add_argument("--speed-factor", default=None, metavar="F",
+                   help="with --honest-time: ESP32 microseconds per host microsecond of "
+                   f"firmware computation (default {runner.ESP32_SPEED_FACTOR:g}; 0: computation "
+                   "is free)")
     p.add_argument("--power-cuts", type=int, default=0, metavar="N",
                    help="with --flash littlefs: cut power N times at random flash writes")
+
+
+def _honest_args(args: argparse.Namespace) -> dict[str, object] | None:
+    """--honest-time and --speed-factor -> sim.json's honest_time (None: off). One clear
+    UserError for a bad combination or value, before anything is written."""
+    if args.honest_time is None:
+        if args.speed_factor is not None:
+            raise UserError("--speed-factor needs --honest-time typical or worst (without "
+                            "honest time the firmware's computation costs no virtual time)")
+        return None
+    if args.flash == "folder":
+        raise UserError("--honest-time prices flash writes on the littlefs image: use "
+                        "--flash littlefs (or leave --flash out)")
+    factor = runner.ESP32_SPEED_FACTOR
+    if args.speed_factor is not None:
+        try:
+            factor = float(args.speed_factor)
+        except ValueError:
+            raise UserError(f"--speed-factor {args.speed_factor!r}: expected a number such as "
+                            f"{runner.ESP32_SPEED_FACTOR:g}") from None
+    return runner.honest_time_config(factor, args.honest_time)
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
@@ -43,15 +74,17 @@ def _run_simulate(args: argparse.Namespace) -> int:
         simulate,
     )
 
+    honest = _honest_args(args)
+    flash = args.flash or ("littlefs" if honest else "folder")
     sc = resolve_scenario(args.scenario, args.seed)
-    if args.power_cuts and args.flash != "littlefs":
+    if args.power_cuts and flash != "littlefs":
         raise UserError("--power-cuts needs --flash littlefs (power cuts hit the flash image)")
     if args.power_cuts < 0:
         raise UserError("--power-cuts must be 0 or more")
     vm = args.vm or runner.default_vm()
     heap = args.heap or (runner.TWIN_HEAPSIZE if vm == "twin" else runner.DEFAULT_HEAPSIZE)
-    gen, result = simulate(sc, args.out, heapsize=heap, flash=args.flash,
-                           power_cuts=args.power_cuts, vm=vm)
+    gen, result = simulate(sc, args.out, heapsize=heap, flash=flash,
+                           power_cuts=args.power_cuts, vm=vm, honest=honest)
     nights = nights_in_flash(args.out)
     if args.json:
         print(json.dumps({"sim": sim_dict(result),

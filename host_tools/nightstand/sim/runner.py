@@ -7,6 +7,7 @@ device's filesystem), console.log (the device's console) and sim_stats.json (wha
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -45,6 +46,9 @@ def default_vm() -> str:
 # flash) needs for what one x86-64 core of this class of host does in one microsecond with the
 # unix port. Derived in docs/simulation.md ("The ESP32 speed factor"); uncertain by about 2x.
 ESP32_SPEED_FACTOR = 50.0
+# Beyond this the board spends whole seconds per step: nothing an ESP32 could be (the honest-time
+# overflow test uses 1000, "20x slower than an ESP32").
+MAX_SPEED_FACTOR = 100000.0
 CONSOLE_BAUD = 115200  # the DevKitC's USB-UART bridge at the console's usual rate
 
 
@@ -53,8 +57,10 @@ def honest_time_config(speed_factor: float = ESP32_SPEED_FACTOR,
                        console_baud: int = CONSOLE_BAUD) -> dict[str, Any]:
     """sim.json's "honest_time": computation, flash and console cost virtual time.
     flash_timing: "typical" or "worst" (datasheet figures) or None (flash writes are free)."""
-    if speed_factor < 0:
-        raise UserError("the ESP32 speed factor must be 0 (off) or more")
+    if not math.isfinite(speed_factor) or not 0 <= speed_factor <= MAX_SPEED_FACTOR:
+        raise UserError(f"the ESP32 speed factor must be from 0 (computation free) to "
+                        f"{MAX_SPEED_FACTOR:g}, got {speed_factor:g}; "
+                        f"{ESP32_SPEED_FACTOR:g} is the derived one (docs/simulation.md)")
     if flash_timing not in (None, "typical", "worst"):
         raise UserError("flash timing must be typical or worst")
     return {"speed_factor": speed_factor, "flash_timing": flash_timing,
@@ -117,6 +123,9 @@ class SimResult:
     power_cuts: list[int] = field(default_factory=list)  # simulated seconds of each power cut
     honest: dict[str, Any] = field(default_factory=dict)  # honest-time figures (simboot)
     heap_budget: str = DEFAULT_HEAPSIZE  # the firmware's data heap the run was given
+    # CPU time (user + system) of the MicroPython process: unlike wall time, not inflated by
+    # other processes on a shared host (0.0 where the platform cannot tell)
+    cpu_s: float = 0.0
 
     @property
     def fifo_lost_samples(self) -> int:
@@ -129,6 +138,11 @@ class SimResult:
     @property
     def speedup(self) -> float:
         return self.sim_s / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def speedup_cpu(self) -> float:
+        """Simulated time per CPU second of the simulation process: the speed on an idle host."""
+        return self.sim_s / self.cpu_s if self.cpu_s else 0.0
 
 
 def board_devices(
@@ -366,6 +380,16 @@ def start_usb(
     return USBDevice(proc, port, master, slave)
 
 
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of this process's finished (waited-for) children."""
+    try:
+        import resource
+    except ImportError:  # not on every platform
+        return 0.0
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run(
     sim_dir: Path,
     *,
@@ -380,6 +404,7 @@ def run(
     cmd, env, code_bytes = _prepare_run(sim_dir, heapsize, vm or default_vm())
     stats_file = sim_dir / "sim_stats.json"
     t0 = time.perf_counter()
+    cpu0 = _children_cpu_s()
     other: list[str] = []
     with open(sim_dir / "console.log", "wb") as console:
         proc = subprocess.Popen(
@@ -400,6 +425,7 @@ def run(
                 other.append(line)
         proc.wait(timeout=timeout_s)
     wall_s = time.perf_counter() - t0
+    cpu_s = _children_cpu_s() - cpu0  # only this process was waited for in between
     (sim_dir / "sim.log").write_text("".join(other))
     if not stats_file.exists():
         tail = "".join(other[-15:])
@@ -422,6 +448,7 @@ def run(
         power_cuts=stats.get("power_cuts", []),
         honest=stats.get("honest", {}),
         heap_budget=heapsize,
+        cpu_s=cpu_s,
     )
     if result.status != "ok":
         raise SimulationError(

@@ -168,7 +168,7 @@ def wait_until_closed(port: str, timeout_s: float = 60.0) -> None:
 
 
 def sim_dict(r: runner.SimResult) -> dict[str, Any]:
-    return {
+    d: dict[str, Any] = {
         "status": r.status,
         "simulated_s": r.sim_s,
         "wall_s": round(r.wall_s, 2),
@@ -179,6 +179,26 @@ def sim_dict(r: runner.SimResult) -> dict[str, Any]:
         "heap_peak_bytes": r.heap_peak,
         "resets": r.resets,
     }
+    if r.cpu_s:
+        d["cpu_s"] = round(r.cpu_s, 2)
+        d["speedup_cpu"] = round(r.speedup_cpu, 1)
+    if r.honest:
+        h = r.honest
+        dev = r.devices.get("max30102", {})
+        d["honest_time"] = {
+            "speed_factor": h.get("speed_factor"),
+            "flash_timing": h.get("flash_timing"),
+            "fifo_overflows": dev.get("overflows", 0),
+            "fifo_lost_samples": r.fifo_lost_samples,
+            "fifo_samples": dev.get("samples_produced", 0),
+            "lateness_max_ms": h.get("lateness_max_ms"),
+            "lateness_max_task": h.get("lateness_max_task"),
+            "lateness_max_at_s": h.get("lateness_max_at_s"),
+            "wdt_margin_ms": h.get("wdt_margin_ms"),
+            "firmware_cpu_s": h.get("cpu_s"),
+            "flash_busy_s": h.get("flash_busy_s"),
+        }
+    return d
 
 
 def sim_text(r: runner.SimResult, name: str = "") -> str:
@@ -190,6 +210,16 @@ def sim_text(r: runner.SimResult, name: str = "") -> str:
         f"  firmware data heap peak {r.heap_peak / 1024:.0f} KiB (live after GC; budget "
         f"{r.heap_budget.rstrip('Kk')} KiB)",
     ]
+    if r.cpu_s:
+        lines[1] = lines[1].replace(" real time),", f" real time; {r.speedup_cpu:.0f}x per CPU "
+                                    "second of the simulator),")
+    ht = d.get("honest_time")
+    if ht:
+        lines.append(
+            f"  honest time (speed factor {ht['speed_factor']:g}, {ht['flash_timing']} flash): "
+            f"FIFO overflows {ht['fifo_overflows']} ({ht['fifo_lost_samples']} of "
+            f"{ht['fifo_samples']} samples lost), worst task lateness {ht['lateness_max_ms']} ms "
+            f"({ht['lateness_max_task']}), watchdog margin {ht['wdt_margin_ms']} ms")
     if r.resets:
         lines.append(f"  board resets: {len(r.resets)} ({', '.join(str(x[2]) for x in r.resets)})")
     return "\n".join(lines)
