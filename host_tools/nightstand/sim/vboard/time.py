@@ -58,8 +58,13 @@ _delay_ref_us = 0  # run-queue delay at _delay_ref_wall
 _delay_ref_wall = 0
 
 
+MAX_SPEED_FACTOR = 100000  # settle()'s fast path keeps ticks small ints up to this
+
+
 def set_speed_factor(f):
     global speed_factor, _factor_milli, _sched
+    if not 0 <= f <= MAX_SPEED_FACTOR:
+        raise ValueError("honest_time.speed_factor must be from 0 to %d" % MAX_SPEED_FACTOR)
     speed_factor = f
     _factor_milli = int(f * 1000 + 0.5)
     if f and _sched is None:
@@ -168,24 +173,40 @@ def skip(host_us):
 
 
 def settle():
-    """Charge the firmware's computation since the last settlement to the virtual clock."""
+    """Charge the firmware's computation since the last settlement to the virtual clock.
+    Only the clock moves: listeners (watchdog, button, scheduled resets), progress and the
+    scenario's end act at the next advance (a sleep, an I2C transfer, an idle wait), as for a
+    flash stall. A clock read, the firmware's most frequent call, stays cheap that way."""
+    global now_us, cpu_charged_us, cpu_host_us, cpu_max_step_us, _tick_ms, _tick_us, _sub_ms_us
+    global _mark, _skip_us
     if not speed_factor or _inside:
         return  # off, or the simulator itself is reading the clock (a listener, a chip)
-    v = _charge(_real.ticks_us())
-    if v > 0:
-        _advance_sim(v)
-    else:
+    t = _real.ticks_us()
+    d = _real.ticks_diff(t, _mark) - _skip_us
+    if d > _CHECK_US:  # a long step: checked against the run queue (_charge), rare
+        v = _charge(t)
+        if v > 0:
+            now_us += v
+            _advance_ticks(v)
         remark()
-
-
-def _advance_sim(delta_us):
-    # Advance with the simulator's own work (listeners, chips) excluded from firmware CPU.
-    global _inside
-    _inside += 1
-    try:
-        _advance(delta_us)
-    finally:
-        _inside -= 1
+        return
+    if d > 0:  # _charge and _advance_ticks inline: v <= _CHECK_US * speed factor < 2**29
+        v = d * _factor_milli // 1000
+        cpu_charged_us += v
+        cpu_host_us += d
+        if v > cpu_max_step_us:
+            cpu_max_step_us = v
+        now_us += v
+        room = _MASK - _tick_us
+        _tick_us = v - room - 1 if v > room else _tick_us + v
+        r = _sub_ms_us + v
+        ms = r // 1000
+        _sub_ms_us = r - ms * 1000
+        room = _MASK - _tick_ms
+        _tick_ms = ms - room - 1 if ms > room else _tick_ms + ms
+    _mark = _real.ticks_us()
+    _skip_us = 0
+    if _sched is not None and _real.ticks_diff(_mark, _delay_ref_wall) > _CHECK_US:
         remark()
 
 
@@ -207,24 +228,43 @@ def stall_us(delta_us):
 
 def advance_us(delta_us):
     """Move virtual time forward; the simulation ends when it reaches the scenario's end."""
+    global _inside
     if speed_factor:
-        settle()
-        _advance_sim(delta_us)
+        if not _inside:  # the firmware's computation since the last settlement comes first
+            v = _charge(_real.ticks_us())
+            if v > 0:
+                delta_us += v
+        _inside += 1  # the simulator's own work (listeners, chips) is not firmware CPU
+        try:
+            _advance(delta_us)
+        finally:
+            _inside -= 1
+            remark()
     else:
         _advance(delta_us)
 
 
 def _advance(delta_us):
-    global now_us, _next_progress_us
+    global now_us, _next_progress_us, _tick_ms, _tick_us, _sub_ms_us
     if delta_us <= 0:
         return
     now_us += delta_us
     if 0 <= end_us <= now_us:
-        delta_us -= now_us - end_us
+        back = now_us - end_us  # more than delta_us if a settlement or stall passed the end
         now_us = end_us
-        _advance_ticks(delta_us)
+        if back < delta_us:
+            _advance_ticks(delta_us - back)
         raise SimEnd()
-    _advance_ticks(delta_us)
+    if delta_us < _HALF:  # _advance_ticks inline (every wait and transfer passes here)
+        room = _MASK - _tick_us
+        _tick_us = delta_us - room - 1 if delta_us > room else _tick_us + delta_us
+        r = _sub_ms_us + delta_us
+        ms = r // 1000
+        _sub_ms_us = r - ms * 1000
+        room = _MASK - _tick_ms
+        _tick_ms = ms - room - 1 if ms > room else _tick_ms + ms
+    else:
+        _advance_ticks(delta_us)
     if now_us >= _next_progress_us:
         _next_progress_us = now_us + progress_every_us
         sys.stderr.write("@progress %d\n" % (now_us // 1000000))

@@ -7,6 +7,10 @@ import asyncio.core as _core
 from time import ticks_diff, ticks_ms
 
 import world
+from micropython import const
+
+_MASK = const(0x3FFFFFFF)  # the ticks period, 2**30, as in `time` (and the ESP32)
+_HALF = const(0x20000000)
 
 
 class TaskQueue:
@@ -19,11 +23,14 @@ class TaskQueue:
 
     def push(self, task, key=None):
         task.data = None
-        task.ph_key = ticks_ms() if key is None else key
+        if key is None:
+            key = ticks_ms()
+        task.ph_key = key
         q = self._q
         i = len(q)
-        # Insert after every task due at or before this one (stable FIFO among equal times).
-        while i and ticks_diff(q[i - 1].ph_key, task.ph_key) > 0:
+        # Insert after every task due at or before this one (stable FIFO among equal times):
+        # ticks_diff(q[i - 1].ph_key, key) > 0, inline (this runs at every asyncio wake-up).
+        while i and ((q[i - 1].ph_key - key + _HALF) & _MASK) - _HALF > 0:
             i -= 1
         q.insert(i, task)
 

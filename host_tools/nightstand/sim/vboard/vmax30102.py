@@ -325,9 +325,12 @@ class VirtualMAX30102(world.VirtualChip):
             self._t0_us = time.now_us
             self._made = 0
 
-    @property
-    def present(self):
-        return self._nack_after_us < 0 or time.now_us < self._nack_after_us
+    # No properties on this class: with one, MicroPython looks each attribute store (`self._x =
+    # ...`, many per register access) up in the class tree first. `nack_after_s` is checked
+    # at each access instead (_gone), with the same effect as `present` turning False.
+
+    def _gone(self):
+        return 0 <= self._nack_after_us <= time.now_us
 
     # --- stimulus ---
 
@@ -469,6 +472,8 @@ class VirtualMAX30102(world.VirtualChip):
     _resetting = False
 
     def read(self, reg, buf):
+        if self._nack_after_us >= 0 and self._gone():
+            raise OSError(19)  # ENODEV: the chip stopped answering (as `present` False)
         self._update()
         n = len(buf)
         i = 0
@@ -498,6 +503,8 @@ class VirtualMAX30102(world.VirtualChip):
                 reg += 1
 
     def write(self, reg, data):
+        if self._nack_after_us >= 0 and self._gone():
+            raise OSError(19)
         self._update()
         r = self._regs
         p = self._p

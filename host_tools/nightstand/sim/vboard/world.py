@@ -3,6 +3,9 @@
 import errno
 import time
 
+from utime import ticks_diff as _host_diff  # the host's clock: the simulator's own cost
+from utime import ticks_us as _host_us
+
 
 class SimReset(BaseException):
     """The board resets (watchdog or machine.reset()); simboot reboots the firmware."""
@@ -118,13 +121,13 @@ class VirtualI2CBus:
 
     def read(self, addr, reg, buf):
         dev = self._device(addr, len(buf) + 1)
-        t0 = time.real_ticks_us()
+        t0 = _host_us()
         dev.read(reg, buf)
         charge(t0)
 
     def write(self, addr, reg, data):
         dev = self._device(addr, len(data) + 1)
-        t0 = time.real_ticks_us()
+        t0 = _host_us()
         dev.write(reg, data)
         charge(t0)
 
@@ -132,7 +135,7 @@ class VirtualI2CBus:
 def charge(t0):
     """Count real time since t0 (time.real_ticks_us()) as virtual hardware, not firmware."""
     global vhw_us
-    d = time.real_ticks_diff(time.real_ticks_us(), t0)
+    d = _host_diff(_host_us(), t0)
     vhw_us += d
     time.skip(d)
 
