@@ -211,8 +211,8 @@ def sim_text(r: runner.SimResult, name: str = "") -> str:
         f"{r.heap_budget.rstrip('Kk')} KiB)",
     ]
     if r.cpu_s:
-        lines[1] = lines[1].replace(" real time),", f" real time; {r.speedup_cpu:.0f}x per CPU "
-                                    "second of the simulator),")
+        lines.insert(2, f"  {r.speedup_cpu:.0f}x real time per CPU second of the simulator "
+                     f"({r.cpu_s:.1f} s CPU; wall time also counts other processes)")
     ht = d.get("honest_time")
     if ht:
         lines.append(
