@@ -218,8 +218,10 @@ def sim_text(r: runner.SimResult, name: str = "") -> str:
         lines.append(
             f"  honest time (speed factor {ht['speed_factor']:g}, {ht['flash_timing']} flash): "
             f"FIFO overflows {ht['fifo_overflows']} ({ht['fifo_lost_samples']} of "
-            f"{ht['fifo_samples']} samples lost), worst task lateness {ht['lateness_max_ms']} ms "
-            f"({ht['lateness_max_task']}), watchdog margin {ht['wdt_margin_ms']} ms")
+            f"{ht['fifo_samples']} samples lost),")
+        lines.append(
+            f"  worst task lateness {ht['lateness_max_ms']} ms ({ht['lateness_max_task']}), "
+            f"watchdog margin {ht['wdt_margin_ms']} ms")
     if r.resets:
         lines.append(f"  board resets: {len(r.resets)} ({', '.join(str(x[2]) for x in r.resets)})")
     return "\n".join(lines)
