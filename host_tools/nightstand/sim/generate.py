@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from scipy import signal
 
 from nightstand.errors import UserError
 from nightstand.sim import scenario as scen
+from nightstand.sim import stream
 
 Array = NDArray[np.float64]
 
@@ -496,27 +499,28 @@ REPLAY_RED_DC_NA_PER_MA = 800.0
 REPLAY_PI_IR = 0.015  # AC/DC given to band-passed recordings that carry no DC
 REPLAY_SPO2_PCT = 97.0  # SpO2 encoded when red is absent or has no DC
 
-
-def _uniform(time_s: Array, x: Array, name: str) -> tuple[Array, float]:
-    """Recording interpolated onto a uniform grid at its median rate; NaNs bridged."""
-    good = np.isfinite(x)
-    if good.sum() < 2:
-        raise UserError(f"replay: the {name} column has fewer than 2 numeric samples")
-    dt_s = float(np.median(np.diff(time_s)))
-    n = int(math.floor((time_s[-1] - time_s[0]) / dt_s + 1e-6)) + 1  # tolerate rounding
-    grid = time_s[0] + np.arange(n) * dt_s
-    return np.interp(grid, time_s[good], x[good]), 1.0 / dt_s
-
-
-def _has_dc(x: Array) -> bool:
-    """True if x looks like a raw photocurrent: positive with a DC well above its pulsatility."""
-    lo, hi = np.percentile(x, [1, 99])
-    med = float(np.median(x))
-    return bool(lo > 0 and med > 0 and (hi - lo) < 0.25 * med)
+# A recording in blocks of rows: (time_s, ir, red or None), each block's columns equally long.
+RecordingBlock = tuple[Array, Array, Array | None]
 
 
 def write_ppg_stimulus_from_recording(time_s: Array, ir: Array, red: Array | None,
-                                      out_dir: Path, fs_hz: float) -> ReplayStimulus:
+                                      out_dir: Path, fs_hz: float,
+                                      chunk: int = stream.CHUNK) -> ReplayStimulus:
+    """write_ppg_stimulus() for a recording held in arrays."""
+    t = np.asarray(time_s, dtype=np.float64)
+    x_ir = np.asarray(ir, dtype=np.float64)
+    if t.ndim != 1 or t.size != x_ir.size or t.size < 2:
+        raise UserError("replay: time_s and ir must be 1-D columns of the same length (>= 2)")
+    x_red = None if red is None else np.asarray(red, dtype=np.float64)
+    if x_red is not None and x_red.size != t.size:
+        raise UserError("replay: the red column must have as many samples as time_s")
+    blocks = ((t[a:a + chunk], x_ir[a:a + chunk], None if x_red is None else x_red[a:a + chunk])
+              for a in range(0, t.size, chunk))
+    return write_ppg_stimulus(blocks, out_dir, fs_hz, chunk=chunk)
+
+
+def write_ppg_stimulus(blocks: Iterable[RecordingBlock], out_dir: Path, fs_hz: float, *,
+                       chunk: int = stream.CHUNK) -> ReplayStimulus:
     """Resample a recording (25 Hz-2 kHz) to fs_hz and write out_dir/stim/ppg.f32 for replay.
 
     Mapping (docs/simulation-scenarios.md): a recording with a DC level (positive, pulsatility
@@ -525,60 +529,158 @@ def write_ppg_stimulus_from_recording(time_s: Array, ir: Array, red: Array | Non
     pulse peaks upward as in usual PPG plots) gets DC 1000 nA/mA (IR) / 800 (red) and a pulse
     that lowers the photocurrent, with an IR AC/DC of 1.5% for its 5-95 percentile span and red
     AC/DC set for SpO2 97% on the shared curve.
+
+    Streamed: the blocks are spooled to float64 files in a work folder beside the output and
+    every step (median rate, uniform grid, anti-alias filter, percentiles, resampling) runs over
+    chunks of `chunk` samples, so memory is flat in the recording's length; the numbers are
+    those of the whole-array computation (tests/sim/test_stream.py). ppg.f32 is written last:
+    a bad recording leaves no stim/ folder.
     """
-    t = np.asarray(time_s, dtype=np.float64)
-    x_ir = np.asarray(ir, dtype=np.float64)
-    if t.ndim != 1 or t.size != x_ir.size or t.size < 2:
-        raise UserError("replay: time_s and ir must be 1-D columns of the same length (>= 2)")
-    if red is not None and np.asarray(red).size != t.size:
-        raise UserError("replay: the red column must have as many samples as time_s")
-    if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
-        raise UserError("replay: time_s must be numeric and strictly increasing")
     if not 10.0 <= fs_hz <= 4000.0:
         raise UserError(f"replay: fs_hz={fs_hz:g} is out of range: use 10 to 4000 Hz")
-    ir_u, fs_in = _uniform(t, x_ir, "ir")
-    if not 24.0 <= fs_in <= 2100.0:
-        raise UserError(f"replay: the recording's sample rate is {fs_in:.1f} Hz: supported "
-                        "rates are 25 Hz to 2 kHz")
-    red_u = _uniform(t, np.asarray(red, dtype=np.float64), "red")[0] if red is not None else None
+    out_dir = Path(out_dir)
+    work_parent = out_dir if out_dir.is_dir() else None
+    with tempfile.TemporaryDirectory(prefix=".replay-work-", dir=work_parent) as tmp:
+        return _ReplayWork(Path(tmp), chunk).run(blocks, out_dir, fs_hz)
 
-    def resample(x: Array) -> Array:
+
+class _ReplayWork:
+    """The steps of write_ppg_stimulus() over float64 spools in a work folder."""
+
+    def __init__(self, work: Path, chunk: int) -> None:
+        self.work, self.chunk = work, chunk
+
+    def spool(self, name: str) -> stream.Spool:
+        return stream.Spool(self.work / f"{name}.f64")
+
+    def ingest(self, blocks: Iterable[RecordingBlock]) -> tuple[stream.Spool, stream.Spool,
+                                                                  stream.Spool | None]:
+        """Spool the columns, checking them as they come."""
+        t_sp, ir_sp = self.spool("t"), self.spool("ir")
+        red_sp: stream.Spool | None = None
+        last_t = -np.inf
+        good = {"ir": 0, "red": 0}
+        first = True
+        for t, ir, red in blocks:
+            t = np.asarray(t, dtype=np.float64)
+            if t.size != np.size(ir) or (red is not None and np.size(red) != t.size):
+                raise UserError("replay: the columns of a recording must be equally long")
+            if first:
+                red_sp = None if red is None else self.spool("red")
+                first = False
+            elif (red is None) != (red_sp is None):
+                raise UserError("replay: the red column must have as many samples as time_s")
+            if not np.all(np.isfinite(t)) or np.any(np.diff(t, prepend=last_t) <= 0):
+                raise UserError("replay: time_s must be numeric and strictly increasing")
+            if t.size:
+                last_t = float(t[-1])
+            t_sp.append(t)
+            ir_sp.append(ir)
+            good["ir"] += int(np.count_nonzero(np.isfinite(ir)))
+            if red_sp is not None and red is not None:
+                red_sp.append(red)
+                good["red"] += int(np.count_nonzero(np.isfinite(red)))
+        if t_sp.n < 2:
+            raise UserError("replay: time_s and ir must be 1-D columns of the same length (>= 2)")
+        for name, sp in (("ir", ir_sp), ("red", red_sp)):
+            if sp is not None and good[name] < 2:
+                raise UserError(f"replay: the {name} column has fewer than 2 numeric samples")
+        return t_sp, ir_sp, red_sp
+
+    def diffs(self, t_sp: stream.Spool) -> Iterator[Array]:
+        prev = None
+        for t in t_sp.chunks(self.chunk):
+            yield np.diff(t) if prev is None else np.diff(t, prepend=prev)
+            prev = float(t[-1])
+
+    def uniform(self, t_sp: stream.Spool, x_sp: stream.Spool, name: str, t0: float,
+                dt_s: float, n: int) -> stream.Spool:
+        """The column interpolated onto the uniform grid t0 + i * dt_s; NaNs bridged."""
+        out = self.spool(name + "_u")
+        pairs = zip(t_sp.chunks(self.chunk), x_sp.chunks(self.chunk), strict=True)
+        stream.interp_uniform(pairs, t0, dt_s, n, out, self.chunk)
+        return out
+
+    def quantiles(self, chunks: Callable[[], Iterable[Array]], n: int,
+                  percentiles: tuple[float, ...]) -> stream.Quantiles:
+        return stream.Quantiles(chunks, n, percentiles, median=True)
+
+    def has_dc(self, x_sp: stream.Spool) -> tuple[bool, stream.Quantiles]:
+        """True if x looks like a raw photocurrent: positive with a DC well above its
+        pulsatility (1-99 percentile span < 25% of the median). Also the 5/95 percentiles."""
+        q = self.quantiles(lambda: x_sp.chunks(self.chunk), x_sp.n, (1, 99, 5, 95))
+        lo, hi = q.percentiles[:2]
+        med = q.median
+        return bool(lo > 0 and med > 0 and (hi - lo) < 0.25 * med), q
+
+    def resample(self, x_sp: stream.Spool, name: str, fs_in: float,
+                 fs_hz: float) -> stream.Spool:
         if fs_in > fs_hz:  # anti-alias: zero-phase low-pass below the new Nyquist
             sos = signal.butter(8, 0.4 * fs_hz, fs=fs_in, output="sos")
-            padlen = min(x.size - 1, 3 * 60)
-            x = signal.sosfiltfilt(sos, x, padlen=padlen)
-        src = np.arange(x.size) / fs_in
-        dst = np.arange(int(math.floor(src[-1] * fs_hz + 1e-6)) + 1) / fs_hz
-        return np.interp(dst, src, x)
+            padlen = min(x_sp.n - 1, 3 * 60)
+            filt = self.spool(name + "_lp")
+            stream.sosfiltfilt(sos, x_sp, padlen, self.spool(name + "_fwd"), filt, self.chunk)
+            x_sp = filt
+        out = self.spool(name + "_r")
+        stream.resample(x_sp, fs_in, fs_hz, out, self.chunk)
+        return out
 
-    ir_r = resample(ir_u)
-    had_dc = _has_dc(ir_u)
-    if had_dc:
-        scale = REPLAY_IR_DC_NA_PER_MA / float(np.median(ir_u))
-        ir_out = ir_r * scale
-        if red_u is not None and _has_dc(red_u):
-            red_out = resample(red_u) * scale
+    def run(self, blocks: Iterable[RecordingBlock], out_dir: Path,
+            fs_hz: float) -> ReplayStimulus:
+        t_sp, ir_sp, red_sp = self.ingest(blocks)
+        t0, t_end = float(t_sp.read(0, 1)[0]), float(t_sp.read(t_sp.n - 1, t_sp.n)[0])
+        # The grid: the recording's median sample interval (np.median of the steps).
+        dt_s = stream.Quantiles(lambda: self.diffs(t_sp), t_sp.n - 1, median=True).median
+        n_u = int(math.floor((t_end - t0) / dt_s + 1e-6)) + 1  # tolerate rounding
+        fs_in = 1.0 / dt_s
+        if not 24.0 <= fs_in <= 2100.0:
+            raise UserError(f"replay: the recording's sample rate is {fs_in:.1f} Hz: supported "
+                            "rates are 25 Hz to 2 kHz")
+        ir_u = self.uniform(t_sp, ir_sp, "ir", t0, dt_s, n_u)
+        had_dc, q_ir = self.has_dc(ir_u)
+        ir_r = self.resample(ir_u, "ir", fs_in, fs_hz)
+        red_r: stream.Spool | None = None
+        if had_dc:
+            scale = REPLAY_IR_DC_NA_PER_MA / q_ir.median
+            if red_sp is not None:
+                red_u = self.uniform(t_sp, red_sp, "red", t0, dt_s, n_u)
+                if self.has_dc(red_u)[0]:
+                    red_r = self.resample(red_u, "red", fs_in, fs_hz)
+            med_out = float("nan")
+            if red_r is None:  # red from the IR's AC: needs the median of the scaled IR
+                med_out = stream.Quantiles(
+                    lambda: (x * scale for x in ir_r.chunks(self.chunk)), ir_r.n,
+                    median=True).median
         else:
-            ac = ir_out / float(np.median(ir_out)) - 1.0
-            red_out = REPLAY_RED_DC_NA_PER_MA * (1.0 + r_from_spo2(REPLAY_SPO2_PCT) * ac)
-    else:
-        med = float(np.median(ir_u))
-        lo, hi = np.percentile(ir_u, [5, 95])
-        span = max(float(hi - lo), 1e-12)
-        scale = REPLAY_IR_DC_NA_PER_MA * REPLAY_PI_IR / span
-        xn = (ir_r - med) / span
-        ir_out = REPLAY_IR_DC_NA_PER_MA * (1.0 - REPLAY_PI_IR * xn)
-        pi_red = REPLAY_PI_IR * r_from_spo2(REPLAY_SPO2_PCT)
-        red_out = REPLAY_RED_DC_NA_PER_MA * (1.0 - pi_red * xn)
-    out = np.zeros((ir_out.size, 3), dtype="<f4")
-    out[:, 0] = np.clip(red_out, 0.0, None)
-    out[:, 1] = np.clip(ir_out, 0.0, None)
-    stim = Path(out_dir) / "stim"
-    try:
-        stim.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"replay: cannot create {stim} ({exc.strerror})") from None
-    path = stim / "ppg.f32"
-    out.tofile(path)
-    return ReplayStimulus(path=path, n_samples=int(out.shape[0]), fs_hz=fs_hz, t0_s=float(t[0]),
-                          had_dc=had_dc, scale_na_per_unit=scale)
+            med = q_ir.median
+            lo, hi = q_ir.percentiles[2:]
+            span = max(float(hi - lo), 1e-12)
+            scale = REPLAY_IR_DC_NA_PER_MA * REPLAY_PI_IR / span
+        stim = Path(out_dir) / "stim"
+        try:
+            stim.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"replay: cannot create {stim} ({exc.strerror})") from None
+        path = stim / "ppg.f32"
+        with open(path, "wb") as f:
+            for a in range(0, ir_r.n, self.chunk):
+                ir_c = ir_r.read(a, a + self.chunk)
+                if had_dc:
+                    ir_out = ir_c * scale
+                    if red_r is not None:
+                        red_out = red_r.read(a, a + self.chunk) * scale
+                    else:
+                        ac = ir_out / med_out - 1.0
+                        red_out = REPLAY_RED_DC_NA_PER_MA * (
+                            1.0 + r_from_spo2(REPLAY_SPO2_PCT) * ac)
+                else:
+                    xn = (ir_c - med) / span
+                    ir_out = REPLAY_IR_DC_NA_PER_MA * (1.0 - REPLAY_PI_IR * xn)
+                    pi_red = REPLAY_PI_IR * r_from_spo2(REPLAY_SPO2_PCT)
+                    red_out = REPLAY_RED_DC_NA_PER_MA * (1.0 - pi_red * xn)
+                out = np.zeros((ir_out.size, 3), dtype="<f4")
+                out[:, 0] = np.clip(red_out, 0.0, None)
+                out[:, 1] = np.clip(ir_out, 0.0, None)
+                out.tofile(f)
+        return ReplayStimulus(path=path, n_samples=ir_r.n, fs_hz=fs_hz, t0_s=t0,
+                              had_dc=had_dc, scale_na_per_unit=scale)
