@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 from nightstand.sim import stream
 from scipy import signal
 
-SETTINGS = settings(max_examples=60, deadline=None,
+SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False)
 
@@ -80,3 +80,31 @@ def test_sosfiltfilt_and_resample_are_scipys(tmp_path: Path, n: int, chunk: int,
     src_t = np.arange(n) / fs_in
     dst = np.arange(int(np.floor(src_t[-1] * fs_out + 1e-6)) + 1) / fs_out
     assert m == dst.size and np.array_equal(res.read(0, m), np.interp(dst, src_t, want))
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), chunk=st.integers(40, 3000),
+       fs_in=st.sampled_from([30.0, 125.0, 500.0]), dc=st.booleans(), red=st.booleans(),
+       gaps=st.booleans())
+def test_replay_stimulus_is_the_same_in_any_chunks(tmp_path: Path, seed: int, chunk: int,
+                                                   fs_in: float, dc: bool, red: bool,
+                                                   gaps: bool) -> None:
+    """write_ppg_stimulus_from_recording end to end: random chunks give the one-chunk file."""
+    from nightstand.sim import generate as gen
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 2500))
+    t = np.cumsum(rng.uniform(0.95, 1.05, n) / fs_in) + rng.uniform(0, 100)
+    level = 40000.0 if dc else 0.0
+    ir = level + 300 * np.sin(2 * np.pi * 1.2 * t) + rng.normal(0, 10, n)
+    r = level * 0.8 + 200 * np.sin(2 * np.pi * 1.2 * t) if red else None
+    if gaps:
+        ir[rng.random(n) < 0.05] = np.nan
+    whole = gen.write_ppg_stimulus_from_recording(t, ir, r, tmp_path / f"w{seed}", 50.0,
+                                                  chunk=1 << 20)
+    parts = gen.write_ppg_stimulus_from_recording(t, ir, r, tmp_path / f"p{seed}", 50.0,
+                                                  chunk=chunk)
+    assert parts.path.read_bytes() == whole.path.read_bytes()
+    assert (parts.n_samples, parts.had_dc, parts.scale_na_per_unit) == (
+        whole.n_samples, whole.had_dc, whole.scale_na_per_unit)

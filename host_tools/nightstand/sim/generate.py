@@ -277,45 +277,117 @@ def _beats(sc: dict[str, Any], tg: Array, hr: Array,
     return t, ectopic
 
 
-def _motion_factor(sc: dict[str, Any], ts: Array, fs_hz: float,
-                   rng: np.random.Generator) -> tuple[Array, Array]:
-    """Multiplicative coupling changes (IR, red) from motion: broadband, large, random."""
-    ones = np.ones(ts.size)
-    motions = sc["events"]["motion"]
-    if not motions:
-        return ones, ones.copy()
-    env = np.zeros(ts.size)
-    for m in motions:
-        env = env + m["intensity"] * _window(ts, m["at"], m["at"] + m["duration_s"], 0.3)
-    idx = np.flatnonzero(env > 0)
-    lo_i, hi_i = int(idx[0]), int(idx[-1]) + 1
-    n = hi_i - lo_i
-    hi_hz = min(4.0, 0.45 * fs_hz)
-    sos = signal.butter(2, [0.2, hi_hz], btype="bandpass", fs=fs_hz, output="sos")
-    common = signal.sosfilt(sos, rng.standard_normal(n))
-    own = signal.sosfilt(sos, rng.standard_normal(n))
-    scale = 1.0 / max(float(np.std(common)), 1e-12)
-    common, own = common * scale, own * scale
-    steps = np.cumsum(rng.standard_normal(n) * 0.01)  # slow sensor slip
-    m_ir = 0.25 * (common + steps)
-    m_red = 0.25 * (0.85 * common + 0.53 * own + steps)
-    f_ir, f_red = ones.copy(), ones.copy()
-    f_ir[lo_i:hi_i] = np.clip(1.0 + env[lo_i:hi_i] * m_ir, 0.05, None)
-    f_red[lo_i:hi_i] = np.clip(1.0 + env[lo_i:hi_i] * m_red, 0.05, None)
-    return f_ir, f_red
+def _normal_streams(rng: np.random.Generator, lengths: list[int],
+                    chunk: int) -> list[np.random.Generator]:
+    """One generator per block of `lengths` normal draws that `rng` would make one after the
+    other, each at its block's start, so the blocks can be drawn side by side in chunks and
+    still get the numbers of one whole draw each (Generator.standard_normal is the same drawn
+    in pieces). Leaves `rng` after the last block."""
+    out = []
+    for n in lengths:
+        g = np.random.Generator(type(rng.bit_generator)())
+        g.bit_generator.state = rng.bit_generator.state
+        out.append(g)
+        for a in range(0, n, chunk):
+            rng.standard_normal(min(chunk, n - a))
+    return out
+
+
+class _Motion:
+    """Multiplicative coupling changes (IR, red) from motion: broadband, large, random. Made
+    chunk by chunk (band-pass state and the slow slip carried over); the noise's scale comes
+    from a first pass over the same noise, so any chunking gives the same numbers."""
+
+    def __init__(self, sc: dict[str, Any], n: int, fs_hz: float, rng: np.random.Generator,
+                 chunk: int) -> None:
+        self.motions, self.fs_hz, self.chunk = sc["events"]["motion"], fs_hz, chunk
+        self.lo_i, self.hi_i = self._span(n)
+        n_m = self.hi_i - self.lo_i
+        hi_hz = min(4.0, 0.45 * fs_hz)
+        self.sos = signal.butter(2, [0.2, hi_hz], btype="bandpass", fs=fs_hz, output="sos")
+        if not self.motions:
+            return
+        common, own, steps = _normal_streams(rng, [n_m] * 3, chunk)
+        self.rng_common, self.rng_own, self.rng_steps = common, own, steps
+        # np.std of the band-passed common noise: two passes (mean, then squared deviations)
+        # over the same draws, in blocks of CHUNK whatever `chunk` is.
+        sums = [0.0, 0.0]
+        for k in range(2):
+            mean = sums[0] / max(n_m, 1)
+            probe = np.random.Generator(type(rng.bit_generator)())
+            probe.bit_generator.state = common.bit_generator.state
+            z = np.zeros((self.sos.shape[0], 2))
+            for a in range(0, n_m, stream.CHUNK):
+                y, z = signal.sosfilt(self.sos, probe.standard_normal(
+                    min(stream.CHUNK, n_m - a)), zi=z)
+                sums[k] += float(np.sum(y if k == 0 else (y - mean) ** 2))
+        self.scale = 1.0 / max(math.sqrt(sums[1] / max(n_m, 1)), 1e-12)
+        self.z_common = self.z_own = np.zeros((self.sos.shape[0], 2))
+        self.step = 0.0
+        self.at = self.lo_i  # next sample index to make
+
+    def _env(self, ts: Array) -> Array:
+        env = np.zeros(ts.size)
+        for m in self.motions:
+            env = env + m["intensity"] * _window(ts, m["at"], m["at"] + m["duration_s"], 0.3)
+        return env
+
+    def _span(self, n: int) -> tuple[int, int]:
+        """[first, last + 1) of the samples where the motion envelope is above 0."""
+        if not self.motions:
+            return 0, 0
+        lo, hi = n, 0
+        for m in self.motions:
+            a = max(0, math.floor(m["at"] * self.fs_hz) - 1)
+            b = min(n, math.ceil((m["at"] + m["duration_s"] + 0.3) * self.fs_hz) + 2)
+            for c in range(a, b, self.chunk):
+                ts = np.arange(c, min(b, c + self.chunk), dtype=np.float64) / self.fs_hz
+                idx = np.flatnonzero(self._env(ts) > 0)
+                if idx.size:
+                    lo, hi = min(lo, c + int(idx[0])), max(hi, c + int(idx[-1]) + 1)
+        return (lo, hi) if hi > lo else (0, 0)
+
+    def factors(self, a: int, ts: Array) -> tuple[Array, Array]:
+        """(f_ir, f_red) for samples a .. a + len(ts) (called in order)."""
+        f_ir, f_red = np.ones(ts.size), np.ones(ts.size)
+        lo, hi = max(a, self.lo_i), min(a + ts.size, self.hi_i)
+        if hi <= lo:
+            return f_ir, f_red
+        assert lo == self.at, "motion chunks must come in order"
+        k = hi - lo
+        common, self.z_common = signal.sosfilt(self.sos, self.rng_common.standard_normal(k),
+                                               zi=self.z_common)
+        own, self.z_own = signal.sosfilt(self.sos, self.rng_own.standard_normal(k),
+                                         zi=self.z_own)
+        common, own = common * self.scale, own * self.scale
+        # slow sensor slip: a running sum carried over chunks
+        steps = np.cumsum(np.concatenate([[self.step], self.rng_steps.standard_normal(k) * 0.01]))
+        steps = steps[1:]
+        self.step = float(steps[-1])
+        self.at = hi
+        m_ir = 0.25 * (common + steps)
+        m_red = 0.25 * (0.85 * common + 0.53 * own + steps)
+        env = self._env(ts[lo - a:hi - a])
+        f_ir[lo - a:hi - a] = np.clip(1.0 + env * m_ir, 0.05, None)
+        f_red[lo - a:hi - a] = np.clip(1.0 + env * m_red, 0.05, None)
+        return f_ir, f_red
 
 
 def _render_pulses(beat_t: Array, cycle_s: Array, amp: Array, pat_s: float, dicrotic: float,
-                   n: int, fs_hz: float) -> Array:
-    """Sum of pulse templates (amplitude `amp`) on the sample grid t = i / fs_hz."""
+                   a: int, b: int, fs_hz: float) -> Array:
+    """Sum of pulse templates (amplitude `amp`) on the samples a .. b - 1 of the grid
+    t = i / fs_hz (beats in time order; each sample sums its pulses in beat order)."""
     span = int(math.ceil(_TEMPLATE_SPAN_S * fs_hz)) + 1
     foot = beat_t + pat_s
-    first = np.floor(foot * fs_hz).astype(np.int64)
+    first_all = np.floor(foot * fs_hz).astype(np.int64)
+    j0 = int(np.searchsorted(first_all, a - span, side="right"))
+    j1 = int(np.searchsorted(first_all, b, side="left"))
+    foot, first = foot[j0:j1], first_all[j0:j1]
     idx = first[:, None] + np.arange(span, dtype=np.int64)[None, :]
     tau = idx / fs_hz - foot[:, None]
-    vals = amp[:, None] * pulse_shape(tau, cycle_s[:, None], dicrotic)
-    ok = (idx >= 0) & (idx < n)
-    return np.bincount(idx[ok], weights=vals[ok], minlength=n)[:n]
+    vals = amp[j0:j1, None] * pulse_shape(tau, cycle_s[j0:j1, None], dicrotic)
+    ok = (idx >= a) & (idx < b)
+    return np.bincount(idx[ok] - a, weights=vals[ok], minlength=b - a)[:b - a]
 
 
 def _write_csv(path: Path, header: str, rows: list[str]) -> None:
@@ -323,8 +395,14 @@ def _write_csv(path: Path, header: str, rows: list[str]) -> None:
 
 
 def generate(scenario: dict[str, Any], out_dir: Path,
-             fs_hz: float = float(device_config.PPG_RATE_HZ)) -> GeneratedNight:
-    """Write out_dir/stim/{ppg.f32, env.f32, meta.json} and out_dir/truth/* for a scenario."""
+             fs_hz: float = float(device_config.PPG_RATE_HZ), *,
+             chunk: int = stream.CHUNK) -> GeneratedNight:
+    """Write out_dir/stim/{ppg.f32, env.f32, meta.json} and out_dir/truth/* for a scenario.
+
+    The slow processes (8 Hz) and the beats are made for the whole night; the sample-rate
+    signal is made and written `chunk` samples at a time (filters and running sums carried
+    over, each noise drawn from its own stream), so its memory does not grow with the night
+    and any chunking gives the same file (tests/sim/test_generate.py)."""
     if not 10.0 <= fs_hz <= 4000.0:
         raise UserError(f"generate: fs_hz={fs_hz:g} is out of range: use 10 to 4000 Hz")
     sc = scen.validate(scenario, str(scenario.get("name", "<dict>")))
@@ -348,34 +426,14 @@ def generate(scenario: dict[str, Any], out_dir: Path,
     after = np.flatnonzero(ectopic) + 1
     amp[after[after < amp.size]] *= 1.15  # post-extrasystolic potentiation
 
-    ts = np.arange(n, dtype=np.float64) / fs_hz
-    pulses = _render_pulses(beat_t, cycle, amp, p["pat_ms"] / 1000.0, p["dicrotic_ratio"],
-                            n, fs_hz)
     pi_ir = p["perfusion_index_pct"] / 100.0
     pi_red = pi_ir * r_from_spo2(p["spo2_pct"])
-    resp_s = np.sin(np.interp(ts, tg, resp_phase))
-    wander = 1.0 + p["baseline_resp_mod"] * pi_ir * resp_s
-    slow = np.exp(np.interp(ts, tg, _ou(rng, tg.size, 1.0 / PROCESS_HZ, 0.01, 600.0)))
-    f_ir, f_red = _motion_factor(sc, ts, fs_hz, rng)
-    contact = _contact(sc, ts, 1.0)
+    slow_g = _ou(rng, tg.size, 1.0 / PROCESS_HZ, 0.01, 600.0)
+    motion = _Motion(sc, n, fs_hz, rng, chunk)
+    # The sample-rate noise: five whole-night draws, made side by side chunk by chunk.
+    g_off_ir, g_noise_ir, g_off_red, g_noise_red, g_amb = _normal_streams(rng, [n] * 5, chunk)
     noise_sd = sensor["noise_na_per_ma"]
     off = sensor["off_stim_na_per_ma"]
-    out = np.empty((n, 3), dtype="<f4")
-    finger_ir = p["ir_dc_na_per_ma"] * wander * slow * f_ir * (1.0 - pi_ir * pulses)
-    off_ir = off * (1.0 + 0.05 * rng.standard_normal(n))
-    out[:, 1] = (contact * finger_ir + (1.0 - contact) * off_ir
-                 + rng.standard_normal(n) * noise_sd)
-    del finger_ir, off_ir
-    finger_red = p["red_dc_na_per_ma"] * wander * slow * f_red * (1.0 - pi_red * pulses)
-    off_red = 0.8 * off * (1.0 + 0.05 * rng.standard_normal(n))
-    out[:, 0] = (contact * finger_red + (1.0 - contact) * off_red
-                 + rng.standard_normal(n) * noise_sd)
-    del finger_red, off_red
-    lux, _cct = light_at(sc["room"]["light"], ts)
-    coupling = contact * sensor["ambient_coupling_on"] + (1 - contact) * sensor[
-        "ambient_coupling_off"]
-    out[:, 2] = np.clip(lux * coupling + rng.standard_normal(n) * sensor["ambient_noise_na"],
-                        0.0, None)
 
     out_dir = Path(out_dir)
     stim, truth = out_dir / "stim", out_dir / "truth"
@@ -387,7 +445,35 @@ def generate(scenario: dict[str, Any], out_dir: Path,
     paths = {"ppg": stim / "ppg.f32", "env": stim / "env.f32", "meta": stim / "meta.json",
              "beats": truth / "beats.csv", "arousals": truth / "arousals.csv",
              "periods": truth / "periods.csv", "scenario": truth / "scenario.json"}
-    out.tofile(paths["ppg"])
+    contact_n = 0
+    with open(paths["ppg"], "wb") as ppg_file:
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            k = b - a
+            ts = np.arange(a, b, dtype=np.float64) / fs_hz
+            pulses = _render_pulses(beat_t, cycle, amp, p["pat_ms"] / 1000.0,
+                                    p["dicrotic_ratio"], a, b, fs_hz)
+            resp_s = np.sin(np.interp(ts, tg, resp_phase))
+            wander = 1.0 + p["baseline_resp_mod"] * pi_ir * resp_s
+            slow = np.exp(np.interp(ts, tg, slow_g))
+            f_ir, f_red = motion.factors(a, ts)
+            contact = _contact(sc, ts, 1.0)
+            contact_n += int(np.sum(contact > 0.5))
+            out = np.empty((k, 3), dtype="<f4")
+            finger_ir = p["ir_dc_na_per_ma"] * wander * slow * f_ir * (1.0 - pi_ir * pulses)
+            off_ir = off * (1.0 + 0.05 * g_off_ir.standard_normal(k))
+            out[:, 1] = (contact * finger_ir + (1.0 - contact) * off_ir
+                         + g_noise_ir.standard_normal(k) * noise_sd)
+            finger_red = p["red_dc_na_per_ma"] * wander * slow * f_red * (1.0 - pi_red * pulses)
+            off_red = 0.8 * off * (1.0 + 0.05 * g_off_red.standard_normal(k))
+            out[:, 0] = (contact * finger_red + (1.0 - contact) * off_red
+                         + g_noise_red.standard_normal(k) * noise_sd)
+            lux, _cct = light_at(sc["room"]["light"], ts)
+            coupling = contact * sensor["ambient_coupling_on"] + (1 - contact) * sensor[
+                "ambient_coupling_off"]
+            out[:, 2] = np.clip(lux * coupling + g_amb.standard_normal(k)
+                                * sensor["ambient_noise_na"], 0.0, None)
+            out.tofile(ppg_file)
 
     t_env = np.arange(0.0, duration_s + 1e-9, ENV_PERIOD_S)
     room = sc["room"]
@@ -436,7 +522,7 @@ def generate(scenario: dict[str, Any], out_dir: Path,
                [f"{k},{a:.3f},{d:.3f}" for k, a, d in periods])
     paths["scenario"].write_text(json.dumps(sc, indent=1) + "\n", encoding="utf-8")
 
-    summary = _summary(sc, bt, ibi_ms, kinds, in_contact, ts, contact, fs_hz)
+    summary = _summary(sc, bt, ibi_ms, kinds, in_contact, n, contact_n, fs_hz)
     return GeneratedNight(
         start_unix_s=start_unix, duration_s=duration_s, utc_offset_s=sc["utc_offset_s"],
         utc_offset_changes=changes, fs_hz=fs_hz, n_samples=n, paths=paths,
@@ -444,10 +530,10 @@ def generate(scenario: dict[str, Any], out_dir: Path,
 
 
 def _summary(sc: dict[str, Any], bt: Array, ibi_ms: Array, ectopic: NDArray[np.bool_],
-             in_contact: NDArray[np.bool_], ts: Array, contact: Array,
+             in_contact: NDArray[np.bool_], n: int, contact_n: int,
              fs_hz: float) -> TruthSummary:
     ev = sc["events"]
-    contact_s = float(np.sum(contact > 0.5)) / fs_hz
+    contact_s = float(contact_n) / fs_hz
     # Stable sleep: lights-out + 30 min .. wake, away from arousals, motion and ectopic beats.
     quiet = (bt >= sc["lights_out"] + 1800.0) & (bt < sc["wake"]) & in_contact
     for a in ev["arousals"]:
@@ -471,7 +557,7 @@ def _summary(sc: dict[str, Any], bt: Array, ibi_ms: Array, ectopic: NDArray[np.b
         n_beats=int(bt.size), n_ectopic=int(np.sum(ectopic)), n_arousals=len(ev["arousals"]),
         contact_s=contact_s,
         arousal_index_per_h=len(ev["arousals"]) / (contact_s / 3600.0) if contact_s else 0.0,
-        motion_s=motion_s, finger_off_s=float(ts.size / fs_hz - contact_s),
+        motion_s=motion_s, finger_off_s=float(n / fs_hz - contact_s),
         hr_evening_bpm=hr_eve, hr_sleep_bpm=hr_sleep, rmssd_sleep_ms=rmssd,
         spo2_pct=sc["person"]["spo2_pct"])
 
