@@ -5,9 +5,15 @@ The library behind `nightstand replay` (commands/replay.py only parses)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
+import itertools
 import json
 import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +24,7 @@ from nightstand.errors import UserError
 from nightstand.night import Night, flag_names
 from nightstand.progress import progress_bar
 from nightstand.sim import runner
-from nightstand.sim.generate import write_ppg_stimulus_from_recording
+from nightstand.sim.generate import RecordingBlock, ReplayStimulus, write_ppg_stimulus
 
 # The replayed recording is placed at 01:00 UTC (device UTC offset 0), inside the default
 # night window, so the device records from its first sample.
@@ -37,6 +43,24 @@ def read_recording(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | Non
     if not path.exists():
         raise UserError(f"{path}: no such file (give a CSV file or a WFDB record)")
     return _read_csv(path)
+
+
+def iter_recording(path: Path, block_rows: int | None = None) -> Iterator[RecordingBlock]:
+    """read_recording() in blocks of rows (time_s, ir, red or None). A CSV is streamed (nothing
+    held beyond a block; bad rows raise when reached); a WFDB record is read whole."""
+    from nightstand.sim.recording import BLOCK_ROWS, iter_csv_recording
+
+    rows = block_rows or BLOCK_ROWS
+    if path.suffix.lower() in (".hea", ".dat") or (
+        not path.exists() and path.with_suffix(".hea").exists()
+    ):
+        t, ir, red = _read_wfdb(path.with_suffix(""))
+        for a in range(0, t.size, rows):
+            yield t[a:a + rows], ir[a:a + rows], None if red is None else red[a:a + rows]
+        return
+    if not path.exists():
+        raise UserError(f"{path}: no such file (give a CSV file or a WFDB record)")
+    yield from iter_csv_recording(path, rows)
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -66,15 +90,9 @@ def _read_wfdb(record: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]
 def replay(recording: Path, out: Path, *, heapsize: str = runner.DEFAULT_HEAPSIZE,
            quiet: bool = False) -> tuple[Path, Path]:
     """Run the recording through the firmware; write out/beats.csv, epochs.csv, events.csv."""
-    t, ir, red = read_recording(recording)
     sim_dir = out / "sim"
-    if sim_dir.exists():
-        import shutil
-
-        shutil.rmtree(sim_dir)
-    sim_dir.mkdir(parents=True)
     settings = device_config.defaults()
-    stim = write_ppg_stimulus_from_recording(t, ir, red, sim_dir, float(settings["ppg_rate_hz"]))
+    stim = _stimulus(recording, out, float(settings["ppg_rate_hz"]))
     duration = stim.n_samples / stim.fs_hz + TAIL_S
     start_unix_s = int(REPLAY_START.timestamp())
     flash = sim_dir / "flash"
@@ -101,6 +119,36 @@ def replay(recording: Path, out: Path, *, heapsize: str = runner.DEFAULT_HEAPSIZ
 
     finish_ppg_replay(nights, start_unix_s, t0_s, out)  # events.csv + a stage column
     return beats_csv, epochs_csv
+
+
+def _stimulus(recording: Path, out: Path, fs_hz: float) -> ReplayStimulus:
+    """Stream the recording into out/sim/stim/ppg.f32 (out/sim made afresh). The recording's
+    header and first block are checked before anything is created, the rest before out/sim is
+    touched; a bad row further on removes again the folders this call made."""
+    blocks = iter_recording(recording)
+    first = next(blocks, None)
+    if first is None:
+        raise UserError(f"{recording}: no samples")
+    blocks = itertools.chain([first], blocks)
+    made = None
+    for p in (out, *out.parents):
+        if p.exists():
+            break
+        made = p
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".replay-", dir=out) as tmp:
+            stim = write_ppg_stimulus(blocks, Path(tmp), fs_hz)
+            sim_dir = out / "sim"
+            if sim_dir.exists():
+                shutil.rmtree(sim_dir)
+            sim_dir.mkdir()
+            os.replace(Path(tmp) / "stim", sim_dir / "stim")
+    except BaseException:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
+    return dataclasses.replace(stim, path=sim_dir / "stim" / stim.path.name)
 
 
 def _nights(sim_dir: Path) -> list[Night]:

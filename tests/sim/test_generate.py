@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import struct
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from nightstand.errors import UserError
 from nightstand.sim import generate as gen
 from nightstand.sim import scenario as scen
@@ -163,6 +166,20 @@ def test_deterministic_for_a_seed(tmp_path: Path, noisy: gen.GeneratedNight) -> 
     other = gen.generate({**NOISY, "seed": 100}, tmp_path / "other", 50.0)
     assert other.paths["ppg"].read_bytes() != noisy.paths["ppg"].read_bytes()
     assert other.paths["beats"].read_bytes() != noisy.paths["beats"].read_bytes()
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk=st.integers(37, 30000))
+def test_any_chunking_gives_the_same_night(tmp_path: Path, noisy: gen.GeneratedNight,
+                                           chunk: int) -> None:
+    """The sample-rate signal is made in chunks (issue 15 item 12): the file is the whole-night
+    one (the fixture's 60 250 samples are one chunk) wherever the boundaries fall, motion and
+    finger-off edges included."""
+    night = gen.generate(NOISY, tmp_path / f"c{chunk}", 50.0, chunk=chunk)
+    for key in ("ppg", "env", "beats"):
+        assert night.paths[key].read_bytes() == noisy.paths[key].read_bytes(), key
+    np.testing.assert_equal(dataclasses.astuple(night.truth), dataclasses.astuple(noisy.truth))
 
 
 def test_rejects_a_bad_rate(tmp_path: Path) -> None:

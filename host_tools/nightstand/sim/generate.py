@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from scipy import signal
 
 from nightstand.errors import UserError
 from nightstand.sim import scenario as scen
+from nightstand.sim import stream
 
 Array = NDArray[np.float64]
 
@@ -274,45 +277,117 @@ def _beats(sc: dict[str, Any], tg: Array, hr: Array,
     return t, ectopic
 
 
-def _motion_factor(sc: dict[str, Any], ts: Array, fs_hz: float,
-                   rng: np.random.Generator) -> tuple[Array, Array]:
-    """Multiplicative coupling changes (IR, red) from motion: broadband, large, random."""
-    ones = np.ones(ts.size)
-    motions = sc["events"]["motion"]
-    if not motions:
-        return ones, ones.copy()
-    env = np.zeros(ts.size)
-    for m in motions:
-        env = env + m["intensity"] * _window(ts, m["at"], m["at"] + m["duration_s"], 0.3)
-    idx = np.flatnonzero(env > 0)
-    lo_i, hi_i = int(idx[0]), int(idx[-1]) + 1
-    n = hi_i - lo_i
-    hi_hz = min(4.0, 0.45 * fs_hz)
-    sos = signal.butter(2, [0.2, hi_hz], btype="bandpass", fs=fs_hz, output="sos")
-    common = signal.sosfilt(sos, rng.standard_normal(n))
-    own = signal.sosfilt(sos, rng.standard_normal(n))
-    scale = 1.0 / max(float(np.std(common)), 1e-12)
-    common, own = common * scale, own * scale
-    steps = np.cumsum(rng.standard_normal(n) * 0.01)  # slow sensor slip
-    m_ir = 0.25 * (common + steps)
-    m_red = 0.25 * (0.85 * common + 0.53 * own + steps)
-    f_ir, f_red = ones.copy(), ones.copy()
-    f_ir[lo_i:hi_i] = np.clip(1.0 + env[lo_i:hi_i] * m_ir, 0.05, None)
-    f_red[lo_i:hi_i] = np.clip(1.0 + env[lo_i:hi_i] * m_red, 0.05, None)
-    return f_ir, f_red
+def _normal_streams(rng: np.random.Generator, lengths: list[int],
+                    chunk: int) -> list[np.random.Generator]:
+    """One generator per block of `lengths` normal draws that `rng` would make one after the
+    other, each at its block's start, so the blocks can be drawn side by side in chunks and
+    still get the numbers of one whole draw each (Generator.standard_normal is the same drawn
+    in pieces). Leaves `rng` after the last block."""
+    out = []
+    for n in lengths:
+        g = np.random.Generator(type(rng.bit_generator)())
+        g.bit_generator.state = rng.bit_generator.state
+        out.append(g)
+        for a in range(0, n, chunk):
+            rng.standard_normal(min(chunk, n - a))
+    return out
+
+
+class _Motion:
+    """Multiplicative coupling changes (IR, red) from motion: broadband, large, random. Made
+    chunk by chunk (band-pass state and the slow slip carried over); the noise's scale comes
+    from a first pass over the same noise, so any chunking gives the same numbers."""
+
+    def __init__(self, sc: dict[str, Any], n: int, fs_hz: float, rng: np.random.Generator,
+                 chunk: int) -> None:
+        self.motions, self.fs_hz, self.chunk = sc["events"]["motion"], fs_hz, chunk
+        self.lo_i, self.hi_i = self._span(n)
+        n_m = self.hi_i - self.lo_i
+        hi_hz = min(4.0, 0.45 * fs_hz)
+        self.sos = signal.butter(2, [0.2, hi_hz], btype="bandpass", fs=fs_hz, output="sos")
+        if not self.motions:
+            return
+        common, own, steps = _normal_streams(rng, [n_m] * 3, chunk)
+        self.rng_common, self.rng_own, self.rng_steps = common, own, steps
+        # np.std of the band-passed common noise: two passes (mean, then squared deviations)
+        # over the same draws, in blocks of CHUNK whatever `chunk` is.
+        sums = [0.0, 0.0]
+        for k in range(2):
+            mean = sums[0] / max(n_m, 1)
+            probe = np.random.Generator(type(rng.bit_generator)())
+            probe.bit_generator.state = common.bit_generator.state
+            z = np.zeros((self.sos.shape[0], 2))
+            for a in range(0, n_m, stream.CHUNK):
+                y, z = signal.sosfilt(self.sos, probe.standard_normal(
+                    min(stream.CHUNK, n_m - a)), zi=z)
+                sums[k] += float(np.sum(y if k == 0 else (y - mean) ** 2))
+        self.scale = 1.0 / max(math.sqrt(sums[1] / max(n_m, 1)), 1e-12)
+        self.z_common = self.z_own = np.zeros((self.sos.shape[0], 2))
+        self.step = 0.0
+        self.at = self.lo_i  # next sample index to make
+
+    def _env(self, ts: Array) -> Array:
+        env = np.zeros(ts.size)
+        for m in self.motions:
+            env = env + m["intensity"] * _window(ts, m["at"], m["at"] + m["duration_s"], 0.3)
+        return env
+
+    def _span(self, n: int) -> tuple[int, int]:
+        """[first, last + 1) of the samples where the motion envelope is above 0."""
+        if not self.motions:
+            return 0, 0
+        lo, hi = n, 0
+        for m in self.motions:
+            a = max(0, math.floor(m["at"] * self.fs_hz) - 1)
+            b = min(n, math.ceil((m["at"] + m["duration_s"] + 0.3) * self.fs_hz) + 2)
+            for c in range(a, b, self.chunk):
+                ts = np.arange(c, min(b, c + self.chunk), dtype=np.float64) / self.fs_hz
+                idx = np.flatnonzero(self._env(ts) > 0)
+                if idx.size:
+                    lo, hi = min(lo, c + int(idx[0])), max(hi, c + int(idx[-1]) + 1)
+        return (lo, hi) if hi > lo else (0, 0)
+
+    def factors(self, a: int, ts: Array) -> tuple[Array, Array]:
+        """(f_ir, f_red) for samples a .. a + len(ts) (called in order)."""
+        f_ir, f_red = np.ones(ts.size), np.ones(ts.size)
+        lo, hi = max(a, self.lo_i), min(a + ts.size, self.hi_i)
+        if hi <= lo:
+            return f_ir, f_red
+        assert lo == self.at, "motion chunks must come in order"
+        k = hi - lo
+        common, self.z_common = signal.sosfilt(self.sos, self.rng_common.standard_normal(k),
+                                               zi=self.z_common)
+        own, self.z_own = signal.sosfilt(self.sos, self.rng_own.standard_normal(k),
+                                         zi=self.z_own)
+        common, own = common * self.scale, own * self.scale
+        # slow sensor slip: a running sum carried over chunks
+        steps = np.cumsum(np.concatenate([[self.step], self.rng_steps.standard_normal(k) * 0.01]))
+        steps = steps[1:]
+        self.step = float(steps[-1])
+        self.at = hi
+        m_ir = 0.25 * (common + steps)
+        m_red = 0.25 * (0.85 * common + 0.53 * own + steps)
+        env = self._env(ts[lo - a:hi - a])
+        f_ir[lo - a:hi - a] = np.clip(1.0 + env * m_ir, 0.05, None)
+        f_red[lo - a:hi - a] = np.clip(1.0 + env * m_red, 0.05, None)
+        return f_ir, f_red
 
 
 def _render_pulses(beat_t: Array, cycle_s: Array, amp: Array, pat_s: float, dicrotic: float,
-                   n: int, fs_hz: float) -> Array:
-    """Sum of pulse templates (amplitude `amp`) on the sample grid t = i / fs_hz."""
+                   a: int, b: int, fs_hz: float) -> Array:
+    """Sum of pulse templates (amplitude `amp`) on the samples a .. b - 1 of the grid
+    t = i / fs_hz (beats in time order; each sample sums its pulses in beat order)."""
     span = int(math.ceil(_TEMPLATE_SPAN_S * fs_hz)) + 1
     foot = beat_t + pat_s
-    first = np.floor(foot * fs_hz).astype(np.int64)
+    first_all = np.floor(foot * fs_hz).astype(np.int64)
+    j0 = int(np.searchsorted(first_all, a - span, side="right"))
+    j1 = int(np.searchsorted(first_all, b, side="left"))
+    foot, first = foot[j0:j1], first_all[j0:j1]
     idx = first[:, None] + np.arange(span, dtype=np.int64)[None, :]
     tau = idx / fs_hz - foot[:, None]
-    vals = amp[:, None] * pulse_shape(tau, cycle_s[:, None], dicrotic)
-    ok = (idx >= 0) & (idx < n)
-    return np.bincount(idx[ok], weights=vals[ok], minlength=n)[:n]
+    vals = amp[j0:j1, None] * pulse_shape(tau, cycle_s[j0:j1, None], dicrotic)
+    ok = (idx >= a) & (idx < b)
+    return np.bincount(idx[ok] - a, weights=vals[ok], minlength=b - a)[:b - a]
 
 
 def _write_csv(path: Path, header: str, rows: list[str]) -> None:
@@ -320,8 +395,14 @@ def _write_csv(path: Path, header: str, rows: list[str]) -> None:
 
 
 def generate(scenario: dict[str, Any], out_dir: Path,
-             fs_hz: float = float(device_config.PPG_RATE_HZ)) -> GeneratedNight:
-    """Write out_dir/stim/{ppg.f32, env.f32, meta.json} and out_dir/truth/* for a scenario."""
+             fs_hz: float = float(device_config.PPG_RATE_HZ), *,
+             chunk: int = stream.CHUNK) -> GeneratedNight:
+    """Write out_dir/stim/{ppg.f32, env.f32, meta.json} and out_dir/truth/* for a scenario.
+
+    The slow processes (8 Hz) and the beats are made for the whole night; the sample-rate
+    signal is made and written `chunk` samples at a time (filters and running sums carried
+    over, each noise drawn from its own stream), so its memory does not grow with the night
+    and any chunking gives the same file (tests/sim/test_generate.py)."""
     if not 10.0 <= fs_hz <= 4000.0:
         raise UserError(f"generate: fs_hz={fs_hz:g} is out of range: use 10 to 4000 Hz")
     sc = scen.validate(scenario, str(scenario.get("name", "<dict>")))
@@ -345,34 +426,14 @@ def generate(scenario: dict[str, Any], out_dir: Path,
     after = np.flatnonzero(ectopic) + 1
     amp[after[after < amp.size]] *= 1.15  # post-extrasystolic potentiation
 
-    ts = np.arange(n, dtype=np.float64) / fs_hz
-    pulses = _render_pulses(beat_t, cycle, amp, p["pat_ms"] / 1000.0, p["dicrotic_ratio"],
-                            n, fs_hz)
     pi_ir = p["perfusion_index_pct"] / 100.0
     pi_red = pi_ir * r_from_spo2(p["spo2_pct"])
-    resp_s = np.sin(np.interp(ts, tg, resp_phase))
-    wander = 1.0 + p["baseline_resp_mod"] * pi_ir * resp_s
-    slow = np.exp(np.interp(ts, tg, _ou(rng, tg.size, 1.0 / PROCESS_HZ, 0.01, 600.0)))
-    f_ir, f_red = _motion_factor(sc, ts, fs_hz, rng)
-    contact = _contact(sc, ts, 1.0)
+    slow_g = _ou(rng, tg.size, 1.0 / PROCESS_HZ, 0.01, 600.0)
+    motion = _Motion(sc, n, fs_hz, rng, chunk)
+    # The sample-rate noise: five whole-night draws, made side by side chunk by chunk.
+    g_off_ir, g_noise_ir, g_off_red, g_noise_red, g_amb = _normal_streams(rng, [n] * 5, chunk)
     noise_sd = sensor["noise_na_per_ma"]
     off = sensor["off_stim_na_per_ma"]
-    out = np.empty((n, 3), dtype="<f4")
-    finger_ir = p["ir_dc_na_per_ma"] * wander * slow * f_ir * (1.0 - pi_ir * pulses)
-    off_ir = off * (1.0 + 0.05 * rng.standard_normal(n))
-    out[:, 1] = (contact * finger_ir + (1.0 - contact) * off_ir
-                 + rng.standard_normal(n) * noise_sd)
-    del finger_ir, off_ir
-    finger_red = p["red_dc_na_per_ma"] * wander * slow * f_red * (1.0 - pi_red * pulses)
-    off_red = 0.8 * off * (1.0 + 0.05 * rng.standard_normal(n))
-    out[:, 0] = (contact * finger_red + (1.0 - contact) * off_red
-                 + rng.standard_normal(n) * noise_sd)
-    del finger_red, off_red
-    lux, _cct = light_at(sc["room"]["light"], ts)
-    coupling = contact * sensor["ambient_coupling_on"] + (1 - contact) * sensor[
-        "ambient_coupling_off"]
-    out[:, 2] = np.clip(lux * coupling + rng.standard_normal(n) * sensor["ambient_noise_na"],
-                        0.0, None)
 
     out_dir = Path(out_dir)
     stim, truth = out_dir / "stim", out_dir / "truth"
@@ -384,7 +445,35 @@ def generate(scenario: dict[str, Any], out_dir: Path,
     paths = {"ppg": stim / "ppg.f32", "env": stim / "env.f32", "meta": stim / "meta.json",
              "beats": truth / "beats.csv", "arousals": truth / "arousals.csv",
              "periods": truth / "periods.csv", "scenario": truth / "scenario.json"}
-    out.tofile(paths["ppg"])
+    contact_n = 0
+    with open(paths["ppg"], "wb") as ppg_file:
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            k = b - a
+            ts = np.arange(a, b, dtype=np.float64) / fs_hz
+            pulses = _render_pulses(beat_t, cycle, amp, p["pat_ms"] / 1000.0,
+                                    p["dicrotic_ratio"], a, b, fs_hz)
+            resp_s = np.sin(np.interp(ts, tg, resp_phase))
+            wander = 1.0 + p["baseline_resp_mod"] * pi_ir * resp_s
+            slow = np.exp(np.interp(ts, tg, slow_g))
+            f_ir, f_red = motion.factors(a, ts)
+            contact = _contact(sc, ts, 1.0)
+            contact_n += int(np.sum(contact > 0.5))
+            out = np.empty((k, 3), dtype="<f4")
+            finger_ir = p["ir_dc_na_per_ma"] * wander * slow * f_ir * (1.0 - pi_ir * pulses)
+            off_ir = off * (1.0 + 0.05 * g_off_ir.standard_normal(k))
+            out[:, 1] = (contact * finger_ir + (1.0 - contact) * off_ir
+                         + g_noise_ir.standard_normal(k) * noise_sd)
+            finger_red = p["red_dc_na_per_ma"] * wander * slow * f_red * (1.0 - pi_red * pulses)
+            off_red = 0.8 * off * (1.0 + 0.05 * g_off_red.standard_normal(k))
+            out[:, 0] = (contact * finger_red + (1.0 - contact) * off_red
+                         + g_noise_red.standard_normal(k) * noise_sd)
+            lux, _cct = light_at(sc["room"]["light"], ts)
+            coupling = contact * sensor["ambient_coupling_on"] + (1 - contact) * sensor[
+                "ambient_coupling_off"]
+            out[:, 2] = np.clip(lux * coupling + g_amb.standard_normal(k)
+                                * sensor["ambient_noise_na"], 0.0, None)
+            out.tofile(ppg_file)
 
     t_env = np.arange(0.0, duration_s + 1e-9, ENV_PERIOD_S)
     room = sc["room"]
@@ -433,7 +522,7 @@ def generate(scenario: dict[str, Any], out_dir: Path,
                [f"{k},{a:.3f},{d:.3f}" for k, a, d in periods])
     paths["scenario"].write_text(json.dumps(sc, indent=1) + "\n", encoding="utf-8")
 
-    summary = _summary(sc, bt, ibi_ms, kinds, in_contact, ts, contact, fs_hz)
+    summary = _summary(sc, bt, ibi_ms, kinds, in_contact, n, contact_n, fs_hz)
     return GeneratedNight(
         start_unix_s=start_unix, duration_s=duration_s, utc_offset_s=sc["utc_offset_s"],
         utc_offset_changes=changes, fs_hz=fs_hz, n_samples=n, paths=paths,
@@ -441,10 +530,10 @@ def generate(scenario: dict[str, Any], out_dir: Path,
 
 
 def _summary(sc: dict[str, Any], bt: Array, ibi_ms: Array, ectopic: NDArray[np.bool_],
-             in_contact: NDArray[np.bool_], ts: Array, contact: Array,
+             in_contact: NDArray[np.bool_], n: int, contact_n: int,
              fs_hz: float) -> TruthSummary:
     ev = sc["events"]
-    contact_s = float(np.sum(contact > 0.5)) / fs_hz
+    contact_s = float(contact_n) / fs_hz
     # Stable sleep: lights-out + 30 min .. wake, away from arousals, motion and ectopic beats.
     quiet = (bt >= sc["lights_out"] + 1800.0) & (bt < sc["wake"]) & in_contact
     for a in ev["arousals"]:
@@ -468,7 +557,7 @@ def _summary(sc: dict[str, Any], bt: Array, ibi_ms: Array, ectopic: NDArray[np.b
         n_beats=int(bt.size), n_ectopic=int(np.sum(ectopic)), n_arousals=len(ev["arousals"]),
         contact_s=contact_s,
         arousal_index_per_h=len(ev["arousals"]) / (contact_s / 3600.0) if contact_s else 0.0,
-        motion_s=motion_s, finger_off_s=float(ts.size / fs_hz - contact_s),
+        motion_s=motion_s, finger_off_s=float(n / fs_hz - contact_s),
         hr_evening_bpm=hr_eve, hr_sleep_bpm=hr_sleep, rmssd_sleep_ms=rmssd,
         spo2_pct=sc["person"]["spo2_pct"])
 
@@ -496,27 +585,28 @@ REPLAY_RED_DC_NA_PER_MA = 800.0
 REPLAY_PI_IR = 0.015  # AC/DC given to band-passed recordings that carry no DC
 REPLAY_SPO2_PCT = 97.0  # SpO2 encoded when red is absent or has no DC
 
-
-def _uniform(time_s: Array, x: Array, name: str) -> tuple[Array, float]:
-    """Recording interpolated onto a uniform grid at its median rate; NaNs bridged."""
-    good = np.isfinite(x)
-    if good.sum() < 2:
-        raise UserError(f"replay: the {name} column has fewer than 2 numeric samples")
-    dt_s = float(np.median(np.diff(time_s)))
-    n = int(math.floor((time_s[-1] - time_s[0]) / dt_s + 1e-6)) + 1  # tolerate rounding
-    grid = time_s[0] + np.arange(n) * dt_s
-    return np.interp(grid, time_s[good], x[good]), 1.0 / dt_s
-
-
-def _has_dc(x: Array) -> bool:
-    """True if x looks like a raw photocurrent: positive with a DC well above its pulsatility."""
-    lo, hi = np.percentile(x, [1, 99])
-    med = float(np.median(x))
-    return bool(lo > 0 and med > 0 and (hi - lo) < 0.25 * med)
+# A recording in blocks of rows: (time_s, ir, red or None), each block's columns equally long.
+RecordingBlock = tuple[Array, Array, Array | None]
 
 
 def write_ppg_stimulus_from_recording(time_s: Array, ir: Array, red: Array | None,
-                                      out_dir: Path, fs_hz: float) -> ReplayStimulus:
+                                      out_dir: Path, fs_hz: float,
+                                      chunk: int = stream.CHUNK) -> ReplayStimulus:
+    """write_ppg_stimulus() for a recording held in arrays."""
+    t = np.asarray(time_s, dtype=np.float64)
+    x_ir = np.asarray(ir, dtype=np.float64)
+    if t.ndim != 1 or t.size != x_ir.size or t.size < 2:
+        raise UserError("replay: time_s and ir must be 1-D columns of the same length (>= 2)")
+    x_red = None if red is None else np.asarray(red, dtype=np.float64)
+    if x_red is not None and x_red.size != t.size:
+        raise UserError("replay: the red column must have as many samples as time_s")
+    blocks = ((t[a:a + chunk], x_ir[a:a + chunk], None if x_red is None else x_red[a:a + chunk])
+              for a in range(0, t.size, chunk))
+    return write_ppg_stimulus(blocks, out_dir, fs_hz, chunk=chunk)
+
+
+def write_ppg_stimulus(blocks: Iterable[RecordingBlock], out_dir: Path, fs_hz: float, *,
+                       chunk: int = stream.CHUNK) -> ReplayStimulus:
     """Resample a recording (25 Hz-2 kHz) to fs_hz and write out_dir/stim/ppg.f32 for replay.
 
     Mapping (docs/simulation-scenarios.md): a recording with a DC level (positive, pulsatility
@@ -525,60 +615,158 @@ def write_ppg_stimulus_from_recording(time_s: Array, ir: Array, red: Array | Non
     pulse peaks upward as in usual PPG plots) gets DC 1000 nA/mA (IR) / 800 (red) and a pulse
     that lowers the photocurrent, with an IR AC/DC of 1.5% for its 5-95 percentile span and red
     AC/DC set for SpO2 97% on the shared curve.
+
+    Streamed: the blocks are spooled to float64 files in a work folder beside the output and
+    every step (median rate, uniform grid, anti-alias filter, percentiles, resampling) runs over
+    chunks of `chunk` samples, so memory is flat in the recording's length; the numbers are
+    those of the whole-array computation (tests/sim/test_stream.py). ppg.f32 is written last:
+    a bad recording leaves no stim/ folder.
     """
-    t = np.asarray(time_s, dtype=np.float64)
-    x_ir = np.asarray(ir, dtype=np.float64)
-    if t.ndim != 1 or t.size != x_ir.size or t.size < 2:
-        raise UserError("replay: time_s and ir must be 1-D columns of the same length (>= 2)")
-    if red is not None and np.asarray(red).size != t.size:
-        raise UserError("replay: the red column must have as many samples as time_s")
-    if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
-        raise UserError("replay: time_s must be numeric and strictly increasing")
     if not 10.0 <= fs_hz <= 4000.0:
         raise UserError(f"replay: fs_hz={fs_hz:g} is out of range: use 10 to 4000 Hz")
-    ir_u, fs_in = _uniform(t, x_ir, "ir")
-    if not 24.0 <= fs_in <= 2100.0:
-        raise UserError(f"replay: the recording's sample rate is {fs_in:.1f} Hz: supported "
-                        "rates are 25 Hz to 2 kHz")
-    red_u = _uniform(t, np.asarray(red, dtype=np.float64), "red")[0] if red is not None else None
+    out_dir = Path(out_dir)
+    work_parent = out_dir if out_dir.is_dir() else None
+    with tempfile.TemporaryDirectory(prefix=".replay-work-", dir=work_parent) as tmp:
+        return _ReplayWork(Path(tmp), chunk).run(blocks, out_dir, fs_hz)
 
-    def resample(x: Array) -> Array:
+
+class _ReplayWork:
+    """The steps of write_ppg_stimulus() over float64 spools in a work folder."""
+
+    def __init__(self, work: Path, chunk: int) -> None:
+        self.work, self.chunk = work, chunk
+
+    def spool(self, name: str) -> stream.Spool:
+        return stream.Spool(self.work / f"{name}.f64")
+
+    def ingest(self, blocks: Iterable[RecordingBlock]) -> tuple[stream.Spool, stream.Spool,
+                                                                  stream.Spool | None]:
+        """Spool the columns, checking them as they come."""
+        t_sp, ir_sp = self.spool("t"), self.spool("ir")
+        red_sp: stream.Spool | None = None
+        last_t = -np.inf
+        good = {"ir": 0, "red": 0}
+        first = True
+        for t, ir, red in blocks:
+            t = np.asarray(t, dtype=np.float64)
+            if t.size != np.size(ir) or (red is not None and np.size(red) != t.size):
+                raise UserError("replay: the columns of a recording must be equally long")
+            if first:
+                red_sp = None if red is None else self.spool("red")
+                first = False
+            elif (red is None) != (red_sp is None):
+                raise UserError("replay: the red column must have as many samples as time_s")
+            if not np.all(np.isfinite(t)) or np.any(np.diff(t, prepend=last_t) <= 0):
+                raise UserError("replay: time_s must be numeric and strictly increasing")
+            if t.size:
+                last_t = float(t[-1])
+            t_sp.append(t)
+            ir_sp.append(ir)
+            good["ir"] += int(np.count_nonzero(np.isfinite(ir)))
+            if red_sp is not None and red is not None:
+                red_sp.append(red)
+                good["red"] += int(np.count_nonzero(np.isfinite(red)))
+        if t_sp.n < 2:
+            raise UserError("replay: time_s and ir must be 1-D columns of the same length (>= 2)")
+        for name, sp in (("ir", ir_sp), ("red", red_sp)):
+            if sp is not None and good[name] < 2:
+                raise UserError(f"replay: the {name} column has fewer than 2 numeric samples")
+        return t_sp, ir_sp, red_sp
+
+    def diffs(self, t_sp: stream.Spool) -> Iterator[Array]:
+        prev = None
+        for t in t_sp.chunks(self.chunk):
+            yield np.diff(t) if prev is None else np.diff(t, prepend=prev)
+            prev = float(t[-1])
+
+    def uniform(self, t_sp: stream.Spool, x_sp: stream.Spool, name: str, t0: float,
+                dt_s: float, n: int) -> stream.Spool:
+        """The column interpolated onto the uniform grid t0 + i * dt_s; NaNs bridged."""
+        out = self.spool(name + "_u")
+        pairs = zip(t_sp.chunks(self.chunk), x_sp.chunks(self.chunk), strict=True)
+        stream.interp_uniform(pairs, t0, dt_s, n, out, self.chunk)
+        return out
+
+    def quantiles(self, chunks: Callable[[], Iterable[Array]], n: int,
+                  percentiles: tuple[float, ...]) -> stream.Quantiles:
+        return stream.Quantiles(chunks, n, percentiles, median=True)
+
+    def has_dc(self, x_sp: stream.Spool) -> tuple[bool, stream.Quantiles]:
+        """True if x looks like a raw photocurrent: positive with a DC well above its
+        pulsatility (1-99 percentile span < 25% of the median). Also the 5/95 percentiles."""
+        q = self.quantiles(lambda: x_sp.chunks(self.chunk), x_sp.n, (1, 99, 5, 95))
+        lo, hi = q.percentiles[:2]
+        med = q.median
+        return bool(lo > 0 and med > 0 and (hi - lo) < 0.25 * med), q
+
+    def resample(self, x_sp: stream.Spool, name: str, fs_in: float,
+                 fs_hz: float) -> stream.Spool:
         if fs_in > fs_hz:  # anti-alias: zero-phase low-pass below the new Nyquist
             sos = signal.butter(8, 0.4 * fs_hz, fs=fs_in, output="sos")
-            padlen = min(x.size - 1, 3 * 60)
-            x = signal.sosfiltfilt(sos, x, padlen=padlen)
-        src = np.arange(x.size) / fs_in
-        dst = np.arange(int(math.floor(src[-1] * fs_hz + 1e-6)) + 1) / fs_hz
-        return np.interp(dst, src, x)
+            padlen = min(x_sp.n - 1, 3 * 60)
+            filt = self.spool(name + "_lp")
+            stream.sosfiltfilt(sos, x_sp, padlen, self.spool(name + "_fwd"), filt, self.chunk)
+            x_sp = filt
+        out = self.spool(name + "_r")
+        stream.resample(x_sp, fs_in, fs_hz, out, self.chunk)
+        return out
 
-    ir_r = resample(ir_u)
-    had_dc = _has_dc(ir_u)
-    if had_dc:
-        scale = REPLAY_IR_DC_NA_PER_MA / float(np.median(ir_u))
-        ir_out = ir_r * scale
-        if red_u is not None and _has_dc(red_u):
-            red_out = resample(red_u) * scale
+    def run(self, blocks: Iterable[RecordingBlock], out_dir: Path,
+            fs_hz: float) -> ReplayStimulus:
+        t_sp, ir_sp, red_sp = self.ingest(blocks)
+        t0, t_end = float(t_sp.read(0, 1)[0]), float(t_sp.read(t_sp.n - 1, t_sp.n)[0])
+        # The grid: the recording's median sample interval (np.median of the steps).
+        dt_s = stream.Quantiles(lambda: self.diffs(t_sp), t_sp.n - 1, median=True).median
+        n_u = int(math.floor((t_end - t0) / dt_s + 1e-6)) + 1  # tolerate rounding
+        fs_in = 1.0 / dt_s
+        if not 24.0 <= fs_in <= 2100.0:
+            raise UserError(f"replay: the recording's sample rate is {fs_in:.1f} Hz: supported "
+                            "rates are 25 Hz to 2 kHz")
+        ir_u = self.uniform(t_sp, ir_sp, "ir", t0, dt_s, n_u)
+        had_dc, q_ir = self.has_dc(ir_u)
+        ir_r = self.resample(ir_u, "ir", fs_in, fs_hz)
+        red_r: stream.Spool | None = None
+        if had_dc:
+            scale = REPLAY_IR_DC_NA_PER_MA / q_ir.median
+            if red_sp is not None:
+                red_u = self.uniform(t_sp, red_sp, "red", t0, dt_s, n_u)
+                if self.has_dc(red_u)[0]:
+                    red_r = self.resample(red_u, "red", fs_in, fs_hz)
+            med_out = float("nan")
+            if red_r is None:  # red from the IR's AC: needs the median of the scaled IR
+                med_out = stream.Quantiles(
+                    lambda: (x * scale for x in ir_r.chunks(self.chunk)), ir_r.n,
+                    median=True).median
         else:
-            ac = ir_out / float(np.median(ir_out)) - 1.0
-            red_out = REPLAY_RED_DC_NA_PER_MA * (1.0 + r_from_spo2(REPLAY_SPO2_PCT) * ac)
-    else:
-        med = float(np.median(ir_u))
-        lo, hi = np.percentile(ir_u, [5, 95])
-        span = max(float(hi - lo), 1e-12)
-        scale = REPLAY_IR_DC_NA_PER_MA * REPLAY_PI_IR / span
-        xn = (ir_r - med) / span
-        ir_out = REPLAY_IR_DC_NA_PER_MA * (1.0 - REPLAY_PI_IR * xn)
-        pi_red = REPLAY_PI_IR * r_from_spo2(REPLAY_SPO2_PCT)
-        red_out = REPLAY_RED_DC_NA_PER_MA * (1.0 - pi_red * xn)
-    out = np.zeros((ir_out.size, 3), dtype="<f4")
-    out[:, 0] = np.clip(red_out, 0.0, None)
-    out[:, 1] = np.clip(ir_out, 0.0, None)
-    stim = Path(out_dir) / "stim"
-    try:
-        stim.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"replay: cannot create {stim} ({exc.strerror})") from None
-    path = stim / "ppg.f32"
-    out.tofile(path)
-    return ReplayStimulus(path=path, n_samples=int(out.shape[0]), fs_hz=fs_hz, t0_s=float(t[0]),
-                          had_dc=had_dc, scale_na_per_unit=scale)
+            med = q_ir.median
+            lo, hi = q_ir.percentiles[2:]
+            span = max(float(hi - lo), 1e-12)
+            scale = REPLAY_IR_DC_NA_PER_MA * REPLAY_PI_IR / span
+        stim = Path(out_dir) / "stim"
+        try:
+            stim.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"replay: cannot create {stim} ({exc.strerror})") from None
+        path = stim / "ppg.f32"
+        with open(path, "wb") as f:
+            for a in range(0, ir_r.n, self.chunk):
+                ir_c = ir_r.read(a, a + self.chunk)
+                if had_dc:
+                    ir_out = ir_c * scale
+                    if red_r is not None:
+                        red_out = red_r.read(a, a + self.chunk) * scale
+                    else:
+                        ac = ir_out / med_out - 1.0
+                        red_out = REPLAY_RED_DC_NA_PER_MA * (
+                            1.0 + r_from_spo2(REPLAY_SPO2_PCT) * ac)
+                else:
+                    xn = (ir_c - med) / span
+                    ir_out = REPLAY_IR_DC_NA_PER_MA * (1.0 - REPLAY_PI_IR * xn)
+                    pi_red = REPLAY_PI_IR * r_from_spo2(REPLAY_SPO2_PCT)
+                    red_out = REPLAY_RED_DC_NA_PER_MA * (1.0 - pi_red * xn)
+                out = np.zeros((ir_out.size, 3), dtype="<f4")
+                out[:, 0] = np.clip(red_out, 0.0, None)
+                out[:, 1] = np.clip(ir_out, 0.0, None)
+                out.tofile(f)
+        return ReplayStimulus(path=path, n_samples=ir_r.n, fs_hz=fs_hz, t0_s=t0,
+                              had_dc=had_dc, scale_na_per_unit=scale)

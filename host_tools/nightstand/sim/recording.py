@@ -7,6 +7,7 @@ import csv
 import io
 import itertools
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -58,23 +59,47 @@ def _bad_line(path: Path, lines: list[str], first_line_no: int, cols: list[int],
 def read_csv_recording(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(time_s, ppg or ir, red or None) from a CSV with a header row naming the columns. Checks:
     a text file, the columns present, numbers only, finite, time strictly increasing."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    out: _Columns | None = None
+    for block in _csv_blocks(path):
+        if out is None:  # a generous guess from the file's size: no regrowth
+            out = _Columns(block.shape[1], size // 4)  # a row takes >= 4 characters
+        out.extend(block)
+    assert out is not None  # _csv_blocks raises on fewer than two rows
+    cols = out.columns()
+    return cols[0], cols[1], (cols[2] if len(cols) > 2 else None)
+
+
+def iter_csv_recording(path: Path, block_rows: int = BLOCK_ROWS
+                       ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """read_csv_recording() in blocks of rows, as (time_s, ppg or ir, red or None): nothing of
+    the file is held beyond the current block. Bad input raises UserError when reached."""
+    for block in _csv_blocks(path, block_rows):
+        yield block[:, 0], block[:, 1], (block[:, 2] if block.shape[1] > 2 else None)
+
+
+def _csv_blocks(path: Path, block_rows: int = BLOCK_ROWS) -> Iterator[np.ndarray]:
     if path.is_dir():
         raise UserError(f"{path} is a folder: give a CSV file or a WFDB record")
     try:
         f = open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed below
     except OSError as e:
         raise UserError(f"cannot read {path}: {e.strerror}") from None
-    try:
-        with f:
-            return _read(path, f)
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text CSV file (binary data?): give a CSV with time_s "
-                        "and ppg or ir columns") from None
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror}") from None
+    with f:
+        try:
+            yield from _read(path, f, block_rows)
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: not a text CSV file (binary data?): give a CSV with "
+                            "time_s and ppg or ir columns") from None
+        except OSError as e:
+            raise UserError(f"cannot read {path}: {e.strerror}") from None
 
 
-def _read(path: Path, f: io.TextIOBase) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _read(path: Path, f: io.TextIOBase, block_rows: int) -> Iterator[np.ndarray]:
+    """The (rows, columns) float64 blocks: time_s, ppg or ir [, red]."""
     first = f.readline(MAX_HEADER_CHARS)
     if not first:
         raise UserError(f"{path}: the file is empty")
@@ -92,15 +117,11 @@ def _read(path: Path, f: io.TextIOBase) -> tuple[np.ndarray, np.ndarray, np.ndar
     if "red" in header:
         cols.append(header.index("red"))
     names = [header[i] for i in cols]
-    try:
-        size = path.stat().st_size
-    except OSError:
-        size = 0
-    out = _Columns(len(cols), size // max(len(first) // 2, 4))  # a generous guess: no regrowth
+    n = 0
     line_no = 2
     last_t = -np.inf
     while True:
-        lines = list(itertools.islice(f, BLOCK_ROWS))
+        lines = list(itertools.islice(f, block_rows))
         if not lines:
             break
         if any("\x00" in ln for ln in lines):
@@ -124,9 +145,8 @@ def _read(path: Path, f: io.TextIOBase) -> tuple[np.ndarray, np.ndarray, np.ndar
                                 f"{t[k]:g} (after {last_t if k == 0 else t[k - 1]:g}): rows "
                                 "must be in time order, without repeats")
             last_t = float(t[-1])
-            out.extend(block)
+            n += len(block)
+            yield block
         line_no += len(lines)
-    if out.n < 2:
+    if n < 2:
         raise UserError(f"{path}: needs at least two samples")
-    cols_out = out.columns()
-    return cols_out[0], cols_out[1], (cols_out[2] if len(cols_out) > 2 else None)

@@ -168,9 +168,17 @@ def finish_ppg_replay(nights: Sequence[object], start_unix_s: int, t0_s: float,
                 events.append((onset, ev["values"][0] / 1000.0, "arousal"))
     events_csv = out / "events.csv"
     write_events(events_csv, sorted(events))
+    # Two columns, not a dict per beat: a long recording has ~100 k beats.
+    times_l: list[float] = []
+    pwa: list[float | None] = []
     with open(out / "beats.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    times = np.array([float(r["time_s"]) for r in rows])
-    pwa = [float(r["pwa"]) if r.get("pwa") else None for r in rows]
+        reader = csv.reader(f)
+        head = next(reader, [])
+        it, ip = head.index("time_s"), head.index("pwa")
+        for r in reader:
+            times_l.append(float(r[it]))
+            pwa.append(float(r[ip]) if len(r) > ip and r[ip] else None)
+    times = np.array(times_l)
+    del times_l
     stage_epochs_csv(out / "epochs.csv", times, pwa)
     return events_csv

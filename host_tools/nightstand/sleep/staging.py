@@ -96,18 +96,82 @@ def _clean_beats(t: np.ndarray, notes: list[str]) -> np.ndarray:
     return t
 
 
+FEATURE_BLOCK_EPOCHS = 240  # epochs (2 h) given to sleepecg at a time (its memory ~60 KB/epoch)
+_BLOCK_MARGIN_S = 10.0  # beats kept beyond a block's windows (and one more either side)
+
+
 def network_features(beat_times_s: np.ndarray, n_epochs: int, start_clock: dt.time | None,
                      classifier: str = DEFAULT_CLASSIFIER) -> np.ndarray:
-    """SleepECG's features for the classifier (its own extract_features), (n_epochs, 36)."""
+    """SleepECG's features for the classifier (its own extract_features), (n_epochs, 36).
+
+    A long night is given to extract_features in blocks of FEATURE_BLOCK_EPOCHS epochs, each
+    with the beats its epochs' windows (lookback/lookforward) reach plus a margin and one more
+    beat either side, so every RR interval the windows use is the whole night's: its features
+    are local to their windows (RR series resampled between neighbouring beats, NaN over an
+    interval outside min/max_rri), so memory stays flat in the night's length and the numbers
+    are the whole night's but for the rounding of the block's time shift
+    (tests/host/sleep/test_sleep_network.py)."""
     from sleepecg import SleepRecord, extract_features
 
     net = load_network(classifier)
-    rec = SleepRecord(sleep_stages=np.zeros(n_epochs, dtype=int), sleep_stage_duration=EPOCH_S,
-                      heartbeat_times=beat_times_s, recording_start_time=start_clock)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # empty windows (gaps) warn; they become NaN = masked
-        feats = extract_features([rec], **net.info["feature_extraction_params"])[0][0]
-    return np.asarray(feats, dtype=np.float64)
+    params = net.info["feature_extraction_params"]
+    beat_times_s = np.asarray(beat_times_s, dtype=np.float64)
+
+    def features(beats: np.ndarray, n: int) -> np.ndarray:
+        rec = SleepRecord(sleep_stages=np.zeros(n, dtype=int), sleep_stage_duration=EPOCH_S,
+                          heartbeat_times=beats, recording_start_time=start_clock)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # empty windows (gaps) warn; they become NaN
+            feats = extract_features([rec], **params)[0][0]
+        return np.asarray(feats, dtype=np.float64)
+
+    if n_epochs <= FEATURE_BLOCK_EPOCHS:
+        return features(beat_times_s, n_epochs)
+    blocks = []
+    k0 = 0
+    while k0 < n_epochs:
+        k1 = min(n_epochs, k0 + FEATURE_BLOCK_EPOCHS)
+        if n_epochs - k1 < 2:  # sleepecg needs two epochs: no block of one at the end
+            k1 = n_epochs
+        while True:
+            lo_s = k0 * EPOCH_S - params["lookback"] - _BLOCK_MARGIN_S
+            hi_s = (k1 - 1) * EPOCH_S + params["lookforward"] + _BLOCK_MARGIN_S
+            i0 = max(int(np.searchsorted(beat_times_s, lo_s)) - 1, 0)
+            i1 = int(np.searchsorted(beat_times_s, hi_s, side="right")) + 1
+            try:
+                blocks.append(features(beat_times_s[i0:i1] - k0 * EPOCH_S, k1 - k0))
+                break
+            except (ValueError, IndexError):
+                # sleepecg fails on a stretch without one complete RR window (a long gap):
+                # take it together with the next block, or with everything, as one call
+                if k1 == n_epochs:
+                    return features(beat_times_s, n_epochs)
+                k1 = min(n_epochs, k1 + FEATURE_BLOCK_EPOCHS)
+        k0 = k1
+    return _whole_night_pnn(np.concatenate(blocks), beat_times_s, n_epochs, params)
+
+
+def _whole_night_pnn(feats: np.ndarray, beat_times_s: np.ndarray, n_epochs: int,
+                     params: dict) -> np.ndarray:
+    """pNN50/pNN20 as sleepecg computes them for the whole night. Its nanmean over a boolean
+    array counts the NaN padding of its ragged window array as False: the divisor is the
+    longest window of the call (minus one), not the epoch's own. So they are NN50/NN20 over
+    that width, which this counts for the whole night."""
+    from sleepecg.feature_extraction import _FEATURE_GROUPS
+
+    if params["feature_selection"][0] != "hrv-time":
+        return feats
+    names = list(_FEATURE_GROUPS["hrv-time"])
+    stage_s = np.arange(n_epochs) * EPOCH_S
+    rri_times = beat_times_s[1:]
+    counts = (np.searchsorted(rri_times, stage_s + params["lookforward"])
+              - np.searchsorted(rri_times, stage_s - params["lookback"]))
+    width = int(counts.max()) - 1 if counts.size else 0
+    for nn, pnn in (("NN50", "pNN50"), ("NN20", "pNN20")):
+        i, j = names.index(nn), names.index(pnn)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            feats[:, j] = feats[:, i] / width if width > 0 else np.nan
+    return feats
 
 
 def beats_per_epoch(beat_times_s: np.ndarray, n_epochs: int) -> np.ndarray:

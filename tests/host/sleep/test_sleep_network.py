@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nightstand.sleep import network, staging
 
 FIX = Path(__file__).resolve().parents[2] / "data" / "sleepecg_fixtures"
@@ -68,3 +70,23 @@ def test_masked_steps_output_zero_state() -> None:
     a = net.predict(f)
     b = net.predict(masked)
     np.testing.assert_allclose(np.delete(b, 20, axis=0), a, atol=1e-6)
+
+
+@settings(max_examples=5, deadline=None)
+@given(block=st.integers(20, 239), gap=st.tuples(st.floats(0, 7000), st.floats(0, 2000)))
+def test_features_in_blocks_are_the_whole_nights(block: int, gap: tuple[float, float]) -> None:
+    """A long night's features are extracted in blocks of epochs (flat memory, issue 15 item
+    12): the same numbers as one call over the whole night, gaps in the beats included (this
+    failed on pNN50/pNN20 before they were put on the whole night's divisor)."""
+    d = np.load(NIGHTS[0])
+    beats = d["beats_s"]
+    beats = beats[(beats < gap[0]) | (beats > gap[0] + gap[1])]
+    n = d["prob__wrn-gru-mesa"].shape[0]
+    whole = staging.network_features(beats, n, _start(d))  # n = 240: one block
+    old = staging.FEATURE_BLOCK_EPOCHS
+    try:
+        staging.FEATURE_BLOCK_EPOCHS = block
+        parts = staging.network_features(beats, n, _start(d))
+    finally:
+        staging.FEATURE_BLOCK_EPOCHS = old
+    np.testing.assert_allclose(parts, whole, rtol=1e-9, atol=1e-12, equal_nan=True)
