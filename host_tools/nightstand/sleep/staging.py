@@ -270,7 +270,14 @@ def stage_night(sig: NightSignals, classifier: str = DEFAULT_CLASSIFIER,
     if (~known).any():
         notes.append(f"{int((~known).sum())} of {n} epochs have too few beats (finger off or "
                      "gap): unknown")
-    feats = network_features(beats, n, sig.start_clock, classifier)  # beats past the end count
+    try:
+        feats = network_features(beats, n, sig.start_clock, classifier)  # beats past the end count
+    except (ValueError, IndexError):
+        # sleepecg's spectral features raise when no heart-rate window of the call is whole
+        # (sleepecg 0.6.0 `_nanpsd` with no full row): gaps everywhere, nothing to stage on
+        notes.append("gaps in every heart-rate window (finger contact or lost samples): "
+                     "sleep not staged")
+        return Staging([UNKNOWN] * n, nan3, nan3, notes)
     p4 = load_network(classifier).predict(feats).astype(np.float64)
     net = p4[:, 1:4] / np.maximum(p4[:, 1:4].sum(axis=1, keepdims=True), 1e-12)
     if coef is None:

@@ -89,3 +89,13 @@ def test_motion_and_room_light_rules() -> None:
     assert res.stages[30] == base.stages[30]
     others = [i for i in range(120) if i not in (10, 20)]
     assert [res.stages[i] for i in others] == [base.stages[i] for i in others]
+
+
+def test_gaps_in_every_window_are_unknown_not_a_crash() -> None:
+    """A 12-s gap every 3 min (a flaky contact or a slow CPU's FIFO overflows): every epoch has
+    beats, but no heart-rate window of the network is whole, which sleepecg's spectral
+    features cannot take (it raises); the night is unknown, with the reason in its notes."""
+    gaps = tuple((a, a + 12.0) for a in np.arange(60.0, 3600.0, 180.0))
+    res = night(beats(1.0, gaps=gaps), 1.0)
+    assert res.n == 120 and set(res.stages) == {st.UNKNOWN}
+    assert any("gaps" in n and "not staged" in n for n in res.notes)
