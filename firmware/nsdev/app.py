@@ -29,6 +29,7 @@ _NIGHT_AFTER_WAKE_S = 900  # the scheduled night ends 15 min after wake
 _RATE_MIN_MS = 30000  # the sample rate is first measured over 30 s (+-1 ms: 33 ppm)
 _RATE_MAX_MS = 6 * 3600 * 1000  # then over up to 6 h before the window restarts
 _MAX_BEATS_PER_EPOCH = 128  # 200 bpm * 30 s = 100
+_CLIP_READ_TRIES = 5  # polls (1 s) for a die-temperature conversion of 29 ms typ (DS 19-7740)
 _CLOCK_VALID_UNIX_S = light.MIN_VALID_UNIX_S
 # asyncio loads gather() on first use into its module dict (a reallocation): at import, not on
 # the fragmented heap of a running board (docs/twin-and-image.md).
@@ -104,6 +105,10 @@ class App:
         self._rate_t0 = None  # ticks of the rate measurement's first read
         self._rate_n = 0
         self._lamp_max = [0.0, 0.0]  # highest level per channel (warm, amber) this epoch
+        # clip temperature: one MAX30102 die-temperature conversion per epoch, in 1/16 degC
+        # (a small int, nothing allocated); None = not measured this epoch
+        self._clip_x16 = None
+        self._clip_due = True  # the epoch still wants its conversion
         self._epoch_flags = 0
         self._last_contact_s = None
         self._last_hr = None
@@ -192,6 +197,7 @@ class App:
         last_read_ms = None  # ticks of the last FIFO read
         due_milli = 0
         prev_full = False
+        clip_polls = 0  # polls since the die-temperature conversion started (0: not started)
         while True:
             if drv is None:
                 try:
@@ -203,6 +209,7 @@ class App:
                     self.pipe.reset()
                     last_read_ms = None
                     prev_full = False
+                    clip_polls = 0  # the reset ended any conversion
                     self._pipe_t0_ms = None  # set at the first FIFO read
                     self._rate_t0 = None  # the rate is measured again (k is kept)
                     self._rate_base_t = self._rate_base_true = 0  # the pipeline's clock restarts
@@ -270,6 +277,14 @@ class App:
                 self._run_job()
                 await self._sleep("ppg", 0)
                 continue
+            if self._clip_due:
+                try:
+                    clip_polls = self._clip_step(drv, clip_polls)
+                except Exception as e:
+                    drv = None
+                    self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG, e)
+                    await self._sleep("ppg", _PPG_POLL_MS)
+                    continue
             polls += 1
             if polls % _LED_EVERY == 0:
                 codes = led.update(self.pipe.dc_red_counts(), self.pipe.dc_ir_counts())
@@ -281,6 +296,22 @@ class App:
                         drv = None
                         self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG, e)
             await self._sleep("ppg", _PPG_POLL_MS)
+
+    def _clip_step(self, drv, polls):
+        """One step of the epoch's die-temperature conversion, never waiting for it: start it
+        on one poll, read it on a later one (29 ms typ, DS 19-7740; polls are 200 ms apart).
+        -> the new poll count (0 when done)."""
+        if polls == 0:
+            drv.start_temperature()
+            return 1
+        t16 = drv.read_temperature_x16()
+        if t16 is None:
+            if polls >= _CLIP_READ_TRIES:
+                raise OSError(110, "MAX30102: die temperature not ready after %d polls" % polls)
+            return polls + 1
+        self._clip_x16 = t16
+        self._clip_due = False
+        return 0
 
     def _true_ms(self, t_ms):
         """Pipeline time (samples at the nominal rate) -> ms on the board's clock since the
@@ -503,6 +534,10 @@ class App:
             if ep.sdnn_ms is not None:
                 ep.sdnn_ms *= k
         contact = ep.hr_bpm is not None and not (ep.flags & NO_CONTACT)
+        # the clip's temperature is the finger's only while the finger is in it
+        clip = self._clip_x16 if not ep.flags & NO_CONTACT else None
+        self._clip_x16 = None
+        self._clip_due = True  # the next epoch's conversion
         self._update_night(start_s + vocab.EPOCH_S, contact)
         self._track_sleep_onset(start_s, ep.hr_bpm)
         # the epoch's end on the beat clock: an arousal scores the epoch holding its onset
@@ -549,7 +584,8 @@ class App:
             pressure_hpa=self.pressure_hpa if env_fresh else None,
             gas_ohm=self.gas_ohm if env_fresh else None, lux=lux,
             mel_edi_lx=self.light.last_room_mel_lx, lamp_level=lamp_level,
-            flags=flags, resp_per_min=resp)
+            flags=flags, resp_per_min=resp,
+            clip_temp_c=None if clip is None else clip / 16)
         self._store_beats()
 
     def _track_sleep_onset(self, start_s, hr_bpm):

@@ -580,7 +580,7 @@ class Recorder:
     def add_epoch(self, unix_s, hr_bpm=None, rmssd_ms=None, sdnn_ms=None, pwa_mean=None,
                   spo2_pct=None, sqi=None, arousal_score=None, temp_c=None, rh_pct=None,
                   pressure_hpa=None, gas_ohm=None, lux=None, mel_edi_lx=None, lamp_level=None,
-                  flags=0, resp_per_min=None):
+                  flags=0, resp_per_min=None, clip_temp_c=None):
         """One epoch summary; unix_s = epoch start (UTC s). None = unknown. -> stored?"""
         if self.night_id is None:
             return False
@@ -592,7 +592,7 @@ class Recorder:
             self._buf, self._n, t_off_s,
             (hr_bpm, rmssd_ms, sdnn_ms, pwa_mean, spo2_pct, sqi, arousal_score, temp_c, rh_pct,
              pressure_hpa, gas_ohm, lux, mel_edi_lx, lamp_level), flags, self._mark,
-            (resp_per_min,)))
+            (resp_per_min, clip_temp_c)))
         if ok:
             self._ep_end = self._n
             self._ep_t_off_s = t_off_s

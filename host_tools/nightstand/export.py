@@ -47,6 +47,7 @@ EDF_SIGNALS = (
     ("Gas resistance", "gas_ohm", "ohm", -1.0, 4000000, 1.0),
     ("Illuminance", "lux", "lx", -1.0, 5000.0, 1.0),
     ("Melanopic EDI", "mel_edi_lx", "lx", -1.0, 5000.0, 1.0),
+    ("Clip temperature", "clip_temp_c", "degC", -21.0, 108.0, 1.0),  # vocab: -20..107.94
 )
 DIG_MIN, DIG_MAX = -32768, 32767
 QUALITY_FLAGS = (vocab.FLAG_CONTACT_OFF, vocab.FLAG_MOTION, vocab.FLAG_FIFO_OVERFLOW,
@@ -84,7 +85,12 @@ def _values_text(kind: int, values: list[int]) -> str:
 
 
 def _field_units() -> dict[str, str]:
-    return {f[0]: str(f[-1]) for f in vocab.EPOCH_FIELDS}
+    return {f[0]: str(f[-1]) for f in vocab.EPOCH_FIELDS + vocab.EPOCH_EXT_FIELDS}
+
+
+# What a column means when its unit alone does not say it.
+FIELD_NOTES = {"clip_temp_c": "the MAX30102 die in the finger clip, a proxy of finger skin "
+                              "temperature (+-1 degC; empty while the finger is out)"}
 
 
 def _lamp_channels(night: Night) -> int:
@@ -132,7 +138,7 @@ def export_csv(store: Store, row_id: int, out_dir: Path | str) -> list[Path]:
     n_lamp = _lamp_channels(night)
     lamp_names = (["lamp_warm_level", "lamp_amber_level"]
                   + [f"lamp_ch{i}_level" for i in range(2, n_lamp)])
-    fields = [f[0] for f in vocab.EPOCH_FIELDS if f[0] != "lamp_level"]
+    fields = [f[0] for f in vocab.EPOCH_FIELDS + vocab.EPOCH_EXT_FIELDS if f[0] != "lamp_level"]
     paths = [out / "epochs.csv", out / "beats.csv", out / "events.csv", out / "README.txt"]
     sleep = _sleep(store, nd)
     with _open_csv(paths[0]) as f:
@@ -167,7 +173,8 @@ def export_csv(store: Store, row_id: int, out_dir: Path | str) -> list[Path]:
         "",
         "epochs.csv - one row per stored 30-s epoch (t_off_s: epoch start, s after the night's "
         "start)",
-        *(f"  {k}: {units[k]}" for k in fields),
+        *(f"  {k}: {units[k]}" + (f" ({FIELD_NOTES[k]})" if k in FIELD_NOTES else "")
+          for k in fields),
         *(f"  {k}: 0..1 (linear output fraction)" for k in lamp_names),
         "  flags: bit mask; flag_names: " + ", ".join(
             f"{name}=0x{bit:04x}" for bit, name in vocab.FLAG_NAMES.items()),

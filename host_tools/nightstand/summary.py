@@ -119,6 +119,10 @@ def night_text(n: Night) -> str:
             + f", light up to {_fmt(d.get('lux_max'), '.1f', ' lx')}")
     else:
         lines.append("  room        unknown (environment sensor not read)")
+    if d.get("clip_temp_rise_c") is not None:
+        lines.append(f"  clip temp   {d['clip_temp_evening_c']:.1f} °C before lights out → "
+                     f"{d['clip_temp_sleep_c']:.1f} °C after ({d['clip_temp_rise_c']:+.1f} °C; "
+                     "a proxy of finger skin temperature)")
     lamp = d.get("lamp_phases") or {}
     wd, nt, dw = lamp.get("wind_down"), lamp.get("night"), lamp.get("dawn")
     if wd:

@@ -46,6 +46,13 @@ class SynthNight:
     arousal_score: float | None = 0.1
     beats: bool = True
     extra_events: list[tuple[int, int, tuple[int, ...], str | None]] = field(default_factory=list)
+    clip_temp_c: float | None = None  # clip temperature in the evening (None: not recorded)
+    clip_rise_c: float = 0.0  # added from the first dark epoch on
+
+    def clip_at(self, k: int) -> float | None:
+        if self.clip_temp_c is None or not self.contact(k):
+            return None
+        return self.clip_temp_c + (self.clip_rise_c if k >= self.evening_epochs else 0.0)
 
     def hr_at(self, k: int) -> float:
         return self.hr_bpm + self.hr_step_bpm * (k % 4)
@@ -94,7 +101,7 @@ def make_night(s: SynthNight) -> bytes:
                 arousal_score=s.arousal_score if hr else None, temp_c=20.5, rh_pct=45.0,
                 pressure_hpa=1010.0, gas_ohm=50000, lux=s.evening_lux if evening else s.dark_lux,
                 mel_edi_lx=s.evening_mel_lx if evening else s.dark_lux / 2,
-                lamp_level=lamp, flags=flags)
+                lamp_level=lamp, flags=flags, clip_temp_c=s.clip_at(k))
             if s.beats and hr:
                 ibi = int(round(60000 / hr))
                 n = max(2, 30000 // ibi)

@@ -28,7 +28,8 @@ from synth import SynthNight, make_night, store_night
 START = 1768500000  # 19:00 local (+1 h)
 NIGHT = SynthNight(start_unix_s=START, epochs=120, evening_epochs=30, hr_bpm=58.0,
                    hr_step_bpm=1.5, contact_off=((40, 46),), missing=(70,),
-                   arousals=((60, 15000, 600),), wind_down=((5, 300),))
+                   arousals=((60, 15000, 600),), wind_down=((5, 300),),
+                   clip_temp_c=31.4375, clip_rise_c=1.125)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,8 @@ def test_csv_tables(stored):
     store, row, night, tmp = stored
     paths = export_csv(store, row, tmp / "csv")
     epochs, beats, events = (_rows(p) for p in paths[:3])
-    fields = [f[0] for f in vocab.EPOCH_FIELDS if f[0] != "lamp_level"]
+    fields = [f[0] for f in vocab.EPOCH_FIELDS + vocab.EPOCH_EXT_FIELDS if f[0] != "lamp_level"]
+    assert fields[-2:] == ["resp_per_min", "clip_temp_c"]  # extension fields have columns too
     assert list(epochs[0]) == ["local_time", "unix_s", "t_off_s", *fields, "lamp_warm_level",
                                "lamp_amber_level", "flags", "flag_names", "sleep_stage"]
     assert len(epochs) == len(night.epochs) == 119  # one missing epoch stays missing
@@ -72,6 +74,18 @@ def test_csv_tables(stored):
     assert int(ar[0]["unix_ms"]) == (START + 60 * 30) * 1000 + 12000
     readme = paths[3].read_text()
     assert "hr_bpm: bpm" in readme and "not a diagnosis" in readme
+    assert "clip_temp_c: degC (the MAX30102 die in the finger clip, a proxy of finger skin" \
+        in readme
+
+
+def test_csv_clip_temperature_column(stored):
+    store, row, _night, tmp = stored
+    epochs = _rows(export_csv(store, row, tmp / "csv_clip")[0])
+    by_t = {int(r["unix_s"]): r for r in epochs}
+    assert float(by_t[START + 10 * 30]["clip_temp_c"]) == 31.4375  # evening, exact (1/16 degC)
+    assert float(by_t[START + 100 * 30]["clip_temp_c"]) == 32.5625  # after lights out
+    assert by_t[START + 42 * 30]["clip_temp_c"] == ""  # finger out: unknown
+    assert all(r["resp_per_min"] == "" for r in epochs)  # not recorded in this night
 
 
 def test_edf_round_trip_with_pyedflib(stored):
@@ -93,6 +107,8 @@ def test_edf_round_trip_with_pyedflib(stored):
             known = ~np.isnan(want)
             assert np.all(np.abs(got[known] - want[known]) <= res), key
             assert np.all(got[~known] == pytest.approx(pmin)), key  # unknown = physical min
+        clip = r.readSignal([s[1] for s in EDF_SIGNALS].index("clip_temp_c"))
+        assert clip[10] == pytest.approx(31.4375, abs=0.002) and clip[42] == pytest.approx(-21.0)
         hr = r.readSignal(0)
         assert hr[40] == pytest.approx(-1.0) and hr[70] == pytest.approx(-1.0)
         onsets, durations, texts = r.readAnnotations()

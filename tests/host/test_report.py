@@ -17,6 +17,8 @@ from nightstand.report.metrics import (
     ARTEFACT_FLAGS,
     NightData,
     build_grid,
+    clip_temp_settled,
+    grid_of,
     hyperarousal_for,
     night_metrics,
 )
@@ -262,3 +264,42 @@ def test_lamp_while_lights_out_row():
     html2 = "".join(summary_rows(nd2, night_metrics(nd2)))
     assert re.search(r'<tr id="lamp_night_on_min"><th>[^<]*</th><td class="v unknown">unknown',
                      html2)
+
+
+def test_clip_temperature_row_evening_to_after_lights_out():
+    # evening 140 epochs (lights out estimated at epoch 140: dark from then on), the finger out
+    # for epochs 100-109; clip 31.5 degC in the evening, +1.25 degC from lights out on
+    s = SynthNight(start_unix_s=START, epochs=300, evening_epochs=140, beats=False,
+                   contact_off=((100, 110),), clip_temp_c=31.5, clip_rise_c=1.25)
+    nd = NightData.from_night(decode_night(make_night(s)))
+    g = grid_of(nd)
+    settled = clip_temp_settled(g)
+    assert np.isnan(settled[:20]).all() and settled[20] == 31.5  # 10 min after the first contact
+    assert np.isnan(settled[100:130]).all() and settled[130] == 31.5  # out, then warming up
+    m = night_metrics(nd, g)
+    assert m["lights_out_unix_s"] == START + 140 * 30
+    assert m["clip_temp_evening_c"] == 31.5 and m["clip_temp_sleep_c"] == 32.75
+    assert m["clip_temp_rise_c"] == pytest.approx(1.25)
+    assert m["clip_temp_range_c"] == [31.5, 32.75]
+    html = "".join(summary_rows(nd, m))
+    assert re.search(r'<tr id="clip_temp_rise_c"><th>clip temperature \(a proxy of finger skin '
+                     r'temperature\)</th><td class="v" data-value="1.25">31.5 → 32.8 °C '
+                     r'\(\+1.2 °C\)', html), html[-1500:]
+
+
+def test_clip_temperature_unknown_says_why():
+    old = NightData.from_night(decode_night(make_night(
+        SynthNight(start_unix_s=START, epochs=200, evening_epochs=100, beats=False))))
+    m = night_metrics(old)
+    assert m["clip_temp_rise_c"] is None and m["clip_temp_range_c"] is None
+    html = "".join(summary_rows(old, m))
+    assert re.search(r'<tr id="clip_temp_rise_c"><th>[^<]*</th><td class="v unknown">unknown'
+                     r'</td><td class="n">not recorded', html)
+    short = NightData.from_night(decode_night(make_night(  # ends 32.5 min after lights out
+        SynthNight(start_unix_s=START, epochs=165, evening_epochs=100, beats=False,
+                   clip_temp_c=30.0))))
+    m = night_metrics(short)
+    assert m["clip_temp_evening_c"] == 30.0 and m["clip_temp_sleep_c"] is None
+    html = "".join(summary_rows(short, m))
+    assert re.search(r'<td class="v unknown">unknown</td><td class="n">30.0 °C; needs 5 min',
+                     html)

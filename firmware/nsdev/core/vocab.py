@@ -3,8 +3,10 @@
 # Full specification: docs/night-format.md.
 
 MAGIC = b"NSNF"  # first 4 bytes of every night file
-FORMAT_VERSION = 3  # 3: typed events EV_PRESLEEP and EV_LAMP_PHASE (docs/night-format.md)
-READ_VERSIONS = (2, 3)  # version 2 reads unchanged; version 1 (types 2/4/5) is not read any more
+FORMAT_VERSION = 4  # 4: epoch extension field clip_temp_c (docs/night-format.md)
+# Versions 2 and 3 read unchanged (3 added typed events EV_PRESLEEP and EV_LAMP_PHASE); version 1
+# (record types 2/4/5) is not read any more.
+READ_VERSIONS = (2, 3, 4)
 EPOCH_S = 30  # epoch length used by the EPOCH time code (t_off_s = 30 * index)
 
 # Record types (1 byte). Decoders skip types they do not know (by length), so new types can be
@@ -63,6 +65,10 @@ MAX_LAMP_CHANNELS = 15
 # so they decode as before. Appended fields keep their index forever.
 EPOCH_EXT_FIELDS = (
     ("resp_per_min", 9, 10, 0, 0, "breaths/min"),  # 0..51.1, 0.1 /min (core/resp.py)
+    # version 4: the MAX30102's die temperature in the finger clip, a proxy of the finger's
+    # skin temperature; unknown without contact. 0.0625 degC = the chip's LSB (DS 19-7740
+    # TFRAC), so storing adds no rounding; -20..107.9375 degC.
+    ("clip_temp_c", 11, 16, -320, 0, "degC"),
 )
 
 ENV_FIELDS = EPOCH_FIELDS[7:13]  # temp_c, rh_pct, pressure_hpa, gas_ohm, lux, mel_edi_lx

@@ -9,6 +9,8 @@
 #     ppg.setup(sample_rate_hz=200, averaging=4)  # 50 Hz into the FIFO
 #     red, ir = array("i", [0] * 32), array("i", [0] * 32)
 #     n = ppg.read_fifo(red, ir)                # red[0:n], ir[0:n]; ppg.overflow = samples lost
+#     ppg.start_temperature()                   # die temperature: ~29 ms, do not wait here;
+#     t16 = ppg.read_temperature_x16()          # on a later tick: 1/16 degC, None if not ready
 from nsdev.compat import const, sleep_ms, ticks_ms
 
 ADDR = const(0x57)  # DS "I2C Write Address AE Hex / Read Address AF Hex" -> 7-bit 0x57
@@ -93,6 +95,18 @@ def resolution_mask(pulse_width_us):
 def counts_to_na(counts, adc_range_na):
     """Photodiode current in nA for an ADC count: LSB = full scale / 2**18 (DS Table 5)."""
     return counts * adc_range_na / 262144
+
+
+def die_temp_x16(tint, tfrac):
+    """Die temperature in 1/16 degC from TINT (0x1F) and TFRAC (0x20) register bytes.
+
+    DS "Temperature Data" (Table 10/11 and register descriptions): TINT is two's complement,
+    1 degC per LSB (0x7F = +127, 0xFF = -1, 0x80 = -128); TFRAC[3:0] adds 0.0625 degC steps,
+    always positive: T = TINT + TFRAC * 0.0625 (e.g. TINT 0xFF, TFRAC 8: -0.5 degC). Integer
+    result: no float allocated on the device.
+    """
+    tint &= 0xFF
+    return ((tint - 256 if tint & 0x80 else tint) << 4) + (tfrac & 0x0F)
 
 
 def _errno(exc):
@@ -342,15 +356,20 @@ class MAX30102:
         """Start one die-temperature conversion (TEMP_EN, 29 ms typ); returns at once."""
         self._write_reg(_REG_TEMP_CONFIG, _TEMP_EN, "TEMP_CONFIG")
 
-    def read_temperature_c(self):
-        """Die temperature in degC of the last conversion, or None while it is still running."""
+    def read_temperature_x16(self):
+        """Die temperature of the last conversion in 1/16 degC (an int), or None while it is
+        still running (TEMP_EN set). Reading TFRAC clears DIE_TEMP_RDY (DS Interrupt Status 2).
+        Call it only after start_temperature(): before any conversion the registers read 0."""
         t = self._three
         self._read(_REG_TEMP_INT, t, "TINT/TFRAC/TEMP_CONFIG")  # 0x1F..0x21 in one burst
         if t[2] & _TEMP_EN:
             return None
-        tint = t[0] - 256 if t[0] & 0x80 else t[0]
-        # DS "Temperature Fraction": positive 0.0625 degC steps added to the signed integer.
-        return tint + (t[1] & 0x0F) * 0.0625
+        return die_temp_x16(t[0], t[1])
+
+    def read_temperature_c(self):
+        """Die temperature in degC of the last conversion, or None while it is still running."""
+        t16 = self.read_temperature_x16()
+        return None if t16 is None else t16 / 16
 
     def die_temperature_c(self, timeout_ms=_TEMP_TIMEOUT_MS):
         """Blocking die temperature (~29 ms). In asyncio tasks use the non-blocking pair."""

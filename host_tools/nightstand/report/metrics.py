@@ -37,6 +37,11 @@ LOWEST_HR_WINDOW = 10  # epochs: lowest sleeping HR is the lowest 5-min mean
 LOWEST_HR_MIN_VALID = 6  # valid epochs needed in such a window
 MIN_VALID_SLEEP_S = 600  # below 10 min of valid sleep recording an index is unknown
 BASELINE_NIGHTS = 28  # previous nights replayed for the pre-sleep baseline
+# Clip temperature (the MAX30102 die in the finger clip, a proxy of finger skin temperature):
+CLIP_SETTLE_S = 600  # the clip warms up for minutes after the finger goes in: left out
+CLIP_EVENING_S = 3600  # "evening": the hour before lights-out
+CLIP_SLEEP_FROM_S, CLIP_SLEEP_TO_S = 1800, 5400  # "after lights-out": 30-90 min after it
+CLIP_MIN_EPOCHS = 10  # known epochs (5 min) needed for each median
 
 # The lamp's melanopic EDI at the eye per unit channel level, from the firmware's model with its
 # default photometry (the device's own lamp configuration is not in the night file).
@@ -44,7 +49,8 @@ _LAMP_MODEL = ns_light.LightController()
 LAMP_MEL_PER_LEVEL = (_LAMP_MODEL.lamp_mel_edi_lx(1.0, 0.0), _LAMP_MODEL.lamp_mel_edi_lx(0.0, 1.0))
 
 GRID_FIELDS = ("hr_bpm", "rmssd_ms", "sdnn_ms", "pwa_mean", "spo2_pct", "sqi", "arousal_score",
-               "temp_c", "rh_pct", "pressure_hpa", "gas_ohm", "lux", "mel_edi_lx")
+               "temp_c", "rh_pct", "pressure_hpa", "gas_ohm", "lux", "mel_edi_lx",
+               "clip_temp_c")
 
 
 @dataclass
@@ -429,6 +435,39 @@ def lamp_phases(nd: NightData, g: Grid | None = None) -> dict[str, dict[str, Any
     return out
 
 
+def clip_temp_settled(g: Grid) -> np.ndarray:
+    """The clip temperature with NaN in the first CLIP_SETTLE_S of every stretch of known
+    values (the finger just went in; the device stores unknown while it is out)."""
+    clip = g.values["clip_temp_c"].copy()
+    skip = CLIP_SETTLE_S // EPOCH_S
+    for a, _b in runs(~np.isnan(clip)):
+        clip[a:a + skip] = np.nan
+    return clip
+
+
+def clip_temperature(g: Grid, lo: float | None) -> dict[str, Any]:
+    """Clip temperature (format version 4): medians over the hour before lights-out and 30-90
+    min after it, and the change between them; None when < CLIP_MIN_EPOCHS are known."""
+    clip = clip_temp_settled(g)
+
+    def median(sel: np.ndarray) -> float | None:
+        v = clip[sel]
+        v = v[~np.isnan(v)]
+        return float(np.median(v)) if len(v) >= CLIP_MIN_EPOCHS else None
+
+    known = clip[~np.isnan(clip)]
+    out: dict[str, Any] = {"clip_temp_range_c": [float(known.min()), float(known.max())]
+                           if len(known) else None,
+                           "clip_temp_evening_c": None, "clip_temp_sleep_c": None,
+                           "clip_temp_rise_c": None}
+    if lo is not None:
+        eve = median(g.span(lo - CLIP_EVENING_S, lo))
+        slp = median(g.span(lo + CLIP_SLEEP_FROM_S, lo + CLIP_SLEEP_TO_S))
+        out.update(clip_temp_evening_c=eve, clip_temp_sleep_c=slp,
+                   clip_temp_rise_c=slp - eve if eve is not None and slp is not None else None)
+    return out
+
+
 def night_metrics(nd: NightData, g: Grid | None = None) -> dict[str, Any]:
     """The summary numbers of one night (None = unknown). Times are Unix s."""
     g = g if g is not None else grid_of(nd)
@@ -519,6 +558,7 @@ def night_metrics(nd: NightData, g: Grid | None = None) -> dict[str, Any]:
     m["lux_max"] = _nanrange(lux)[1] if _nanrange(lux) else None
     m["temp_c_median"] = _nanmedian(g.values["temp_c"][sleep]) if sleep.any() else None
     m["rh_pct_median"] = _nanmedian(g.values["rh_pct"][sleep]) if sleep.any() else None
+    m.update(clip_temperature(g, lo))
     return m
 
 

@@ -217,7 +217,27 @@ def summary_rows(nd: NightData, m: dict[str, Any]) -> list[str]:
     r.append(_row("temp_c_median", "room while lights out", t,
                   "unknown" if t is None else f"{t:.1f} °C, {fmt(rh, '.0f', '%RH')}",
                   "medians"))
+    r.append(clip_temp_row(m))
     return r
+
+
+def clip_temp_row(m: dict[str, Any]) -> str:
+    """The clip temperature (a proxy of finger skin temperature): evening -> after lights-out."""
+    eve, slp, rise = (m.get(k) for k in ("clip_temp_evening_c", "clip_temp_sleep_c",
+                                         "clip_temp_rise_c"))
+    label = "clip temperature (a proxy of finger skin temperature)"
+    how = ("MAX30102 die in the finger clip (±1 °C): median of the hour before lights out → "
+           "30–90 min after; unknown while the finger is out, its first 10 min left out")
+    if rise is not None:
+        return _row("clip_temp_rise_c", label, rise,
+                    f"{eve:.1f} → {slp:.1f} °C ({rise:+.1f} °C)", how)
+    if m.get("clip_temp_range_c") is None:
+        return _row("clip_temp_rise_c", label, None, "unknown",
+                    "not recorded (finger out, or a night before format version 4)")
+    known = eve if eve is not None else slp
+    return _row("clip_temp_rise_c", label, None, "unknown",
+                (f"{known:.1f} °C; " if known is not None else "")
+                + "needs 5 min with the finger in before lights out and 30–90 min after")
 
 
 def sleep_rows(m: dict[str, Any]) -> list[str]:

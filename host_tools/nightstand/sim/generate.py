@@ -171,6 +171,30 @@ def _contact(sc: dict[str, Any], t: Array, edge_s: float) -> Array:
     return c
 
 
+def finger_temp_c(sc: dict[str, Any], t: Array) -> Array:
+    """Finger skin temperature: `finger_temp_c` in bed, rising by `finger_temp_rise_c` after
+    lights-out with time constant `finger_temp_tau_min` (distal vasodilation at sleep onset:
+    Kraeuchi et al. 1999, Nature 401:36; the size and speed are model assumptions)."""
+    p = sc["person"]
+    after = np.clip(t - sc["lights_out"], 0.0, None) / (p["finger_temp_tau_min"] * 60.0)
+    return p["finger_temp_c"] + p["finger_temp_rise_c"] * (1.0 - np.exp(-after))
+
+
+def clip_temp_c(sc: dict[str, Any], t: Array) -> Array:
+    """The MAX30102 die's temperature in the clip on a regular grid t (s): the finger's while
+    the finger is in, the room's while it is out, each reached with the clip's first-order lag
+    `sensor.clip_tau_s` (MODEL: a small plastic clip, minutes). Starts at room temperature."""
+    room = series_at(sc["room"]["temp_c"], t)
+    c = _contact(sc, t, 1.0)
+    target = c * finger_temp_c(sc, t) + (1.0 - c) * room
+    tau = sc["sensor"]["clip_tau_s"]
+    if tau <= 0 or t.size < 2:
+        return target
+    a = 1.0 - math.exp(-float(t[1] - t[0]) / tau)
+    y, _ = signal.lfilter([a], [1.0, a - 1.0], target, zi=[(1.0 - a) * target[0]])
+    return np.asarray(y, dtype=np.float64)
+
+
 def _hr_process(sc: dict[str, Any], tg: Array, rng: np.random.Generator,
                 resp_phase: Array) -> tuple[Array, Array]:
     """(HR in bpm, baseline HR without RSA/LF/arousals) on the process grid."""
@@ -397,7 +421,8 @@ def _write_csv(path: Path, header: str, rows: list[str]) -> None:
 def generate(scenario: dict[str, Any], out_dir: Path,
              fs_hz: float = float(device_config.PPG_RATE_HZ), *,
              chunk: int = stream.CHUNK) -> GeneratedNight:
-    """Write out_dir/stim/{ppg.f32, env.f32, meta.json} and out_dir/truth/* for a scenario.
+    """Write out_dir/stim/{ppg.f32, env.f32, clip_temp.f32, meta.json} and out_dir/truth/* for
+    a scenario.
 
     The slow processes (8 Hz) and the beats are made for the whole night; the sample-rate
     signal is made and written `chunk` samples at a time (filters and running sums carried
@@ -443,6 +468,7 @@ def generate(scenario: dict[str, Any], out_dir: Path,
     except OSError as exc:
         raise UserError(f"generate: cannot create {out_dir} ({exc.strerror})") from None
     paths = {"ppg": stim / "ppg.f32", "env": stim / "env.f32", "meta": stim / "meta.json",
+             "clip_temp": stim / "clip_temp.f32",
              "beats": truth / "beats.csv", "arousals": truth / "arousals.csv",
              "periods": truth / "periods.csv", "scenario": truth / "scenario.json"}
     contact_n = 0
@@ -483,6 +509,7 @@ def generate(scenario: dict[str, Any], out_dir: Path,
         series_at(room["pressure_hpa"], t_env), series_at(room["gas_ohm"], t_env), lux_e, cct_e,
     ]).astype("<f4")
     env.tofile(paths["env"])
+    clip_temp_c(sc, t_env).astype("<f4").tofile(paths["clip_temp"])
 
     start_unix = scen.start_unix_s(sc)
     changes = [(float(c["at"]), int(c["utc_offset_s"])) for c in sc["utc_offset_changes"]]
@@ -492,6 +519,8 @@ def generate(scenario: dict[str, Any], out_dir: Path,
         "ppg": {"file": "ppg.f32", "dtype": "<f4", "columns": list(PPG_COLUMNS)},
         "env": {"file": "env.f32", "dtype": "<f4", "columns": list(ENV_COLUMNS),
                 "period_s": ENV_PERIOD_S, "n_rows": int(t_env.size)},
+        "clip_temp": {"file": "clip_temp.f32", "dtype": "<f4", "unit": "degC",
+                      "period_s": ENV_PERIOD_S, "n_rows": int(t_env.size)},
         "spo2_curve": {"a": SPO2_A, "b": SPO2_B},
     }
     paths["meta"].write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")

@@ -152,6 +152,8 @@ def board_devices(
     env_stim: str | None,
     button_presses_s: list[float] | None = None,
     swap_red_ir: bool = False,
+    temp_stim: str | None = None,
+    temp_period_s: float = 10.0,
 ) -> list[dict[str, Any]]:
     """The virtual chips of a nightstand board, wired as hardware/pinmap.json says."""
     from nsdev import pinmap
@@ -166,6 +168,9 @@ def board_devices(
             "stim": ppg_stim,
             "stim_fs_hz": ppg_fs_hz,
             "swap_red_ir": swap_red_ir,
+            # die temperature (clip: finger or room) every 10 s, sim/generate.clip_temp_c
+            "temp_stim": temp_stim,
+            "temp_period_s": temp_period_s,
         },
         {
             "module": "vbme680",

@@ -41,6 +41,9 @@ PERSON_DEFAULTS: dict[str, Any] = {
     "dicrotic_ratio": 0.45,  # diastolic/systolic wave amplitude
     "spo2_pct": 97.0,
     "skin_type": 3,  # Fitzpatrick I-VI: melanin attenuates red more than IR
+    "finger_temp_c": 32.0,  # finger skin temperature in bed before lights-out
+    "finger_temp_rise_c": 1.0,  # its rise after lights-out (distal vasodilation, Kraeuchi 1999)
+    "finger_temp_tau_min": 20.0,  # time constant of that rise
     "ir_dc_na_per_ma": None,  # None: derived from skin_type
     "red_dc_na_per_ma": None,  # None: derived from skin_type
 }
@@ -59,6 +62,7 @@ SENSOR_DEFAULTS: dict[str, Any] = {
     "ambient_coupling_on": 0.01,  # nA per lux reaching the photodiode through the finger
     "ambient_coupling_off": 1.0,  # nA per lux on the bare photodiode
     "off_stim_na_per_ma": 2.0,  # LED light reflected back by bedding when the finger is off
+    "clip_tau_s": 120.0,  # the clip's (die's) thermal time constant toward finger or room
 }
 
 AROUSAL_DEFAULTS: dict[str, Any] = {
@@ -369,6 +373,7 @@ def validate(raw: Any, source: str = "<dict>") -> Scenario:
         "pat_ms": (50, 700), "perfusion_index_pct": (0.05, 20), "sleep_vasodilation": (0, 2),
         "pwa_resp_mod": (0, 0.5), "baseline_resp_mod": (0, 5), "dicrotic_ratio": (0, 1),
         "spo2_pct": (70, 100), "ir_dc_na_per_ma": (10, 10000), "red_dc_na_per_ma": (10, 10000),
+        "finger_temp_c": (15, 40), "finger_temp_rise_c": (-3, 5), "finger_temp_tau_min": (1, 240),
     }
     person: dict[str, Any] = {}
     for key, default in PERSON_DEFAULTS.items():
@@ -561,6 +566,13 @@ def random_scenario(seed: int) -> Scenario:
         "spo2_pct": round(u(94, 99), 1),
         "skin_type": int(rng.integers(1, 7)),
     }
+    # finger temperature from its own stream, so the rest of a seed's night is unchanged; a
+    # wired evening gets a blunted distal vasodilation (a model assumption)
+    trng = np.random.default_rng([seed, 0x7E4D])
+    person["finger_temp_c"] = round(float(trng.uniform(30.0, 34.0)), 1)
+    person["finger_temp_rise_c"] = round(float(trng.uniform(0.6, 1.6)) * (0.5 if wired else 1.0),
+                                         2)
+    person["finger_temp_tau_min"] = round(float(trng.uniform(10, 40)), 1)
     busy: list[tuple[float, float]] = []
 
     def free(a: float, b: float, margin: float) -> bool:

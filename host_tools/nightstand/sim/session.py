@@ -16,7 +16,7 @@ from nightstand.errors import UserError
 from nightstand.night import Night, read_night_file
 from nightstand.progress import progress_bar
 from nightstand.sim import runner
-from nightstand.sim.generate import GeneratedNight, generate
+from nightstand.sim.generate import ENV_PERIOD_S, GeneratedNight, generate
 from nightstand.sim.scenario import default_scenario, load_scenario, random_scenario
 
 TICKS_BEFORE_WRAP_MS = 10 * 60 * 1000  # the virtual ticks wrap 10 minutes into every run
@@ -83,6 +83,8 @@ def prepare(gen: GeneratedNight, out: Path, settings: dict[str, Any], *,
                 ppg_fs_hz=gen.fs_hz,
                 env_stim="stim/env.f32",
                 button_presses_s=gen.button_presses_s,
+                temp_stim="stim/clip_temp.f32" if "clip_temp" in gen.paths else None,
+                temp_period_s=ENV_PERIOD_S,
             ),
         },
     )

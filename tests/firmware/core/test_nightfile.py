@@ -69,7 +69,7 @@ def test_round_trip_all_types():
     assert d["skipped"] == []
     h = d["header"]
     assert h["device_id"] == "dev-1" and h["night_id"] == 7 and h["utc_offset_s"] == -18000
-    assert h["start_unix_s"] == START and h["epoch_s"] == 30 and h["format_version"] == 3
+    assert h["start_unix_s"] == START and h["epoch_s"] == 30 and h["format_version"] == 4
     ep, beats, ev, env, beats2, end = d["records"]
     assert ep["offset"] == beats["offset"]  # one record, two dicts
     assert ep["unix_s"] == START + 30 and ep["flags"] == vocab.FLAG_LAMP_ON
@@ -210,7 +210,7 @@ def test_unknown_and_version_1_types_skipped_by_length():
 # docs/night-format.md, section 7 (the worked example): these exact bytes.
 EXAMPLE_HEX = (
     "4e534e46"
-    "011800" "03036e733105a081b7950da03805302e312e301e03707067" "8354d62b"
+    "011800" "04036e733105a081b7950da03805302e312e301e03707067" "f463ce1a"
     "071500" "04a20410933a5aa3e307d339f55f46d3949e045da0" "faf52c67"
     "030800" "90bf050702020000" "e74d6f53"
 )
@@ -305,6 +305,48 @@ def test_a_version_2_night_still_decodes():
     want = (1030, 1050, 1010)
     assert len(ibi) == 3 and all(abs(ibi[i] - want[i]) <= 4 for i in range(3))
     assert d["records"][-1]["n_beats"] == 4
+
+
+# A night written by format version 3 firmware (typed events, one epoch extension field:
+# resp_per_min). It decodes unchanged; the version-4 field clip_temp_c is unknown in it.
+V3_NIGHT_HEX = (
+    "4e534e46012b00030c6e732d76336669787475726509a081b7950da03805302e312e301e0d6d617833303130"
+    "32203530487ae76d9d3b07250004fffc000804247c0a50692a5e2da1e12d5bddeabb88f9aa48190344e73eac"
+    "10e59ca4800094614ab7030d0090bf051004b8069a0ab2091d007bb037f7030800e0ce0511020604001208e5"
+    "39070e000881fe47c0a50692a5e2da1e080062466c31060700b4010202040000d9fe5342"
+)
+
+
+def test_a_version_3_night_still_decodes():
+    d = nf.decode(bytes.fromhex(V3_NIGHT_HEX))
+    assert d["skipped"] == []
+    h = d["header"]
+    assert h["format_version"] == 3 and h["device_id"] == "ns-v3fixture" and h["night_id"] == 9
+    types = [r["type"] for r in d["records"]]
+    assert types == ["epoch", "beats", "event", "event", "epoch", "night_end"]
+    ep, ev = d["records"][0], d["records"][2]
+    assert ep["hr_bpm"] == 57.4 and ep["temp_c"] == 20.25 and ep["flags"] == vocab.FLAG_LAMP_ON
+    assert abs(ep["resp_per_min"] - 13.7) < 0.051
+    assert ep["clip_temp_c"] is None and d["records"][4]["clip_temp_c"] is None
+    assert d["records"][4]["resp_per_min"] is None
+    assert ev["fields"] == {"score": 0.412, "evening_hr_bpm": 65.3, "baseline_hr_bpm": 60.1,
+                            "decline_bpm_30min": -1.5}
+    assert d["records"][1]["ibi_ms"] == [1040, 1060, 1020]
+
+
+def test_clip_temperature_is_stored_at_the_chips_resolution():
+    # vocab: 1/16 degC = the MAX30102's TFRAC step, so a reading comes back exactly
+    buf = bytearray(256)
+    p = nf.write_magic(buf)
+    temps = (-20.0, -0.0625, 0.0, 31.4375, 33.0625, 107.9375)
+    for i, t in enumerate(temps):
+        p = nf.encode_epoch(buf, p, 30 * i, EPOCH, 0, None, (None, t))
+    p = nf.encode_epoch(buf, p, 300, EPOCH, 0, None, (None, 108.0))  # beyond the field
+    d = nf.decode(bytes(buf[:p]))
+    eps = [r for r in d["records"] if r["type"] == "epoch"]
+    assert [e["clip_temp_c"] for e in eps[:-1]] == list(temps)
+    assert [e["resp_per_min"] for e in eps] == [None] * 7
+    assert eps[-1]["clip_temp_c"] is None and eps[-1]["flags"] & vocab.FLAG_INVALID_VALUE
 
 
 def test_other_versions_are_refused():

@@ -19,6 +19,7 @@ epoch = st.tuples(
     ),
     st.integers(0, 0x7FFF).map(lambda f: f & ~vocab.FLAG_EPOCH_EXT),  # the format's own bit
     opt(st.integers(0, 511).map(lambda c: c / 10)),  # resp_per_min (extension field)
+    opt(st.floats(-20.0, 107.9375)),  # clip_temp_c (extension field, format version 4)
 )
 beats = st.integers(1, 80).flatmap(lambda n: st.tuples(
     st.just("beats"), st.integers(-10 ** 6, 10 ** 8),
@@ -44,7 +45,7 @@ def _encode(recs):
     prev = None
     for r in recs:
         if r[0] == "epoch":
-            p = nf.encode_epoch(buf, p, r[1], list(r[2]), r[3], mark, (r[4],))
+            p = nf.encode_epoch(buf, p, r[1], list(r[2]), r[3], mark, (r[4], r[5]))
         elif r[0] == "beats" and r[6] and prev is not None and prev[0] == "epoch":
             p = nf.append_beats(buf, mark, prev[1], r[1], r[2], r[3], r[4], r[5])
         elif r[0] == "beats":
@@ -85,6 +86,7 @@ def test_round_trip_any_sequence(recs):
                 else:
                     assert _same_value(name, got[name], v)
             assert _same_value("resp_per_min", got["resp_per_min"], want[4])
+            assert _same_value("clip_temp_c", got["clip_temp_c"], want[5])
         elif want[0] == "beats":
             res = want[5]
             times = [want[1]]

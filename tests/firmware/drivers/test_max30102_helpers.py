@@ -86,3 +86,58 @@ def test_unpack_orders_led1_then_led2_and_masks():
     # bits 23:18 unused (DS "FIFO Data Contains 3 Bytes per Channel"); 15-bit keeps 17:3
     assert list(a) == [0x31230, 0x10000]
     assert list(b) == [0, 0x2FFF8]
+
+
+# DS "Temperature Integer (TINT)" table: two's complement, 1 degC per LSB.
+TINT_TABLE = ((0x00, 0), (0x01, 1), (0x7E, 126), (0x7F, 127), (0x80, -128), (0x81, -127),
+              (0xFE, -2), (0xFF, -1))
+
+
+def test_die_temperature_follows_the_datasheet_tables():
+    for code, deg in TINT_TABLE:
+        assert m.die_temp_x16(code, 0) == 16 * deg
+    # DS "Temperature Fraction (TFRAC)": 0.0625 degC increments, added (always positive)
+    assert m.die_temp_x16(0x20, 0x01) == 32 * 16 + 1  # 32.0625 degC
+    assert m.die_temp_x16(0xFF, 0x08) == -8  # -1 + 0.5 = -0.5 degC
+    assert m.die_temp_x16(0x21, 0xF3) == 33 * 16 + 3  # TFRAC bits 7:4 are not data
+
+
+def test_die_temperature_is_exact_for_every_register_pair():
+    for tint in range(256):
+        signed = tint - 256 if tint >= 128 else tint
+        for tfrac in range(16):
+            assert m.die_temp_x16(tint, tfrac) / 16 == signed + tfrac * 0.0625
+
+
+class _FakeBus:
+    """Register file of a MAX30102 as I2C transactions see it (no timing)."""
+
+    def __init__(self):
+        self.regs = bytearray(256)
+        self.log = []
+
+    def readfrom_mem_into(self, addr, reg, buf):
+        self.log.append(("r", addr, reg, len(buf)))
+        for i in range(len(buf)):
+            buf[i] = self.regs[reg + i]
+
+    def writeto_mem(self, addr, reg, data):
+        self.log.append(("w", addr, reg, bytes(data)))
+        for i in range(len(data)):
+            self.regs[reg + i] = data[i]
+
+
+def test_temperature_start_then_read_on_a_later_tick_at_register_level():
+    bus = _FakeBus()
+    d = m.MAX30102(bus)
+    d.start_temperature()
+    assert bus.log == [("w", 0x57, 0x21, b"\x01")]  # DIE_TEMP_CONFIG.TEMP_EN
+    # converting: TEMP_EN still set -> not ready, one 3-byte burst 0x1F..0x21, nothing else
+    assert d.read_temperature_x16() is None
+    assert bus.log[-1] == ("r", 0x57, 0x1F, 3) and len(bus.log) == 2
+    bus.regs[0x1F], bus.regs[0x20], bus.regs[0x21] = 0x20, 0x0C, 0x00  # done: 32.75 degC
+    assert d.read_temperature_x16() == 32 * 16 + 12
+    assert d.read_temperature_c() == 32.75
+    bus.regs[0x1F], bus.regs[0x20] = 0xF6, 0x04  # -10 + 0.25
+    assert d.read_temperature_c() == -9.75
+    assert all(e[0] == "r" for e in bus.log[1:])  # reading never restarts a conversion

@@ -3,6 +3,8 @@
 # Samples are made lazily: at every register access the chip computes the FIFO samples whose
 # time has come on the virtual clock (`time.now_us`), from a stimulus file of little-endian
 # float32 triples (red nA/mA, IR nA/mA, ambient nA) sampled at `stim_fs_hz`, sample-and-hold.
+# The die temperature (registers 0x1F-0x21) follows an optional second stimulus: float32 clip
+# temperatures every `temp_period_s` (the scenario's finger/room model, sim/generate.py).
 # The per-sample work runs in viper on integers (Q10 fixed point) so a whole night at 50 Hz costs
 # about a second, and the read path allocates nothing (the firmware's heap_lock tests run
 # through it). Model choices not fixed by the datasheet are marked "MODEL" and listed in
@@ -251,14 +253,28 @@ def _pop(p, fifo, buf, nbytes: int) -> int:
 class VirtualMAX30102(world.VirtualChip):
     """The MAX30102 on the virtual I2C bus. spec: name, addr (0x57), stim (file relative to
     sim_dir; absent = finger off), stim_fs_hz, swap_red_ir (clone board: LED1 is the IR
-    emitter), die_temp_c (30), noise_counts (3), seed, part_id (0x15), rev_id,
-    nack_after_s (the chip stops answering then), reset_stuck (RESET never self-clears)."""
+    emitter), die_temp_c (30: the die temperature without temp_stim), temp_stim (file of float32
+    die temperatures in degC every temp_period_s (10), linearly interpolated, the last one held),
+    temp_offset_c (0: the part's error; DS accuracy +-1 degC), noise_counts (3), seed, part_id
+    (0x15), rev_id, nack_after_s (the chip stops answering then), reset_stuck (RESET never
+    self-clears)."""
 
     def __init__(self, spec, sim_dir="."):
         self.name = spec.get("name", "max30102")
         self.addr = spec.get("addr", 0x57)
         self.swap_red_ir = bool(spec.get("swap_red_ir", False))
         self.die_temp_c = float(spec.get("die_temp_c", 30.0))
+        self.temp_offset_c = float(spec.get("temp_offset_c", 0.0))
+        self._temp_period_us = int(float(spec.get("temp_period_s", 10.0)) * 1000000)
+        self._temp_file = None
+        self._temp_rows = 0
+        tstim = spec.get("temp_stim")
+        if tstim:
+            self._temp_file = open(tstim if tstim.startswith("/") else sim_dir + "/" + tstim, "rb")
+            self._temp_file.seek(0, 2)
+            self._temp_rows = self._temp_file.tell() // 4
+        self._temp_buf = array.array("f", (0.0, 0.0))  # two rows, float32 little-endian
+        self.temp_conversions = 0
         self.part_id = spec.get("part_id", _PART_ID)
         self.rev_id = spec.get("rev_id", _REV_ID)
         nack = spec.get("nack_after_s")
@@ -303,6 +319,7 @@ class VirtualMAX30102(world.VirtualChip):
         self._t0_us = 0
         self._made = 0  # FIFO samples whose time has come since _t0_us
         self._temp_done_us = -1
+        self._temp_next = 0  # TINT << 8 | TFRAC the running conversion will give
         self._config()
 
     def _config(self):
@@ -427,15 +444,35 @@ class VirtualMAX30102(world.VirtualChip):
             if done < p[_P_N]:  # stopped at the end of the loaded stimulus chunk
                 self._load(p[_P_NEEDK])
 
+    def die_temp_now_c(self):
+        """The die's temperature now: the stimulus (interpolated) or die_temp_c, + the offset."""
+        f = self._temp_file
+        if f is None or self._temp_rows == 0:
+            return self.die_temp_c + self.temp_offset_c
+        x = time.now_us / self._temp_period_us
+        k = min(int(x), self._temp_rows - 1)
+        b = self._temp_buf
+        f.seek(k * 4)
+        if f.readinto(b) < 8:  # the last row: held
+            b[1] = b[0]
+        return b[0] + (b[1] - b[0]) * min(1.0, x - k) + self.temp_offset_c
+
+    def _start_temperature(self):
+        # The value is fixed when the conversion starts (29 ms later it is the same), so the
+        # register reads that may run under the firmware's heap_lock() allocate nothing.
+        t = self.die_temp_now_c()
+        x16 = int(t * 16 + 0.5) if t >= 0 else -int(-t * 16 + 0.5)  # nearest 1/16 degC
+        if x16 > 127 * 16 + 15:  # the registers' range (DS: TINT -128..127)
+            x16 = 127 * 16 + 15
+        elif x16 < -128 * 16:
+            x16 = -128 * 16
+        self._temp_next = ((x16 >> 4) & 0xFF) << 8 | (x16 & 0x0F)
+        self.temp_conversions += 1
+
     def _finish_temperature(self):
-        t = self.die_temp_c
-        whole = int(t // 1)
-        frac = int((t - whole) * 16 + 0.5)
-        if frac == 16:
-            whole += 1
-            frac = 0
-        self._regs[0x1F] = whole & 0xFF  # two's complement (DS "Temperature Integer")
-        self._regs[0x20] = frac
+        v = self._temp_next
+        self._regs[0x1F] = v >> 8  # two's complement (DS "Temperature Integer")
+        self._regs[0x20] = v & 0x0F  # TFRAC: always-positive 1/16 degC above TINT
         self._regs[0x21] = 0  # TEMP_EN self-clears at the end of the conversion
         self._temp_done_us = -1
         if self._regs[0x03] & 0x02:
@@ -542,6 +579,7 @@ class VirtualMAX30102(world.VirtualChip):
             elif reg == 0x21:
                 if v & 0x01 and self._temp_done_us < 0:
                     r[0x21] = 0x01
+                    self._start_temperature()
                     self._temp_done_us = time.now_us + _TEMP_CONV_US
             elif reg in (0x00, 0x01, 0x07, 0x1F, 0x20, 0xFE, 0xFF):
                 pass  # read-only (DS register map); writing FIFO_DATA is not modelled
@@ -568,9 +606,13 @@ class VirtualMAX30102(world.VirtualChip):
             "samples_read": self.samples_read,
             "samples_lost": self.samples_lost,
             "overflows": self.overflows,
+            "temp_conversions": self.temp_conversions,
         }
 
     def finish(self):
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self._temp_file is not None:
+            self._temp_file.close()
+            self._temp_file = None
