@@ -3,9 +3,8 @@
 # for any of this.
 import asyncio
 
-from micropython import const
-
 from nsdev import compat, sync
+from nsdev.compat import const
 from nsdev.core import proto
 
 _POLL_MS = const(2000)

@@ -5,10 +5,8 @@ import json
 import os
 from array import array
 
-from micropython import const
-
 from nsdev import compat
-from nsdev.compat import write_atomic
+from nsdev.compat import const, write_atomic
 from nsdev.core import nfcodec, nfdecode, nfencode, vocab
 
 _ENOSPC = 28

@@ -27,9 +27,8 @@ import asyncio
 import json
 import struct
 
-from micropython import const
-
 from nsdev import compat
+from nsdev.compat import const
 from nsdev.core import proto
 
 MAX_REQUEST = const(1024)  # largest request payload the device accepts (SET_CONFIG JSON)

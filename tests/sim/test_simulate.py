@@ -269,3 +269,24 @@ def test_breathing_rate_recorded_per_epoch(run):
     rates = [e["resp_per_min"] for e in night.epochs if e.get("resp_per_min") is not None]
     assert len(rates) >= 10, rates
     assert all(abs(r - 14.0) <= 3.0 for r in rates), rates
+
+
+def test_clip_temperature_rises_after_lights_out(run):
+    # The MAX30102 die in the finger clip (vocab clip_temp_c): the scenario's finger is at
+    # 32 degC and warms by 1 degC after lights-out (22:50, tau 20 min; PERSON_DEFAULTS), the
+    # clip follows with its own lag (SENSOR_DEFAULTS clip_tau_s); room temperature without it.
+    gen, result, night, _out = run
+    stim = np.fromfile(gen.paths["clip_temp"], dtype="<f4")  # every 10 s from the start
+    clip = {int(e["unix_s"] - gen.start_unix_s): e.get("clip_temp_c") for e in night.epochs}
+    assert all(clip[t] is None for t in range(0, 240, 30))  # finger not in yet: unknown
+    known = {t: v for t, v in clip.items() if v is not None}
+    assert len(known) >= 100
+    for t, v in known.items():  # measured once, early in its epoch: the stimulus then
+        window = stim[t // 10:t // 10 + 4]
+        assert window.min() - 0.04 <= v <= window.max() + 0.04, (t, v, window)
+    before = [v for t, v in known.items() if 15 * 60 <= t < 22 * 60]  # 22:55-23:02, settled
+    after = [v for t, v in known.items() if 50 * 60 <= t < 58 * 60]  # 23:30-23:38
+    rise = statistics.median(after) - statistics.median(before)
+    assert 0.3 <= rise <= 0.7, (before, after)  # model: 32.4 -> 32.9 degC over those spans
+    # one conversion per epoch (cheap: a write and a 3-byte read each 30 s)
+    assert abs(result.devices["max30102"]["temp_conversions"] - len(night.epochs)) <= 2

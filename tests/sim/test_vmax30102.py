@@ -232,6 +232,33 @@ def test_temperature_conversion_and_nack_fault(mp_board):
     assert "present True" in out and "present 19" in out  # then NACKs: ENODEV, as the ESP32
 
 
+def test_die_temperature_follows_its_stimulus(mp_board):
+    # temp_stim: float32 degC every temp_period_s, interpolated, the last row held; the value is
+    # taken when TEMP_EN is written (29 ms before it can be read); temp_offset_c = part error.
+    out = run(
+        mp_board,
+        "f = open('t.f32', 'wb')\n"
+        "f.write(struct.pack('<3f', 20.0, 32.0, 33.0))\n"
+        "f.close()\n"
+        "c = chip(temp_stim='t.f32', temp_period_s=10, temp_offset_c=-0.75)\n"
+        "def conv(at_us):\n"
+        "    time.advance_us(at_us - time.now_us)\n"
+        "    wr(c, 0x21, 1)\n"
+        "    time.advance_us(1000000)\n"  # the die changes meanwhile: not what is read
+        "    return rd(c, 0x1F, 3)\n"
+        "print('t0', conv(2))\n"
+        "print('t5', conv(5000000))\n"
+        "print('t15', conv(15000000))\n"
+        "print('t99', conv(99000000))\n"
+        "print('n', c.stats()['temp_conversions'])\n",
+    )
+    assert "t0 [19, 4, 0]" in out  # 20.0 - 0.75 = 19.25
+    assert "t5 [25, 4, 0]" in out  # halfway 20 -> 32: 26.0 - 0.75
+    assert "t15 [31, 12, 0]" in out  # 32.5 - 0.75 = 31.75
+    assert "t99 [32, 4, 0]" in out  # past the end: 33.0 held - 0.75
+    assert "n 4" in out
+
+
 def test_a_whole_chunked_stimulus_streams_in_order(mp_board):
     # 2000 rows (several 320-row chunks) read back in order, with a late read that skips
     # ahead (the chip seeks in the file) in between.

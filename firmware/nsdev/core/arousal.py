@@ -22,7 +22,7 @@
 # Runs once per beat (not per sample); small allocations here are fine.
 import array
 
-from micropython import const
+from nsdev.compat import const
 
 _HIST = const(48)  # beats kept
 _BASE_N = const(30)  # baseline IBIs

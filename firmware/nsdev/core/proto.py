@@ -14,7 +14,7 @@ import binascii
 import hashlib
 import struct
 
-from micropython import const
+from nsdev.compat import const
 
 PROTOCOL_VERSION = 2  # 2: every frame after AUTH carries a counter and a MAC
 

@@ -15,7 +15,7 @@
 import array
 import math
 
-from micropython import const
+from nsdev.compat import const
 
 _HIST = const(128)  # beats kept (64 s at up to 120 bpm)
 _WIN_MS = const(64000)

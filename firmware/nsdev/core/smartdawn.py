@@ -10,7 +10,7 @@
 #    and higher in light NREM, REM and wake (Trinder et al. 2001, J Sleep Res 10:253).
 # update() returns True once, at the epoch the dawn should start. Times are seconds on any one
 # clock (the app's local seconds); wake_s is the set wake time, dawn_s the ramp length.
-from micropython import const
+from nsdev.compat import const
 
 _HIST = const(20)  # epochs of HR history (10 min)
 _MIN_HIST = const(6)  # HR epochs needed before the HR rule applies
