@@ -35,6 +35,14 @@ def test_text_and_json_show_the_report_figures():
     json.dumps(d)  # `simulate --json` prints it
 
 
+def test_clip_temperature_line():
+    n = decode_night(make_night(SynthNight(start_unix_s=START, epochs=300, evening_epochs=140,
+                                           beats=False, clip_temp_c=31.0, clip_rise_c=0.5)))
+    assert ("clip temp   31.0 °C before lights out → 31.5 °C after (+0.5 °C; a proxy of finger "
+            "skin temperature)") in night_text(n)
+    assert "clip temp" not in night_text(_night())  # not recorded: no line
+
+
 def test_lamp_phases_come_from_the_typed_events():
     n = _night()
     lamp = night_dict(n)["lamp_phases"]

@@ -322,6 +322,9 @@ def detail_figure(nd: NightData, g: Grid, m: dict[str, Any]) -> Figure:
     # room climate
     ax = axs[4]
     ax.plot(x, g.values["temp_c"], color="#cb4335", lw=1.2, label="temperature")
+    if not np.isnan(g.values["clip_temp_c"]).all():  # night format 4
+        ax.plot(x, g.values["clip_temp_c"], color="#e67e22", lw=1.2,
+                label="finger clip (skin proxy)")
     ax.set_ylabel("temperature (°C)", color="#cb4335")
     if np.isnan(g.values["temp_c"]).all():
         _note(ax, "room climate unknown (sensor not read)")
