@@ -47,3 +47,16 @@ def test_default_night_runs_on_the_twin(night):
     assert np.mean(near <= 0.1) >= 0.97  # each stored beat is a true beat (within 100 ms)
     arousals = [ev for ev in n.events if ev["kind"] == vocab.EV_AROUSAL]
     assert arousals
+
+
+def test_clip_temperature_on_the_twin(night):
+    # the die temperature in 1/16 degC ints through the twin's 31-bit small ints and float32:
+    # the default person's finger (32 degC) warms by ~1 degC after lights-out (23:00)
+    gen, _result, n, _out = night
+    at = {int(e["unix_s"] - gen.start_unix_s): e.get("clip_temp_c") for e in n.epochs}
+    known = [v for v in at.values() if v is not None]
+    assert len(known) > 500 and all(v * 16 == int(v * 16) for v in known)
+    before = [v for t, v in at.items() if v is not None and 8100 <= t < 9000]  # 22:45-23:00
+    later = [v for t, v in at.items() if v is not None and 16200 <= t < 19800]  # 01:00-02:00
+    rise = float(np.median(later) - np.median(before))
+    assert 0.7 <= rise <= 1.2, (before[:5], later[:5])

@@ -286,8 +286,9 @@ class VirtualMAX30102(world.VirtualChip):
         self._osc_milli = 1000.0 * (1.0 + float(spec.get("osc_error", 0.0)))
         self._p = array.array("i", [0] * _P_SIZE)
         self._fifo = array.array("i", [0] * 64)
-        # raw-initialised from bytes (MicroPython): no 7.5 KB list of ints on the way
-        self._chunk = array.array("i", bytes(12 * _CHUNK))
+        # int32 triples for the viper kernels (ptr32): one 3840-byte buffer, nothing on the way
+        # (an array built from a list of 960 ints needed 7.5 KB more, contiguous, at startup)
+        self._chunk = bytearray(12 * _CHUNK)
         self._p[_P_FS] = int(float(spec.get("stim_fs_hz", 50)) * 1000 + 0.5)
         self._p[_P_NOISE] = int(spec.get("noise_counts", 3))
         self._p[_P_SEED] = int(spec.get("seed", 12345)) & 0x7FFFFFFF
