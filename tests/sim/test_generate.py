@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import struct
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,8 @@ def test_file_formats(noisy: gen.GeneratedNight) -> None:
     assert night.start_unix_s == 1768513800.0  # 2026-01-15T22:50 at UTC+1
     assert night.utc_offset_s == 3600 and night.utc_offset_changes == []
     assert night.button_presses_s == [130.0]
-    assert set(night.paths) == {"ppg", "env", "meta", "beats", "arousals", "periods", "scenario"}
+    assert set(night.paths) == {"ppg", "env", "clip_temp", "meta", "beats", "arousals",
+                                "periods", "scenario"}
 
     # ppg.f32: little-endian float32 triples (red nA/mA, IR nA/mA, ambient nA), no header.
     raw = night.paths["ppg"].read_bytes()
@@ -130,10 +132,17 @@ def test_file_formats(noisy: gen.GeneratedNight) -> None:
     assert cols["lux"][29] == pytest.approx(80) and cols["lux"][30] == pytest.approx(0.05)
     assert cols["cct_k"][0] == 4000 and cols["cct_k"][30] == 2700
 
+    # clip_temp.f32: one little-endian float32 every 10 s, as env.f32 (the MAX30102 die)
+    clip = np.fromfile(night.paths["clip_temp"], dtype="<f4")
+    assert clip.shape == (n_rows,)
+    assert clip[0] == pytest.approx(cols["temp_c"][0])  # finger not in yet: the room
+
     meta = json.loads(night.paths["meta"].read_text())
     assert meta["fs_hz"] == 50.0 and meta["n_samples"] == night.n_samples
     assert meta["ppg"]["columns"] == list(gen.PPG_COLUMNS) and meta["ppg"]["dtype"] == "<f4"
     assert meta["env"]["n_rows"] == n_rows and meta["env"]["period_s"] == 10.0
+    assert meta["clip_temp"] == {"file": "clip_temp.f32", "dtype": "<f4", "unit": "degC",
+                                 "period_s": 10.0, "n_rows": n_rows}
 
     def header(key: str) -> str:
         return night.paths[key].read_text().splitlines()[0]
@@ -435,3 +444,27 @@ def test_replay_column_length_errors(tmp_path: Path) -> None:
         gen.write_ppg_stimulus_from_recording(t, np.ones(100), np.ones(90), tmp_path, 50.0)
     with pytest.raises(UserError, match="fewer than 2 numeric"):
         gen.write_ppg_stimulus_from_recording(t, np.full(100, np.nan), None, tmp_path, 50.0)
+
+
+def test_clip_temperature_model():
+    # finger in 600..6600 s (out 3000..3600), lights out at 1800 s; 32 degC + 1 degC after it
+    sc = scen.validate({"format": 1, "name": "clip", "start": "2026-01-15T22:00",
+                        "duration_s": 7200, "bedtime": 600, "lights_out": 1800, "wake": 6600,
+                        "room": {"temp_c": 19.0},
+                        "events": {"finger_off": [{"at": 3000, "duration_s": 600}]},
+                        "person": {"finger_temp_c": 32.0, "finger_temp_rise_c": 1.0,
+                                   "finger_temp_tau_min": 10.0},
+                        "sensor": {"clip_tau_s": 60.0}})
+    t = np.arange(0.0, 7201.0, 10.0)
+    skin = gen.finger_temp_c(sc, t)
+    assert skin[t == 1800][0] == pytest.approx(32.0)
+    assert skin[t == 2400][0] == pytest.approx(32.0 + 1.0 - math.exp(-1.0))
+    clip = gen.clip_temp_c(sc, t)
+    at = dict(zip(t.tolist(), clip.tolist(), strict=True))
+    assert at[0.0] == pytest.approx(19.0) and at[590.0] == pytest.approx(19.0)  # finger out
+    assert at[1790.0] == pytest.approx(32.0, abs=0.01)  # 20 clip time constants after bedtime
+    assert at[2990.0] == pytest.approx(skin[t == 2990][0], abs=0.05)  # follows the rise
+    assert at[3590.0] == pytest.approx(19.0, abs=0.01)  # out: the room
+    assert 19.0 < at[3620.0] < at[3700.0] < 32.0  # back in: warming with the clip's lag
+    assert at[7200.0] == pytest.approx(19.0, abs=0.01)  # after wake
+    assert np.all(np.diff(clip[(t >= 900) & (t < 2990)]) >= -1e-9)  # no dip at lights out
