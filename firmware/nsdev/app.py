@@ -30,6 +30,7 @@ _RATE_MIN_MS = 30000  # the sample rate is first measured over 30 s (+-1 ms: 33 
 _RATE_MAX_MS = 6 * 3600 * 1000  # then over up to 6 h before the window restarts
 _MAX_BEATS_PER_EPOCH = 128  # 200 bpm * 30 s = 100
 _CLIP_READ_TRIES = 5  # polls (1 s) for a die-temperature conversion of 29 ms typ (DS 19-7740)
+_CLIP_GAVE_UP = -32768  # this epoch's conversion never finished (below TINT's -128 degC)
 _CLOCK_VALID_UNIX_S = light.MIN_VALID_UNIX_S
 # asyncio loads gather() on first use into its module dict (a reallocation): at import, not on
 # the fragmented heap of a running board (docs/twin-and-image.md).
@@ -106,9 +107,8 @@ class App:
         self._rate_n = 0
         self._lamp_max = [0.0, 0.0]  # highest level per channel (warm, amber) this epoch
         # clip temperature: one MAX30102 die-temperature conversion per epoch, in 1/16 degC
-        # (a small int, nothing allocated); None = not measured this epoch
+        # (a small int, nothing allocated); None = not measured yet this epoch (wanted)
         self._clip_x16 = None
-        self._clip_due = True  # the epoch still wants its conversion
         self._epoch_flags = 0
         self._last_contact_s = None
         self._last_hr = None
@@ -120,7 +120,7 @@ class App:
         self.uptime = health.Uptime()
         # Run-time health for the soak test (STATUS "perf"): FIFO samples lost, the worst task
         # lateness against its promised wake-up, the longest gc.collect() at epoch end.
-        self.perf = {"fifo_overflows": 0, "late_ms_max": 0, "gc_ms_max": 0}
+        self.perf = {"fifo_overflows": 0, "late_ms_max": 0, "gc_ms_max": 0, "clip_timeouts": 0}
 
     # --- time ----------------------------------------------------------------------------
     def clock_valid(self):
@@ -277,7 +277,7 @@ class App:
                 self._run_job()
                 await self._sleep("ppg", 0)
                 continue
-            if self._clip_due:
+            if self._clip_x16 is None:
                 try:
                     clip_polls = self._clip_step(drv, clip_polls)
                 except Exception as e:
@@ -300,17 +300,21 @@ class App:
     def _clip_step(self, drv, polls):
         """One step of the epoch's die-temperature conversion, never waiting for it: start it
         on one poll, read it on a later one (29 ms typ, DS 19-7740; polls are 200 ms apart).
-        -> the new poll count (0 when done)."""
+        -> the new poll count (0 when done). A conversion that never finishes costs this epoch's
+        value (counted in perf, logged once), never the PPG: bus errors raise as usual."""
         if polls == 0:
             drv.start_temperature()
             return 1
         t16 = drv.read_temperature_x16()
         if t16 is None:
-            if polls >= _CLIP_READ_TRIES:
-                raise OSError(110, "MAX30102: die temperature not ready after %d polls" % polls)
-            return polls + 1
+            if polls < _CLIP_READ_TRIES:
+                return polls + 1
+            if not self.perf["clip_timeouts"]:
+                compat.log("[ppg] MAX30102 die temperature not ready after %d polls: clip "
+                           "temperature unknown for such epochs" % polls)
+            self.perf["clip_timeouts"] += 1
+            t16 = _CLIP_GAVE_UP
         self._clip_x16 = t16
-        self._clip_due = False
         return 0
 
     def _true_ms(self, t_ms):
@@ -534,10 +538,10 @@ class App:
             if ep.sdnn_ms is not None:
                 ep.sdnn_ms *= k
         contact = ep.hr_bpm is not None and not (ep.flags & NO_CONTACT)
-        # the clip's temperature is the finger's only while the finger is in it
-        clip = self._clip_x16 if not ep.flags & NO_CONTACT else None
-        self._clip_x16 = None
-        self._clip_due = True  # the next epoch's conversion
+        clip = self._clip_x16
+        if clip == _CLIP_GAVE_UP or ep.flags & NO_CONTACT:
+            clip = None  # the clip's temperature is the finger's only while the finger is in it
+        self._clip_x16 = None  # the next epoch's conversion
         self._update_night(start_s + vocab.EPOCH_S, contact)
         self._track_sleep_onset(start_s, ep.hr_bpm)
         # the epoch's end on the beat clock: an arousal scores the epoch holding its onset

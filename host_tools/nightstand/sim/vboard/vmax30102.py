@@ -255,9 +255,9 @@ class VirtualMAX30102(world.VirtualChip):
     sim_dir; absent = finger off), stim_fs_hz, swap_red_ir (clone board: LED1 is the IR
     emitter), die_temp_c (30: the die temperature without temp_stim), temp_stim (file of float32
     die temperatures in degC every temp_period_s (10), linearly interpolated, the last one held),
-    temp_offset_c (0: the part's error; DS accuracy +-1 degC), noise_counts (3), seed, part_id
-    (0x15), rev_id, nack_after_s (the chip stops answering then), reset_stuck (RESET never
-    self-clears)."""
+    temp_offset_c (0: the part's error; DS accuracy +-1 degC), temp_stuck (TEMP_EN never
+    self-clears), noise_counts (3), seed, part_id (0x15), rev_id, nack_after_s (the chip stops
+    answering then), reset_stuck (RESET never self-clears)."""
 
     def __init__(self, spec, sim_dir="."):
         self.name = spec.get("name", "max30102")
@@ -265,6 +265,7 @@ class VirtualMAX30102(world.VirtualChip):
         self.swap_red_ir = bool(spec.get("swap_red_ir", False))
         self.die_temp_c = float(spec.get("die_temp_c", 30.0))
         self.temp_offset_c = float(spec.get("temp_offset_c", 0.0))
+        self.temp_stuck = bool(spec.get("temp_stuck", False))
         self._temp_period_us = int(float(spec.get("temp_period_s", 10.0)) * 1000000)
         self._temp_file = None
         self._temp_rows = 0
@@ -582,7 +583,8 @@ class VirtualMAX30102(world.VirtualChip):
                 if v & 0x01 and self._temp_done_us < 0:
                     r[0x21] = 0x01
                     self._start_temperature()
-                    self._temp_done_us = time.now_us + _TEMP_CONV_US
+                    if not self.temp_stuck:
+                        self._temp_done_us = time.now_us + _TEMP_CONV_US
             elif reg in (0x00, 0x01, 0x07, 0x1F, 0x20, 0xFE, 0xFF):
                 pass  # read-only (DS register map); writing FIFO_DATA is not modelled
             else:
