@@ -5,6 +5,7 @@ import gc
 from array import array
 
 from nsdev import VERSION, bootfiles, compat, config, health, pinmap, sync
+from nsdev.compat import const
 from nsdev.core import hwcal, light, onset, tovocab, vocab
 from nsdev.core.arousal import ArousalEstimator
 from nsdev.core.ppg import MOTION, NO_CONTACT, LEDController, PPGPipeline
@@ -29,8 +30,8 @@ _NIGHT_AFTER_WAKE_S = 900  # the scheduled night ends 15 min after wake
 _RATE_MIN_MS = 30000  # the sample rate is first measured over 30 s (+-1 ms: 33 ppm)
 _RATE_MAX_MS = 6 * 3600 * 1000  # then over up to 6 h before the window restarts
 _MAX_BEATS_PER_EPOCH = 128  # 200 bpm * 30 s = 100
-_CLIP_READ_TRIES = 5  # polls (1 s) for a die-temperature conversion of 29 ms typ (DS 19-7740)
-_CLIP_GAVE_UP = -32768  # this epoch's conversion never finished (below TINT's -128 degC)
+_CLIP_READ_TRIES = const(5)  # polls (1 s) for a die-temperature conversion (29 ms typ, DS)
+_CLIP_GAVE_UP = const(-32768)  # this epoch's conversion never finished (below TINT's -128 degC)
 _CLOCK_VALID_UNIX_S = light.MIN_VALID_UNIX_S
 # asyncio loads gather() on first use into its module dict (a reallocation): at import, not on
 # the fragmented heap of a running board (docs/twin-and-image.md).
@@ -119,7 +120,8 @@ class App:
         self._late_reported = False
         self.uptime = health.Uptime()
         # Run-time health for the soak test (STATUS "perf"): FIFO samples lost, the worst task
-        # lateness against its promised wake-up, the longest gc.collect() at epoch end.
+        # lateness against its promised wake-up, the longest gc.collect() at epoch end, and
+        # die-temperature conversions given up (the epoch's clip temperature is then unknown).
         self.perf = {"fifo_overflows": 0, "late_ms_max": 0, "gc_ms_max": 0, "clip_timeouts": 0}
 
     # --- time ----------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def counts_to_na(counts, adc_range_na):
 def die_temp_x16(tint, tfrac):
     """Die temperature in 1/16 degC from TINT (0x1F) and TFRAC (0x20) register bytes.
 
-    DS "Temperature Data" (Table 10/11 and register descriptions): TINT is two's complement,
+    DS "Temperature Data" (the TINT and TFRAC register descriptions): TINT is two's complement,
     1 degC per LSB (0x7F = +127, 0xFF = -1, 0x80 = -128); TFRAC[3:0] adds 0.0625 degC steps,
     always positive: T = TINT + TFRAC * 0.0625 (e.g. TINT 0xFF, TFRAC 8: -0.5 degC). Integer
     result: no float allocated on the device.
