@@ -8,7 +8,9 @@ from nsdev import VERSION, bootfiles, compat, config, health, pinmap, sync
 from nsdev.compat import const
 from nsdev.core import hwcal, light, onset, tovocab, vocab
 from nsdev.core.arousal import ArousalEstimator
-from nsdev.core.ppg import MOTION, NO_CONTACT, LEDController, PPGPipeline
+from nsdev.core.ppg import PPGPipeline
+from nsdev.core.ppgdefs import MOTION, NO_CONTACT
+from nsdev.core.ppgled import LEDController
 from nsdev.core.resp import PPGBreathing
 from nsdev.drivers.bme680 import BME680
 from nsdev.drivers.button import Button

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from nsdev import config as device_config
-from nsdev.core.ppg import MAX_IBI_MS
+from nsdev.core.ppgdefs import MAX_IBI_MS
 
 from nightstand.errors import UserError
 from nightstand.night import Night, flag_names

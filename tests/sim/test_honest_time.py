@@ -12,7 +12,7 @@ import pytest
 from nightstand.sim import runner
 from nightstand.sim.scenario import validate
 from nightstand.sim.session import nights_in_flash, simulate
-from nsdev.core import ppg, vocab
+from nsdev.core import ppgdefs, vocab
 
 SCENARIO = {
     "format": 1,
@@ -69,14 +69,14 @@ def test_overflows_are_gaps_never_invented_beats(slow_cpu):
     got = np.array(night.beat_t_ms) / 1000.0 - gen.start_unix_s
     assert len(got) > 500  # beats between the gaps are still found
     # Runs of stored beats without a gap: never more beats than the true ones in that span.
-    cuts = np.where(np.diff(got) * 1000 > ppg.MAX_IBI_MS)[0]
+    cuts = np.where(np.diff(got) * 1000 > ppgdefs.MAX_IBI_MS)[0]
     for run in np.split(got, cuts + 1):
         made = np.sum((truth >= run[0] - 0.6) & (truth <= run[-1] + 0.6))
         assert len(run) <= made, (run[0], run[-1], len(run), made)
     checked = 0
     wrong = []
     for t_ms, ibi_ms in night.ibis_ms():
-        if ibi_ms > ppg.MAX_IBI_MS:
+        if ibi_ms > ppgdefs.MAX_IBI_MS:
             continue  # beats on both sides of a gap: not an interval
         t = t_ms / 1000.0 - gen.start_unix_s
         near = (truth[:-1] > t - 3) & (truth[:-1] < t + 3)

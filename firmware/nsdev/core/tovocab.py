@@ -2,7 +2,7 @@
 # quality flags from the PPG pipeline's bits and the device's state, and the light schedule's
 # reports as events. Pure.
 from nsdev.core import vocab
-from nsdev.core.ppg import MOTION, NO_CONTACT, OVERFLOW, SATURATED
+from nsdev.core.ppgdefs import MOTION, NO_CONTACT, OVERFLOW, SATURATED
 
 # PPG pipeline epoch bits -> epoch flags
 _PPG_FLAGS = (

@@ -2,8 +2,10 @@
 import array
 
 import ppg_synth as S
-from nsdev.core import ppg
-from nsdev.core.ppg import LEDController, PPGPipeline
+from nsdev.core import ppgdefs
+from nsdev.core.ppg import PPGPipeline
+from nsdev.core.ppgbeats import BEAT_RING
+from nsdev.core.ppgled import LEDController
 
 RUN_UNDER_MICROPYTHON = True
 
@@ -73,7 +75,7 @@ def test_gap_keeps_the_clock_and_marks_overflow():
     # The first beat after the gap has no IBI (unknown), and carries the overflow flag.
     after = [b for b in beats if b[0] > 20000]
     assert after[0][1] == 0
-    assert after[0][3] & ppg.OVERFLOW
+    assert after[0][3] & ppgdefs.OVERFLOW
     assert all(b[3] == 0 for b in after[1:])
 
 
@@ -107,7 +109,7 @@ def test_no_contact_gives_unknown():
     pipe = PPGPipeline(fs)
     S.run(pipe, red, ir)
     ep = pipe.close_epoch()
-    assert ep.flags & ppg.NO_CONTACT
+    assert ep.flags & ppgdefs.NO_CONTACT
     assert ep.hr_bpm is None and ep.spo2_pct is None and ep.rmssd_ms is None
     assert ep.pwa_mean is None and ep.sqi == 0
 
@@ -120,8 +122,8 @@ def test_saturation_flagged_not_no_contact():
     pipe = PPGPipeline(fs)
     S.run(pipe, red, ir)
     ep = pipe.close_epoch()
-    assert ep.flags & ppg.SATURATED
-    assert not ep.flags & ppg.NO_CONTACT
+    assert ep.flags & ppgdefs.SATURATED
+    assert not ep.flags & ppgdefs.NO_CONTACT
     assert ep.spo2_pct is None and ep.hr_bpm is None
 
 
@@ -135,9 +137,9 @@ def test_motion_flagged():
     pipe = PPGPipeline(fs)
     beats = S.run(pipe, red, ir, flush=False)
     ep = pipe.close_epoch()
-    assert ep.flags & ppg.MOTION
-    assert not ep.flags & (ppg.NO_CONTACT | ppg.SATURATED | ppg.OVERFLOW)
-    assert any(b[3] & ppg.MOTION for b in beats if 15000 <= b[0] <= 27000)
+    assert ep.flags & ppgdefs.MOTION
+    assert not ep.flags & (ppgdefs.NO_CONTACT | ppgdefs.SATURATED | ppgdefs.OVERFLOW)
+    assert any(b[3] & ppgdefs.MOTION for b in beats if 15000 <= b[0] <= 27000)
     assert all(b[3] == 0 for b in beats if 3000 <= b[0] <= 14000)
 
 
@@ -165,7 +167,7 @@ def test_beat_ring_drops_oldest_when_not_drained():
     red, ir, _ = S.train(120, fs, 30)
     pipe = PPGPipeline(fs)
     pipe.feed(red, ir, len(ir))
-    assert pipe.beats_available() == ppg.BEAT_RING
+    assert pipe.beats_available() == BEAT_RING
     assert pipe.beats_dropped > 0
     out = array.array("i", [0] * 4)
     last = -1
@@ -201,7 +203,7 @@ def test_bad_rate_rejected():
 
 def test_led_controller_keeps_dc_in_range_with_hysteresis():
     c = LEDController(red_code=40, ir_code=40, hold=3)
-    fs = ppg.ADC_FULL_SCALE
+    fs = ppgdefs.ADC_FULL_SCALE
     # In range: nothing to do.
     assert c.update(fs // 2, fs // 2) is None
     # Too dark: only after `hold` consecutive calls, then aims at 55% of full scale.

@@ -1,15 +1,15 @@
 # The app's epoch flags and light-schedule events in the night format's vocabulary
 # (core/tovocab.py).
-from nsdev.core import ppg, tovocab, vocab
+from nsdev.core import ppgdefs, tovocab, vocab
 
 RUN_UNDER_MICROPYTHON = True
 
 
 def test_each_ppg_bit_maps_to_its_epoch_flag():
-    for bit, flag in ((ppg.NO_CONTACT, vocab.FLAG_CONTACT_OFF),
-                      (ppg.OVERFLOW, vocab.FLAG_FIFO_OVERFLOW),
-                      (ppg.MOTION, vocab.FLAG_MOTION),
-                      (ppg.SATURATED, vocab.FLAG_PPG_CLIPPED)):
+    for bit, flag in ((ppgdefs.NO_CONTACT, vocab.FLAG_CONTACT_OFF),
+                      (ppgdefs.OVERFLOW, vocab.FLAG_FIFO_OVERFLOW),
+                      (ppgdefs.MOTION, vocab.FLAG_MOTION),
+                      (ppgdefs.SATURATED, vocab.FLAG_PPG_CLIPPED)):
         assert tovocab.epoch_flags(bit, 0, True, False, False) == flag
 
 
