@@ -133,6 +133,7 @@ class PPGPipeline:
         self._env = 0
         self._gs = 0
         self._blank = self._blank_n
+        self._warm = 1 << self._ys  # start-up: the threshold's mean is settling
         self._inb = 0
         self._width = 0
         self._bmax = 0
@@ -245,6 +246,7 @@ class PPGPipeline:
         env = self._env
         gs = self._gs
         blank = self._blank
+        warm = self._warm
         inb = self._inb
         width = self._width
         bmax = self._bmax
@@ -392,13 +394,21 @@ class PPGPipeline:
             # Rescale the detection signal so v stays in [ycap/8, ycap] (rare, not per sample).
             if (pos & 15) == 0:
                 e = env >> gs
+                if warm > 0:
+                    warm -= 16
                 if e > ycap:
-                    gs += 1
-                    self._rescale(-2)
-                    sum_beat >>= 2
+                    # One halving per 16 samples: clipping v at ycap meanwhile keeps a motion
+                    # burst from swamping the threshold's 8-s mean. At start-up there is no
+                    # history to protect: as many halvings as needed at once (one step at a time
+                    # left a strong pulse clipped, flat-topped and its second beat undetected).
+                    k = 1
+                    while warm > 0 and (e >> k) > ycap:
+                        k += 1
+                    gs += k
+                    self._rescale(-2 * k)
                     sum_peak = self._sum_window(pos, h2i, h1i)
                     sum_beat = self._sum_window(pos, 0, 0)
-                    ymean >>= 2
+                    ymean >>= 2 * k
                 elif gs > 0 and e < (ycap >> 3):
                     gs -= 1
                     self._rescale(2)
@@ -428,6 +438,7 @@ class PPGPipeline:
         self._env = env
         self._gs = gs
         self._blank = blank
+        self._warm = warm
         self._inb = inb
         self._width = width
         self._bmax = bmax
@@ -477,6 +488,11 @@ class PPGPipeline:
         mask = self._ring - 1
         a = rs[(cpos - 1) & mask]
         c = rs[(cpos + 1) & mask]
+        if a > b or c > b or amp <= 0:
+            # Not a pulse's peak: not a local maximum, or no rise before it. The block opened
+            # on a falling edge or a flat (its peak blanked, e.g. at start-up) or closed on a
+            # rising one: its time would be an edge, not a beat.
+            return
         den = a - 2 * b + c
         d256 = 0
         if den < 0:

@@ -62,8 +62,11 @@ class BeatRules:
         if amp < 0:
             amp = 0
         # Far smaller than recent beats (filter rebound after a slow beat, noise): not a beat.
-        # Each rejection lowers the reference, so a real drop in amplitude is followed in ~6.
+        # After 3 rejections in a row the level is accepted, so a real drop in amplitude is
+        # followed. Until 5 beats give a median (start-up), the held candidate is the reference.
         pr = self._peak_ref
+        if not pr:
+            pr = self._pend_b if self._pend_t >= 0 else 0
         if pr and b * 5 < pr and self._n_small < 3:
             self._n_small += 1
             return
@@ -99,8 +102,11 @@ class BeatRules:
                         self._sb_b = b
                         self._sb_dc = dc16
                 return
-            if self._pend_b * 5 < b:
-                self._pend_t = -1  # the held candidate was noise next to this real beat
+            if self._pend_b * 5 < b or (not ref and self._pend_amp * 5 < amp):
+                # The held candidate was noise next to this real beat: its level is under a
+                # fifth of this one's, or, until the rhythm is known, its rise (the start-up
+                # filter transient's ripple in a slow pulse's diastole: a fair level, no rise).
+                self._pend_t = -1
             else:
                 pa = self._pend_amp
                 self._release()
