@@ -34,7 +34,7 @@ _MIN_GAP_MS = const(10000)  # AASM: >= 10 s between arousals
 _MAX_EVENT_MS = const(60000)
 _MIN_IBI = const(273)
 _MAX_IBI = const(2200)
-_BAD_FLAGS = const(1 | 2 | 4 | 8)  # no contact, saturated, motion, overflow (nsdev.core.ppg)
+_BAD_FLAGS = const(1 | 2 | 4 | 8)  # no contact, saturated, motion, overflow (nsdev.core.ppgdefs)
 
 HR_RISE_PWA = 0.06  # fractional HR rise that opens a candidate on the PWA path
 HR_RISE_ONLY = 0.15  # fractional HR rise on the beat-only path

@@ -16,7 +16,7 @@ _HIST = const(20)  # epochs of HR history (10 min)
 _MIN_HIST = const(6)  # HR epochs needed before the HR rule applies
 HR_RISE = 0.06
 AROUSAL_MIN = 0.3
-_MOTION = const(4)  # nsdev.core.vocab.FLAG_MOTION (= nsdev.core.ppg.MOTION on epochs)
+_MOTION = const(4)  # nsdev.core.vocab.FLAG_MOTION (= nsdev.core.ppgdefs.MOTION on epochs)
 
 
 class SmartDawn:
