@@ -6,6 +6,10 @@ import time
 import vfs
 
 BLOCK_SIZE = 4096
+# An erased block, allocated once with the board: an erase on the device allocates nothing on
+# the firmware's heap, so the model must not either (a 4 KiB allocation per erase failed on a
+# fragmented heap right after a power cut and sent the firmware into a reset loop).
+_ERASED = b"\xff" * BLOCK_SIZE
 IMAGE_NAME = "flash.img"
 MOUNT_POINT = "/flash"
 _mounted = {}  # mount point -> VFlash
@@ -143,12 +147,12 @@ class VFlash:
                     # An interrupted sector erase: a random part of the sector is erased, the
                     # rest still holds the old data (MODEL: NOR erases are not atomic).
                     self._f.seek(arg * BLOCK_SIZE)
-                    self._f.write(b"\xff" * self._rand(BLOCK_SIZE))
+                    self._f.write(memoryview(_ERASED)[:self._rand(BLOCK_SIZE)])
                 raise PowerCut("power cut during erase %d" % self.writes)
             self.erases += 1
             t0 = time.real_ticks_us()
             self._f.seek(arg * BLOCK_SIZE)
-            self._f.write(b"\xff" * BLOCK_SIZE)
+            self._f.write(_ERASED)
             time.skip(time.real_ticks_diff(time.real_ticks_us(), t0))
             return 0
         return 0  # 1 init, 2 deinit, 3 sync: nothing to do (the host's page cache is durable)
