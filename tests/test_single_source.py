@@ -60,10 +60,6 @@ def test_the_scan_finds_a_copy():
     assert re.search(NEVER[2][1], 'f"(limit 10)"')
 
 
-# core/ppg*.py is being split on another branch (issue 13 item 5); it switches with the split.
-CONST_PENDING = ("core/ppg",)
-
-
 def test_firmware_takes_const_from_compat():
     # One place: nsdev.compat (micropython.const on the device, a stand-in under CPython). The
     # MicroPython compiler folds `X = const(...)` by the name `const`, wherever it came from.
@@ -72,10 +68,10 @@ def test_firmware_takes_const_from_compat():
     rel = {p: p.relative_to(nsdev).as_posix() for p in files}
     assert "drivers/max30102.py" in rel.values() and "core/vocab.py" in rel.values()
     direct = [rel[p] for p in files if "from micropython import const" in p.read_text()
-              and rel[p] != "compat.py" and not rel[p].startswith(CONST_PENDING)]
+              and rel[p] != "compat.py"]
     assert direct == [], "import const from nsdev.compat: " + ", ".join(direct)
     users = [p for p in files if re.search(r"^\w+ = const\(", p.read_text(), re.M)
-             and rel[p] != "compat.py" and not rel[p].startswith(CONST_PENDING)]
+             and rel[p] != "compat.py"]
     assert len(users) >= 10
     for p in users:
         assert re.search(r"^from nsdev\.compat import (\w+, )*const\b", p.read_text(), re.M), \

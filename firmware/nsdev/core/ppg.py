@@ -18,8 +18,8 @@
 import array
 
 import micropython
-from micropython import const
 
+from nsdev.compat import const
 from nsdev.core import ppgdefs
 from nsdev.core.ppgbeats import BeatRules
 from nsdev.core.ppgepoch import EpochStats

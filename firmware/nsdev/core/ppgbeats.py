@@ -4,8 +4,7 @@
 # arousal.md, "Beat rules").
 import array
 
-from micropython import const
-
+from nsdev.compat import const
 from nsdev.core.ppgdefs import MAX_IBI_MS, MIN_IBI_MS
 
 BEAT_RING = const(32)  # beats held for the app (more than 10 s at 200 bpm)

@@ -1,6 +1,6 @@
 # What the PPG modules share: the MAX30102's ADC limits, the per-beat/per-epoch flag bits and the
 # IBI range (30-200 bpm) the beat rules serve. Used by ppg, ppgbeats, ppgepoch and ppgled.
-from micropython import const
+from nsdev.compat import const
 
 ADC_FULL_SCALE = const(262143)  # 18-bit ADC (MAX30102 datasheet 19-7740)
 SAT_COUNTS = const(261000)  # at/above: ADC saturated (full scale 262143)

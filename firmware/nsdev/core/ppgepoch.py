@@ -4,8 +4,7 @@
 # feed(); the beat rules add each released beat with add_beat().
 import array
 
-from micropython import const
-
+from nsdev.compat import const
 from nsdev.core import ppgdefs
 
 _EPOCH_IBI_MAX = const(128)  # IBIs kept per epoch (200 bpm * 30 s = 100)
