@@ -22,6 +22,15 @@ from nsdev.syncdevice import SyncDevice
 
 EPOCH_MS = vocab.EPOCH_S * 1000
 _PPG_POLL_MS = 200  # FIFO: 32 samples = 640 ms at 50 Hz; read well before it fills
+# Flash work (docs/simulation.md, "Honest time"): a W25Q32 sector erase takes up to tSE = 400 ms
+# (45 ms typical) and blocks the interpreter. Each flash step (at most one erase) starts right
+# after a FIFO read, and only when no other task is due within _GATE_MS (the lamp polls the
+# button every 250 ms), so none waits for the whole erase (worst lateness ~ erase + block copy
+# - _GATE_MS); when an epoch's work finds no such moment within _GATE_HOLD_MS (a lamp fading at
+# up to 100 Hz) it goes anyway: durability first.
+_GATE_MS = 220
+_GATE_HOLD_MS = 10000
+_PPG_QUIET_MS = 2000  # no FIFO read for this long: the epoch task runs the flash work itself
 _LED_EVERY = 5  # LED-current control every 5 polls (1 s)
 _LUX_EVERY_MS = 10000
 _BUTTON_POLL_MS = 250  # a press lights the night light within a quarter second
@@ -118,7 +127,14 @@ class App:
         self._last_rmssd = None
         self._due = {}  # task name -> ticks_ms by which it promised to check in again
         self._events = []  # (unix_s, kind, values, text) queued by tasks until the night is open
-        self._jobs = []  # flash work for the sampling task to run after its FIFO reads
+        # Epoch work for the sampling task to run after its FIFO reads, one step at a time:
+        # (function, touches the flash); a function may return a generator (one step per next).
+        # At most one epoch's work (3 entries) is queued: the epoch task waits for it.
+        self._jobs = []
+        self._job_gen = None  # the generator of the job being run, if it is one
+        self._wake = {}  # task name -> ticks_ms it sleeps until (the flash gate looks ahead)
+        self._hold_ms = None  # ticks when a flash step began waiting for a quiet moment
+        self._fifo_ms = None  # ticks of the last FIFO read
         self._late_reported = False
         self.uptime = health.Uptime()
         # Run-time health for the soak test (STATUS "perf"): FIFO samples lost, the worst task
@@ -145,7 +161,20 @@ class App:
 
     async def _sleep(self, name, ms):
         self._checkin(name, ms)
+        self._wake[name] = compat.ticks_add(compat.ticks_ms(), ms)
         await asyncio.sleep_ms(ms)
+
+    def _quiet_ms(self):
+        """ms until the next task other than the sampling task is due to wake."""
+        now = compat.ticks_ms()
+        soon = _GATE_HOLD_MS
+        wake = self._wake
+        for name in wake:
+            if name != "ppg":
+                d = compat.ticks_diff(wake[name], now)
+                if d < soon:
+                    soon = d
+        return soon
 
     # --- events --------------------------------------------------------------------------
     def event(self, kind, values=(), text=None, unix_s=None):
@@ -251,6 +280,7 @@ class App:
                 elif not (prev_full or drv.overflow_saturated):
                     due_milli = 0  # an exact count: start the estimate afresh
             last_read_ms = t1
+            self._fifo_ms = t1
             # Could the FIFO have filled before its data was read? (Then losses may follow.)
             prev_full = (n + compat.ticks_diff(compat.ticks_ms(), t1) * self.cfg["ppg_rate_hz"]
                          // 1000) >= 31
@@ -276,9 +306,19 @@ class App:
                 await self._sleep("ppg", _PPG_POLL_MS)
                 continue
             if self._jobs:
-                # Flash work, one piece right after each FIFO read: the FIFO is empty when a
+                # Epoch work, one step right after each FIFO read: the FIFO is empty when a
                 # slow erase starts (32 samples = 640 ms at 50 Hz), and read again at once after.
+                if self._jobs[0][1]:  # a flash step: not while another task is about to wake
+                    now = compat.ticks_ms()
+                    if self._hold_ms is None:
+                        self._hold_ms = now
+                    soon = self._quiet_ms()
+                    if soon < _GATE_MS and compat.ticks_diff(now, self._hold_ms) < _GATE_HOLD_MS:
+                        await self._sleep("ppg", max(0, soon) + 1)  # it runs, then read again
+                        continue
                 self._run_job()
+                if not self._jobs:
+                    self._hold_ms = None  # the epoch's work is done: the next gets a new budget
                 await self._sleep("ppg", 0)
                 continue
             if self._clip_x16 is None:
@@ -500,8 +540,8 @@ class App:
             now_ms = compat.unix_time_ms()
             await self._sleep("epoch", EPOCH_MS - now_ms % EPOCH_MS)
             start_s = compat.unix_time() // vocab.EPOCH_S * vocab.EPOCH_S - vocab.EPOCH_S
-            await self._storage(lambda s=start_s: self._close_epoch(s), self.rec.flush_write,
-                                self._flush_commit)
+            await self._storage((lambda s=start_s: self._close_epoch(s), False),
+                                (self._write_steps, True), (self._flush_commit, True))
             t0 = compat.ticks_ms()
             gc.collect()
             gc_ms = compat.ticks_diff(compat.ticks_ms(), t0)
@@ -512,26 +552,50 @@ class App:
         if self.rec.flush_commit():
             self.store_health.ok()
 
+    def _write_steps(self):
+        # one flash block's worth per step: at most one sector erase (Recorder.flush_write)
+        while self.rec.flush_write():
+            yield
+
     def _run_job(self):
-        job = self._jobs.pop(0)
+        """One step of the first queued job."""
         try:
-            job()
+            gen = self._job_gen
+            if gen is None:
+                gen = self._jobs[0][0]()
+                if gen is None or not hasattr(gen, "send"):
+                    self._jobs.pop(0)  # a plain function: done in one step
+                    return
+                self._job_gen = gen
+            next(gen)
+        except StopIteration:
+            self._job_gen = None
+            self._jobs.pop(0)
         except Exception as e:  # never lose the device over one epoch
+            self._job_gen = None
+            self._jobs.pop(0)
             self.store_health.fault(e)
 
     async def _storage(self, *jobs):
-        """Run work that writes the flash one piece at a time, each right after a FIFO read by
-        the sampling task (docs/simulation.md, honest time: a sector erase blocks the whole
-        interpreter for up to 400 ms). Without a working sensor, run it here."""
+        """Run the epoch's work (close, write, commit) one step at a time, each right after a
+        FIFO read by the sampling task (docs/simulation.md, honest time: a sector erase blocks
+        the whole interpreter for up to 400 ms), and wait for it: the queue never holds more
+        than one epoch's work, so a CPU too slow for the night skips epochs (their samples are
+        counted lost and flagged) rather than piling up work. Without FIFO reads (no working
+        sensor) the steps run here."""
         self._jobs.extend(jobs)
-        for _ in range(40):
-            if not self._jobs:
-                return
-            await self._sleep("epoch", 50)
+        self._hold_ms = None
         while self._jobs:
-            self._run_job()
+            fifo = self._fifo_ms
+            if fifo is None or compat.ticks_diff(compat.ticks_ms(), fifo) > _PPG_QUIET_MS:
+                self._run_job()
+                await self._sleep("epoch", 0)
+            else:
+                await self._sleep("epoch", 1000)
 
     def _close_epoch(self, start_s):
+        """Close the epoch: a generator, run one step after each FIFO read (the breathing
+        estimate alone is ~0.6-0.9 s of ESP32 time, more than the FIFO holds)."""
         ep = self.pipe.close_epoch()
         k = self._rate_k  # the pipeline counts time at the nominal rate: rescale what depends
         if k != 1.0:
@@ -551,9 +615,11 @@ class App:
         # the epoch's end on the beat clock: an arousal scores the epoch holding its onset
         arousal_score = self.arousal.close_epoch(
             self._pipe_ms((start_s + vocab.EPOCH_S) * 1000 - self._pipe_t0_ms))
+        nb = self._nb  # the epoch's beats (the next epoch's arrive during the steps below)
+        yield
         resp = None
         if contact and not ep.flags:  # motion, clipping, lost samples: unknown, not wrong
-            resp = self.resp.estimate(self.pipe.time_ms(), ep.hr_bpm)
+            resp = yield from self.resp.estimate_steps(self.pipe.time_ms(), ep.hr_bpm)
         self.light.resp_per_min = resp
         unix_now = start_s + vocab.EPOCH_S
         dawn = self.light.smart_dawn_epoch(
@@ -584,6 +650,7 @@ class App:
         if self.rec.night_id is None:
             self._nb = 0
             return
+        yield
         self.rec.add_epoch(
             start_s, hr_bpm=ep.hr_bpm, rmssd_ms=ep.rmssd_ms, sdnn_ms=ep.sdnn_ms,
             pwa_mean=ep.pwa_mean, spo2_pct=ep.spo2_pct, sqi=ep.sqi / 100,
@@ -594,7 +661,7 @@ class App:
             mel_edi_lx=self.light.last_room_mel_lx, lamp_level=lamp_level,
             flags=flags, resp_per_min=resp,
             clip_temp_c=None if clip is None else clip / 16)
-        self._store_beats()
+        self._store_beats(nb)
 
     def _track_sleep_onset(self, start_s, hr_bpm):
         """Lights-out and the pre-sleep hyperarousal summary (core/onset.py) into the night."""
@@ -615,14 +682,23 @@ class App:
         except OSError as e:
             self.store_health.fault(e)
 
-    def _store_beats(self):
-        n = self._nb
-        self._nb = 0
-        if n == 0:
-            return
+    def _store_beats(self, n):
+        """Store the epoch's first n beats; those found since (the next epoch's) move up."""
+        ibi = self._bibi
+        pwa = self._bpwa
         t0 = self._bt0
-        self.rec.add_beats(self.rec.start_unix_s + t0 // 1000, t0 % 1000, self._bibi,
-                           self._bpwa, n)
+        if n > 0:
+            self.rec.add_beats(self.rec.start_unix_s + t0 // 1000, t0 % 1000, ibi, pwa, n)
+        more = self._nb - n
+        if more > 0 and n > 0:
+            for i in range(n):  # beat n's time (intervals within an epoch are < 65.5 s)
+                t0 += ibi[i]
+            self._bt0 = t0
+            for i in range(more):
+                pwa[i] = pwa[n + i]
+                if i < more - 1:
+                    ibi[i] = ibi[n + i]
+        self._nb = more if more > 0 else 0
 
     async def watchdog_task(self):
         self.board.start_watchdog(_WDT_TIMEOUT_MS)
@@ -638,6 +714,7 @@ class App:
             elif not self._late_reported:
                 self._late_reported = True
                 compat.log("[watchdog] task %s missed its check-in: not feeding" % late)
+            self._wake["wdt"] = compat.ticks_add(now, 1000)
             await asyncio.sleep_ms(1000)
 
     async def usb_task(self):
@@ -728,6 +805,7 @@ class App:
             if unix_s is not None and unix_s >= _CLOCK_VALID_UNIX_S:
                 self.event(vocab.EV_CLOCK_SET, (self.set_clock(unix_s),), "ntp")
         self._due.pop("ntp", None)
+        self._wake.pop("ntp", None)
 
     def apply_config(self, cfg):
         self.cfg = cfg

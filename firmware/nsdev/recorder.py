@@ -115,6 +115,10 @@ class Recorder:
         self.deleted = []  # night ids removed by retention since boot
         self._flushes = 0
         self._written = 0  # bytes handed to the file by flush_write, not yet committed
+        self._size = 0  # bytes in the open night file (committed + handed over)
+        self._blk_end = 0  # file size at which its current flash block is full (_block_room)
+        self._blk_n = 0  # index of the block after that one
+        self._bsize = 0  # the file system's block size (statvfs), once known
         self._reset_counts()
         self.repairs = []  # what was wrong with the stored state at boot and how it was fixed
         self._folder(root)
@@ -666,29 +670,74 @@ class Recorder:
     def flush(self):
         """Append the buffered records to the night file and commit them. Call from the storage
         task, at least once per epoch, never from the sampling path. -> bytes written."""
-        n = self.flush_write()
+        n = 0
+        while True:
+            k = self.flush_write()
+            if not k:
+                break
+            n += k
         if n and not self.flush_commit():
             return 0
         return n
 
     def flush_write(self):
-        """First half of flush(): hand the buffered records to the file system (on littlefs
-        this is where a new block is erased). Records added before flush_commit() stay in the
-        buffer for the next flush. -> bytes handed over (0: nothing, or it failed)."""
-        if self._written and not self.flush_commit():
-            return 0
-        n = self._n
-        if n == 0 or self.night_id is None:
+        """One piece of the first half of flush(): hand buffered records to the file system,
+        at most up to the end of the file's current flash block, so that one call erases at
+        most one sector (littlefs copy-on-write: the first append after a commit allocates and
+        erases a new block, and crossing a block's end erases the next). Call it until it
+        returns 0, then flush_commit(). Records added meanwhile are written too. Nothing is
+        durable before the commit (littlefs shows a power cut the last committed file).
+        -> bytes handed over by this call (0: nothing left, or it failed)."""
+        done = self._written
+        n = self._n - done
+        if n <= 0 or self.night_id is None:
             return 0
         try:
             if self._file is None:
-                self._file = open(self._path(self.night_id), "ab")
-            self._file.write(memoryview(self._buf)[:n])
+                path = self._path(self.night_id)
+                self._file = open(path, "ab")
+                self._size = os.stat(path)[6]
+                self._blk_end = 0
+                self._blk_n = 0
+            k = self._block_room()
+            if k > n:
+                k = n
+            self._file.write(memoryview(self._buf)[done:done + k])
         except OSError as e:
             self._write_failed(e, n)
             return 0
-        self._written = n
-        return n
+        self._ep_end = -1  # the records handed over must not change (add_beats)
+        self._written = done + k
+        self._size += k
+        return k
+
+    def _block_room(self):
+        """Bytes the open file can grow before littlefs needs its next flash block. CTZ
+        skip-list layout (littlefs SPEC.md, "CTZ skip-lists"): block 0 holds block_size bytes
+        of data, block n >= 1 starts with ctz(n) + 1 pointers of 4 bytes. A small file lives
+        inline in its directory until it outgrows it, then it moves to block 0 (one erase)."""
+        if not self._bsize:
+            try:
+                self._bsize = os.statvfs(self.root)[0] or 4096
+            except (OSError, AttributeError):
+                self._bsize = 4096
+        bs = self._bsize
+        end = self._blk_end
+        n = self._blk_n
+        if n == 0:
+            end = bs
+            n = 1
+        while end <= self._size:
+            ptrs = 1
+            m = n
+            while not m & 1:
+                m >>= 1
+                ptrs += 1
+            end += bs - 4 * ptrs
+            n += 1
+        self._blk_end = end
+        self._blk_n = n
+        return end - self._size
 
     def flush_commit(self):
         """Second half of flush(): commit what flush_write() handed over (littlefs: the

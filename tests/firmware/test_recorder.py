@@ -182,6 +182,20 @@ def test_power_cuts_with_torn_writes(tmp_path):
     assert res["formatted"] == 0
 
 
+def test_no_flash_step_erases_two_sectors(tmp_path):
+    """The app writes a flush in steps with a FIFO read between them; a W25Q32 sector erase
+    takes up to 400 ms and the MAX30102 FIFO holds 640 ms, so no step may erase twice. Before
+    flush_write stopped at the end of the file's flash block, an append that crossed it
+    erased the new block and the next in one call (docs/simulation.md, "Honest time")."""
+    out = check(run_micropython(
+        [str(TESTS / "firmware" / "mp_flash_erases.py"), str(tmp_path), "200"],
+        path=mp_plain_path(paths.VBOARD_DIR), heapsize="1M", cwd=tmp_path, timeout=120))
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["split_flushes"] >= 1  # the night crossed flash blocks
+    assert res["write_max"] == 1 and res["commit_max"] <= 1, res
+    assert res["epochs"] == 200 and res["skipped"] == 0  # split writes join into whole records
+
+
 def test_vflash_image_persists(tmp_path):
     script = tmp_path / "s.py"
     script.write_text(

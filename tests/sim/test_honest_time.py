@@ -87,23 +87,25 @@ def test_overflows_are_gaps_never_invented_beats(slow_cpu):
     assert len(wrong) <= 0.01 * checked, wrong
 
 
-def test_esp32_speed_and_typical_flash_keep_sampling(tmp_path):
+@pytest.mark.parametrize("timing", ["typical", "worst"])
+def test_esp32_speed_keeps_sampling_at_any_flash_timing(tmp_path, timing):
+    """At the derived ESP32 speed the FIFO never overflows, at typical and at worst-case
+    (datasheet maximum) W25Q32 flash times. Before: a ~0.85-s step at every epoch's breathing
+    estimate (found at ~30 min: the estimate needs 48 s of clean beats) lost samples even at
+    typical timing; at worst case an append that crossed a flash block erased two sectors
+    (2 x 400 ms) in one step; this night lost ~170-210 samples there."""
     _gen, result = simulate(validate(SCENARIO), tmp_path, quiet=True, flash="littlefs",
-                            honest=runner.honest_time_config())
+                            honest=runner.honest_time_config(flash_timing=timing))
     h = result.honest
     assert h["speed_factor"] == runner.ESP32_SPEED_FACTOR
     assert h["cpu_s"] > 0  # the firmware's computation was charged
     assert h["flash_busy_s"] > 0  # and the flash's programs and erases
-    # The figures depend on the host's timing (measured CPU): the targets (0 overflows, worst
-    # lateness) are `make bench`'s; here, only what a loaded CI host cannot break.
     assert result.resets == []
     assert h["wdt_margin_ms"] is not None and h["wdt_margin_ms"] > 2000
-    if result.fifo_lost_samples >= 0.001 * result.devices["max30102"]["samples_produced"]:
-        # KNOWN (found at the last rebase, not yet explained): a step of ~0.85 s ESP32 time
-        # around 30 min into this night overflows the FIFO once. Reported, not hidden.
-        pytest.xfail(f"FIFO lost {result.fifo_lost_samples} samples; worst lateness "
-                     f"{h['lateness_max_ms']} ms at {h['lateness_max_at_s']} s "
-                     f"({h.get('lateness_max_task')})")
+    # The longest gap between two FIFO reads is ~0.26 s (typical) and ~0.55 s (worst: one
+    # erase, 400 ms, after a read) of the 640 ms the FIFO holds. Worst lateness depends on
+    # the host's timing (measured CPU) and on the lamp: `make bench` prints it.
+    assert result.fifo_lost_samples == 0, (result.devices["max30102"], h["lateness_max_ms"])
 
 
 def test_honest_time_from_the_cli(tmp_path, capsys):

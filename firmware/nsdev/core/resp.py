@@ -176,6 +176,7 @@ MAX_PER_MIN = 40.0
 FUSE_SPREAD = 4.0  # no estimate when the three differ by more (breaths/min; Karlen 2013 used
 # a standard deviation of 4, which lets one outlier 6-7 /min away through)
 _F_LO = const(4)  # lowest rate searched (/min)
+_BINS_PER_STEP = const(10)  # spectral bins between two yields of estimate_steps()
 _MIN_PEAK = 0.12  # the peak's share of the band's power below this: no clear rhythm
 
 RIIV = const(0)
@@ -198,8 +199,9 @@ class PPGBreathing:
         self._dt = array.array("i", [0] * _BASE_RING)
         self._dv = array.array("i", [0] * _BASE_RING)
         self._x = array.array("f", [0.0] * _N)  # the 4-Hz series, detrended in place
-        # Originals still needed once x is overwritten: the trend's trailing edge (_count) and
-        # the cardiac-cycle mean's (_smooth, w <= 8). Not a second series: 0.5 KB less RAM.
+        # Originals still needed once x is overwritten: the trend's trailing edge
+        # (_count_steps) and the cardiac-cycle mean's (_smooth, w <= 8). Not a second series:
+        # 0.5 KB less RAM.
         self._y = array.array("f", [0.0] * _KEEP)
         self.rates = array.array("f", [0.0] * 3)
         self.reset()
@@ -261,6 +263,21 @@ class PPGBreathing:
 
     # --- per epoch -------------------------------------------------------------------------
     def estimate(self, t_end_ms, hr_bpm=None):
+        """-> breaths/min or None (all of estimate_steps() at once)."""
+        steps = self.estimate_steps(t_end_ms, hr_bpm)
+        try:
+            while True:
+                next(steps)
+        except StopIteration as e:
+            return e.value
+
+    def estimate_steps(self, t_end_ms, hr_bpm=None):
+        """estimate() as a generator that yields between pieces of ~1/13 of the work (a grid,
+        a few spectral bins), so the app can read the PPG FIFO in between: the whole estimate
+        takes ~0.6-0.9 s of ESP32 time (docs/simulation.md, "Honest time"), longer than the
+        MAX30102's FIFO holds (640 ms). Beats and baseline samples may be added between the
+        steps (the rings hold more than the window). Its return value (StopIteration.value) is
+        the estimate."""
         rates = self.rates
         rates[0] = rates[1] = rates[2] = 0.0
         t0 = t_end_ms - WINDOW_S * 1000
@@ -272,11 +289,14 @@ class PPGBreathing:
             lim = min(lim, 0.45 * hr_bpm)
         # fusion needs all three: stop at the first modality without a rate (saves CPU)
         for m in (RIFV, RIAV):
+            yield
             if not self._grid_beats(t0, m):
                 return None
-            rates[m] = self._count(lim)
-            if rates[m] <= 0.0:
+            rate = yield from self._count_steps(lim)
+            rates[m] = rate
+            if rate <= 0.0:
                 return None
+        yield
         if not self._grid_base(t0, t_end_ms):
             return None
         # one cardiac cycle's mean cancels the pulse itself (4 grid steps = 1 s)
@@ -284,7 +304,7 @@ class PPGBreathing:
         self._smooth(max(1, min(w, 8)))
         # the baseline is not sampled per beat: its band is not limited by the heart rate, so
         # a rate the beats alias below 0.45 x HR disagrees here and the fusion says unknown
-        rates[RIIV] = self._count(MAX_PER_MIN)
+        rates[RIIV] = yield from self._count_steps(MAX_PER_MIN)
         return fuse3(rates[0], rates[1], rates[2])
 
     def _beats_ok(self, t0, t1):
@@ -392,7 +412,7 @@ class PPGBreathing:
                 x[j] = s / (j + 1)
             self._y[j % w] = v
 
-    def _count(self, max_per_min):
+    def _count_steps(self, max_per_min):
         # Detrend x in place (centred moving mean, shortened at the edges), count cycles. The
         # mean's trailing edge needs x[j - _TREND_HALF - 1] as it was: y keeps the originals.
         x = self._x
@@ -436,6 +456,8 @@ class PPGBreathing:
         c_hi = 0.0
         prev = 0.0
         for i in range(f_hi - _F_LO + 3):  # the band and one bin either side
+            if i % _BINS_PER_STEP == 0:
+                yield
             c = 2.0 * math.cos(2.0 * math.pi * (_F_LO - 1 + i) / 120.0)
             s1 = 0.0
             s2 = 0.0

@@ -35,9 +35,11 @@ def breathing_ppg(rate_per_min, bpm=66.0, fs=50, seconds=150, rsa_bpm=5.0, amp_m
     return out
 
 
-def run_device(counts, fs, chunk=8, with_hr=False, rebase_after_ms=None):
+def run_device(counts, fs, chunk=8, with_hr=False, rebase_after_ms=None, stepped=False):
     """The firmware path (PPGPipeline -> PPGBreathing, as app.py feeds it), epochs of 30 s:
-    -> list of (epoch end ms, breaths/min or None[, the pipeline knew the heart rate])."""
+    -> list of (epoch end ms, breaths/min or None[, the pipeline knew the heart rate]).
+    stepped: as the app runs it, one step of estimate_steps() per chunk of samples, new beats
+    and baseline samples arriving in between (then -> (end, rate, steps) triples)."""
     pipe = PPGPipeline(fs)
     est = PPGBreathing()
     out = array.array("i", [0] * 4)
@@ -45,6 +47,8 @@ def run_device(counts, fs, chunk=8, with_hr=False, rebase_after_ms=None):
     res = []
     next_end = EPOCH_MS
     n = len(counts)
+    steps = None
+    end = n_steps = 0
     for i in range(0, n, chunk):
         m = min(chunk, n - i)
         for j in range(m):
@@ -54,9 +58,26 @@ def run_device(counts, fs, chunk=8, with_hr=False, rebase_after_ms=None):
         est.add_samples(t, buf, m)
         while pipe.pop_beat(out):
             est.add_beat(out[0], out[1], out[2], out[3])
+        if steps is not None:
+            try:
+                next(steps)
+                n_steps += 1
+            except StopIteration as e:
+                res.append((end, e.value, n_steps))
+                steps = None
+            continue
         if t >= next_end:
             ep = pipe.close_epoch()
             rate = None
+            if stepped:
+                end = next_end
+                next_end += EPOCH_MS
+                if ep.hr_bpm is not None and not ep.flags:
+                    steps = est.estimate_steps(t, ep.hr_bpm)
+                    n_steps = 0
+                else:
+                    res.append((end, None, 0))
+                continue
             if ep.hr_bpm is not None and not ep.flags:
                 rate = est.estimate(t, ep.hr_bpm)
             res.append((next_end, rate, ep.hr_bpm is not None) if with_hr else (next_end, rate))

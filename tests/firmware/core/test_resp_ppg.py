@@ -20,6 +20,20 @@ def test_known_rates_within_half_a_breath():
         assert got and all(r is not None and abs(r - rate) <= 0.5 for r in got), (rate, got)
 
 
+def test_estimate_in_steps_as_the_app_runs_it():
+    """The app runs the estimate one step per FIFO read (~0.6-0.9 s of ESP32 time in all, more
+    than the MAX30102 FIFO holds): in many short steps, with beats still arriving, and to the
+    same rate as in one piece."""
+    counts = breathing_ppg(12.0, bpm=66.0, seconds=125)
+    whole = [r for end, r in run_device(counts, 50) if end >= 60000]
+    stepped = [(r, k) for end, r, k in run_device(counts, 50, stepped=True) if end >= 60000]
+    assert len(stepped) == len(whole) and whole and None not in whole
+    for i, w in enumerate(whole):
+        r, k = stepped[i]
+        assert k >= 12  # one piece is under ~1/12 of the work
+        assert r is not None and abs(r - w) <= 0.1, (r, w)
+
+
 def test_fast_breathing_at_slow_heart_rate_is_unknown_not_wrong():
     # 30 /min at 50 bpm: fewer than 2 beats per breath, so the per-beat series cannot carry it
     got = _rates(breathing_ppg(30.0, bpm=50.0, seconds=125))
