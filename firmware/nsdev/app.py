@@ -26,8 +26,9 @@ _PPG_POLL_MS = 200  # FIFO: 32 samples = 640 ms at 50 Hz; read well before it fi
 # (45 ms typical) and blocks the interpreter. Each flash step (at most one erase) starts right
 # after a FIFO read, and only when no other task is due within _GATE_MS (the lamp polls the
 # button every 250 ms), so none waits for the whole erase (worst lateness ~ erase + block copy
-# - _GATE_MS); when an epoch's work finds no such moment within _GATE_HOLD_MS (a lamp fading at
-# up to 100 Hz) it goes anyway: durability first.
+# - _GATE_MS); when an epoch's work finds no such moment within _GATE_HOLD_MS (a lamp fading or
+# dithering, frames 10-250 ms apart) it waits only for the other tasks: the lamp's frame is
+# then late by about the erase (docs/simulation.md, "Honest time").
 _GATE_MS = 220
 _GATE_HOLD_MS = 10000
 _PPG_QUIET_MS = 2000  # no FIFO read for this long: the epoch task runs the flash work itself
@@ -164,13 +165,13 @@ class App:
         self._wake[name] = compat.ticks_add(compat.ticks_ms(), ms)
         await asyncio.sleep_ms(ms)
 
-    def _quiet_ms(self):
-        """ms until the next task other than the sampling task is due to wake."""
+    def _quiet_ms(self, skip=None):
+        """ms until the next task other than the sampling task (and `skip`) is due to wake."""
         now = compat.ticks_ms()
         soon = _GATE_HOLD_MS
         wake = self._wake
         for name in wake:
-            if name != "ppg":
+            if name != "ppg" and name != skip:
                 d = compat.ticks_diff(wake[name], now)
                 if d < soon:
                     soon = d
@@ -312,8 +313,10 @@ class App:
                     now = compat.ticks_ms()
                     if self._hold_ms is None:
                         self._hold_ms = now
-                    soon = self._quiet_ms()
-                    if soon < _GATE_MS and compat.ticks_diff(now, self._hold_ms) < _GATE_HOLD_MS:
+                    # past the hold, only a busy lamp's frames (10-250 ms apart) may be delayed
+                    held = compat.ticks_diff(now, self._hold_ms) >= _GATE_HOLD_MS
+                    soon = self._quiet_ms("lamp" if held else None)
+                    if soon < _GATE_MS:
                         await self._sleep("ppg", max(0, soon) + 1)  # it runs, then read again
                         continue
                 self._run_job()

@@ -174,13 +174,13 @@ def _honest_stats(ht, devices):
         out["gc_explicit"] = vgc.collections
         out["gc_idle"] = vgc.idle_collections
         out["gc_host_ms"] = vgc.host_gc_us / 1000
-    try:
-        import vflash
-
+    # Only if the run loaded it: importing it now needs ~1.5 KiB of a heap that may be full at
+    # the end (a folder-flash run with a very slow CPU died of that MemoryError here).
+    vflash = sys.modules.get("vflash")
+    if vflash is not None:
         out["flash_busy_s"] = vflash.flash_busy_us / 1e6
         out["flash_max_op_ms"] = vflash.flash_max_op_us / 1000
-    except ImportError:
-        pass
+    out["late_by_task_ms"] = world.late_by_task_ms
     return out
 
 

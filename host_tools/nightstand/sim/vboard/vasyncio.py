@@ -47,6 +47,10 @@ class TaskQueue:
             world.lateness_max_task = parts[1] if len(parts) > 2 else "?"
         if late > 100:
             world.late_over_100ms += 1
+            parts = str(task.coro).split("'")  # rare: only for wake-ups over 100 ms late
+            name = parts[1] if len(parts) > 2 else "?"
+            if late > world.late_by_task_ms.get(name, 0):
+                world.late_by_task_ms[name] = late
         return task
 
     def remove(self, task):

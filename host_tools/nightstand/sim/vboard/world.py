@@ -31,6 +31,7 @@ lateness_max_ms = 0
 lateness_max_at_us = -1
 lateness_max_task = None
 late_over_100ms = 0
+late_by_task_ms = {}  # task name -> its worst lateness, for wake-ups over 100 ms late
 wdt_timeout_us = 0
 wdt_max_gap_us = 0
 wdt_max_gap_at_us = -1
