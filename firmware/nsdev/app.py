@@ -133,6 +133,7 @@ class App:
         # At most one epoch's work (3 entries) is queued: the epoch task waits for it.
         self._jobs = []
         self._job_gen = None  # the generator of the job being run, if it is one
+        self._gen_flash = False  # its last yield said: the next step may erase (yield 1)
         self._wake = {}  # task name -> ticks_ms it sleeps until (the flash gate looks ahead)
         self._hold_ms = None  # ticks when a flash step began waiting for a quiet moment
         self._fifo_ms = None  # ticks of the last FIFO read
@@ -202,13 +203,18 @@ class App:
         return (local - start) % 86400 < (end - start) % 86400
 
     def _update_night(self, unix_s, contact):
+        for _ in self._night_steps(unix_s, contact):
+            pass
+
+    def _night_steps(self, unix_s, contact):
+        # a generator: yields 1 before each step that may erase a flash sector (Recorder)
         if contact:
             self._last_contact_s = unix_s
         recent = (self._last_contact_s is not None
                   and unix_s - self._last_contact_s < _CONTACT_HOLD_S)
         want = self._in_schedule(unix_s) or recent
         if want and self.rec.night_id is None:
-            nid = self.rec.start_night(unix_s, self.cfg["utc_offset_s"])
+            nid = yield from self.rec.start_night_steps(unix_s, self.cfg["utc_offset_s"])
             if nid is not None and not self.clock_valid():
                 self.rec.set_boot_clock_nights(self.rec.boot_clock_nights() + [nid])
             self._nb = 0
@@ -218,7 +224,8 @@ class App:
         elif not want and self.rec.night_id is not None:
             reason = vocab.END_SCHEDULE if self._in_schedule(unix_s - 60) else \
                 vocab.END_CONTACT_LOST
-            self.rec.end_night(unix_s, reason)
+            yield from self.rec.end_night_steps(unix_s, reason)
+            yield 1
             self._end_of_night()
 
     # --- tasks ---------------------------------------------------------------------------
@@ -309,7 +316,8 @@ class App:
             if self._jobs:
                 # Epoch work, one step right after each FIFO read: the FIFO is empty when a
                 # slow erase starts (32 samples = 640 ms at 50 Hz), and read again at once after.
-                if self._jobs[0][1]:  # a flash step: not while another task is about to wake
+                if self._jobs[0][1] if self._job_gen is None else self._gen_flash:
+                    # a flash step: not while another task is about to wake
                     now = compat.ticks_ms()
                     if self._hold_ms is None:
                         self._hold_ms = now
@@ -570,7 +578,7 @@ class App:
                     self._jobs.pop(0)  # a plain function: done in one step
                     return
                 self._job_gen = gen
-            next(gen)
+            self._gen_flash = next(gen) == 1
         except StopIteration:
             self._job_gen = None
             self._jobs.pop(0)
@@ -613,7 +621,7 @@ class App:
         if clip == _CLIP_GAVE_UP or ep.flags & NO_CONTACT:
             clip = None  # the clip's temperature is the finger's only while the finger is in it
         self._clip_x16 = None  # the next epoch's conversion
-        self._update_night(start_s + vocab.EPOCH_S, contact)
+        yield from self._night_steps(start_s + vocab.EPOCH_S, contact)
         self._track_sleep_onset(start_s, ep.hr_bpm)
         # the epoch's end on the beat clock: an arousal scores the epoch holding its onset
         arousal_score = self.arousal.close_epoch(

@@ -74,6 +74,29 @@ def _mkdir(path):
         pass  # exists
 
 
+def _run(steps):
+    """Run a generator of steps to its end. -> its return value."""
+    try:
+        while True:
+            next(steps)
+    except StopIteration as e:
+        return e.value
+
+
+def _atomic_steps(path, data):
+    # compat.write_atomic in steps of at most one erase each: the data (a new block once it
+    # outgrows the directory), the file's commit, the rename's commit (each may compact).
+    tmp = path + ".tmp"
+    f = open(tmp, "wb" if isinstance(data, (bytes, bytearray, memoryview)) else "w")
+    try:
+        f.write(data)
+        yield 1
+    finally:
+        f.close()
+    yield 1
+    os.rename(tmp, path)
+
+
 class Recorder:
     """One file set per night under `root`:
         root/nights/NNNNNNNN.ns   the night file (docs/night-format.md), NNNNNNNN = night id
@@ -119,6 +142,7 @@ class Recorder:
         self._blk_end = 0  # file size at which its current flash block is full (_block_room)
         self._blk_n = 0  # index of the block after that one
         self._bsize = 0  # the file system's block size (statvfs), once known
+        self._closing = False  # end_night_steps: NIGHT_END is in, nothing may follow it
         self._reset_counts()
         self.repairs = []  # what was wrong with the stored state at boot and how it was fixed
         self._folder(root)
@@ -243,8 +267,11 @@ class Recorder:
         return 0
 
     def _write_index(self):
+        _run(self._write_index_steps())
+
+    def _write_index_steps(self):
         try:
-            write_atomic(self.root + "/index.json", json.dumps(self._idx))
+            yield from _atomic_steps(self.root + "/index.json", json.dumps(self._idx))
         except OSError:  # flash full: the files stay authoritative (reconciled at boot)
             self.write_errors += 1
 
@@ -277,8 +304,15 @@ class Recorder:
         """Open a new night starting at unix_s (UTC seconds); ends an open night first.
         meta: optional dict overriding device_id / fw_version / sensor_config.
         -> night id, or None if the flash cannot take a new file (write_errors counts it)."""
+        return _run(self.start_night_steps(unix_s, utc_offset_s, meta))
+
+    def start_night_steps(self, unix_s, utc_offset_s=0, meta=None):
+        """start_night() as a generator: it yields 1 before each file operation that may erase
+        a flash sector (at most one each: a new block, or a metadata compaction), so the app can
+        read the PPG FIFO in between (docs/simulation.md, "Honest time"). No record is taken
+        before the night's file is in place. Its return value is start_night()'s."""
         if self.night_id is not None:
-            self.end_night(unix_s, vocab.END_NEW_NIGHT)
+            yield from self.end_night_steps(unix_s, vocab.END_NEW_NIGHT)
         self._check_space()
         meta = meta or {}
         nid = self._idx["next_id"]
@@ -286,7 +320,6 @@ class Recorder:
         self._close_file()
         self._n = 0
         self._reset_counts()
-        self.night_id = nid
         self.start_unix_s = unix_s
         p = nfencode.write_magic(self._buf, 0)
         p = nfencode.encode_header(
@@ -297,28 +330,35 @@ class Recorder:
             raise ValueError("header does not fit the record buffer")
         # The file appears under its final name only with its header in it (write, rename).
         path = self._path(nid)
+        yield 1
         try:
-            write_atomic(path, memoryview(self._buf)[:p])
+            yield from _atomic_steps(path, memoryview(self._buf)[:p])
         except OSError:  # flash full of unsynced nights: nothing can be recorded
             self.write_errors += 1
             self.lost_records += 1
-            self.night_id = None
             try:
                 os.remove(path + ".tmp")
             except OSError:
                 pass
             return None
+        self.night_id = nid
         self._last_unix_s = unix_s
         if self.beats_dropping:
             self._emit_beats_dropped(unix_s)
             self.flush()
         self._idx["nights"].append([nid, unix_s, 0, 0])
         self._idx["open"] = nid
-        self._write_index()
+        yield 1
+        yield from self._write_index_steps()
         return nid
 
     def end_night(self, unix_s, reason=vocab.END_SCHEDULE):
         """Close the open night with a NIGHT_END record. -> the closed night id or None."""
+        return _run(self.end_night_steps(unix_s, reason))
+
+    def end_night_steps(self, unix_s, reason=vocab.END_SCHEDULE):
+        """end_night() as a generator (see start_night_steps). Nothing is added to the night
+        after its NIGHT_END record. Its return value is end_night()'s."""
         nid = self.night_id
         if nid is None:
             return None
@@ -326,14 +366,22 @@ class Recorder:
         self._put(nfencode.encode_night_end(
             self._buf, self._n, unix_s - self.start_unix_s, self.n_epochs, self.n_events,
             self.n_beats, self.n_beats_dropped, reason))
-        self.flush()
+        self._closing = True
+        try:
+            yield 1
+            while self.flush_write():
+                yield 1
+            self.flush_commit()
+        finally:
+            self._closing = False
         self._close_file()
         row = self._row(nid)
         if row is not None:
             row[3] = 1
         self._idx["open"] = None
-        self._write_index()
         self.night_id = None
+        yield 1
+        yield from self._write_index_steps()
         return nid
 
     def _scan_open(self):
@@ -584,7 +632,7 @@ class Recorder:
                   pressure_hpa=None, gas_ohm=None, lux=None, mel_edi_lx=None, lamp_level=None,
                   flags=0, resp_per_min=None, clip_temp_c=None):
         """One epoch summary; unix_s = epoch start (UTC s). None = unknown. -> stored?"""
-        if self.night_id is None:
+        if self.night_id is None or self._closing:
             return False
         flags |= self._pending_flags
         if self.beats_dropping:
@@ -605,7 +653,7 @@ class Recorder:
 
     def add_event(self, unix_s, kind, values=(), text=None, ms=0):
         """An event at unix_s + ms/1000; kind = vocab.EV_*, values = ints. -> stored?"""
-        if self.night_id is None:
+        if self.night_id is None or self._closing:
             return False
         ok = self._put(nfencode.encode_event(
             self._buf, self._n, (unix_s - self.start_unix_s) * 1000 + ms, kind, values, text))
@@ -619,7 +667,7 @@ class Recorder:
         None. Right after add_epoch (the app's order) the beats go into that EPOCH record,
         otherwise into a BEATS record of their own. Dropped (and counted) while the flash is full
         of unsynced nights. -> stored?"""
-        if self.night_id is None or n <= 0:
+        if self.night_id is None or n <= 0 or self._closing:
             return False
         if self.beats_dropping:
             self.n_beats_dropped += n
@@ -645,7 +693,7 @@ class Recorder:
     def add_env(self, unix_s, temp_c=None, rh_pct=None, pressure_hpa=None, gas_ohm=None,
                 lux=None, mel_edi_lx=None, ms=0):
         """One environment sample at unix_s + ms/1000. None = unknown. -> stored?"""
-        if self.night_id is None:
+        if self.night_id is None or self._closing:
             return False
         return self._put(nfencode.encode_env(
             self._buf, self._n, (unix_s - self.start_unix_s) * 1000 + ms,

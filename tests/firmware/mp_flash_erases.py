@@ -1,7 +1,8 @@
 # Erase counter (MicroPython): records a night with nsdev.recorder on a littlefs vflash the way
 # the app does (flush_write until it returns 0, then flush_commit, a FIFO read between any two
 # calls) and counts the sector erases of every call. A W25Q32 sector erase takes up to 400 ms
-# (tSE max) and the MAX30102 FIFO holds 640 ms, so no call may erase twice.
+# (tSE max) and the MAX30102 FIFO holds 640 ms, so no call may erase twice. Night start and
+# end run as generators of steps (start_night_steps, end_night_steps): no step may either.
 # Usage: micropython mp_flash_erases.py SIM_DIR EPOCHS   (MICROPYPATH = vboard : firmware)
 # Prints one JSON line.
 import json
@@ -59,7 +60,7 @@ def main():
         rec.flush_commit()
         out["commit_erases"] += erases[0]
         out["commit_max"] = max(out["commit_max"], erases[0])
-    rec.end_night(T0 + 30 * epochs)
+    out["night_step_max"] = _steps(rec.end_night_steps(T0 + 30 * epochs))
     size = rec.night_size(nid)
     data = bytearray(size)
     buf = bytearray(1024)
@@ -71,7 +72,29 @@ def main():
     d = nightfile.decode(data)
     out["epochs"] = sum(1 for r in d["records"] if r["type"] == "epoch")
     out["skipped"] = len(d["skipped"])
+    # more nights: the index outgrows its directory entry (then it takes a block of its own)
+    for k in range(8):
+        t = T0 + 86400 * (k + 1)
+        m = _steps(rec.start_night_steps(t))
+        for e in range(3):
+            rec.add_epoch(t + 30 * e, hr_bpm=60.5)
+            rec.flush()
+        m = max(m, _steps(rec.end_night_steps(t + 90)))
+        out["night_step_max"] = max(out["night_step_max"], m)
+    out["nights"] = len(rec.night_ids())
     print(json.dumps(out))
+
+
+def _steps(gen):
+    """Run a *_steps() generator as the app does. -> the most erases in one step."""
+    most = 0
+    while True:
+        erases[0] = 0
+        try:
+            next(gen)
+        except StopIteration:
+            return max(most, erases[0])
+        most = max(most, erases[0])
 
 
 main()
