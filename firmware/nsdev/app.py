@@ -566,7 +566,7 @@ class App:
     def _write_steps(self):
         # one flash block's worth per step: at most one sector erase (Recorder.flush_write)
         while self.rec.flush_write():
-            yield
+            yield 1  # the next piece (or the commit after it) may erase too
 
     def _run_job(self):
         """One step of the first queued job."""
