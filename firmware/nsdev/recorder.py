@@ -143,6 +143,8 @@ class Recorder:
         self._blk_n = 0  # index of the block after that one
         self._bsize = 0  # the file system's block size (statvfs), once known
         self._closing = False  # end_night_steps: NIGHT_END is in, nothing may follow it
+        self._index_busy = False  # _write_index_steps is under way
+        self._index_again = False  # and the index changed meanwhile
         self._reset_counts()
         self.repairs = []  # what was wrong with the stored state at boot and how it was fixed
         self._folder(root)
@@ -267,13 +269,22 @@ class Recorder:
         return 0
 
     def _write_index(self):
+        if self._index_busy:  # a stepped write is under way (sync acked between its steps)
+            self._index_again = True
+            return
         _run(self._write_index_steps())
 
     def _write_index_steps(self):
+        self._index_busy = True
         try:
             yield from _atomic_steps(self.root + "/index.json", json.dumps(self._idx))
         except OSError:  # flash full: the files stay authoritative (reconciled at boot)
             self.write_errors += 1
+        finally:
+            self._index_busy = False
+        if self._index_again:  # changed meanwhile: write it once more, now
+            self._index_again = False
+            self._write_index()
 
     def _row(self, night_id):
         for row in self._idx["nights"]:
