@@ -92,7 +92,8 @@ def test_esp32_speed_keeps_sampling_at_any_flash_timing(tmp_path, timing):
     (datasheet maximum) W25Q32 flash times. Before: a ~0.85-s step at every epoch's breathing
     estimate (found at ~30 min: the estimate needs 48 s of clean beats) lost samples even at
     typical timing; at worst case an append that crossed a flash block erased two sectors
-    (2 x 400 ms) in one step; this night lost ~170-210 samples there."""
+    (2 x 400 ms) in one step. Before, this night lost ~120 samples at typical timing and
+    ~170-210 at worst case."""
     _gen, result = simulate(validate(SCENARIO), tmp_path, quiet=True, flash="littlefs",
                             honest=runner.honest_time_config(flash_timing=timing))
     h = result.honest
