@@ -427,7 +427,7 @@ def generate(scenario: dict[str, Any], out_dir: Path,
     The slow processes (8 Hz) and the beats are made for the whole night; the sample-rate
     signal is made and written `chunk` samples at a time (filters and running sums carried
     over, each noise drawn from its own stream), so its memory does not grow with the night
-    and any chunking gives the same file (tests/sim/test_generate.py)."""
+    and any chunking gives the same file (tests/host/sim/test_generate.py)."""
     if not 10.0 <= fs_hz <= 4000.0:
         raise UserError(f"generate: fs_hz={fs_hz:g} is out of range: use 10 to 4000 Hz")
     sc = scen.validate(scenario, str(scenario.get("name", "<dict>")))
@@ -648,7 +648,7 @@ def write_ppg_stimulus(blocks: Iterable[RecordingBlock], out_dir: Path, fs_hz: f
     Streamed: the blocks are spooled to float64 files in a work folder beside the output and
     every step (median rate, uniform grid, anti-alias filter, percentiles, resampling) runs over
     chunks of `chunk` samples, so memory is flat in the recording's length; the numbers are
-    those of the whole-array computation (tests/sim/test_stream.py). ppg.f32 is written last:
+    those of the whole-array computation (tests/host/sim/test_stream.py). ppg.f32 is written last:
     a bad recording leaves no stim/ folder.
     """
     if not 10.0 <= fs_hz <= 4000.0:

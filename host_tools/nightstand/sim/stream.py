@@ -1,6 +1,6 @@
 """Whole-signal operations done in chunks, so memory stays flat in the signal's length.
 
-Each helper gives the same numbers as its whole-array NumPy/SciPy counterpart (tests/sim/
+Each helper gives the same numbers as its whole-array NumPy/SciPy counterpart (tests/host/sim/
 test_stream.py checks it over random chunk boundaries): a float64 column spooled to disk
 (`Spool`), exact order statistics, `np.percentile`/`np.median` (`Quantiles`), `np.interp` onto a
 uniform grid, and `scipy.signal.sosfiltfilt` (filter state carried across chunks).

@@ -1,7 +1,8 @@
 """Mornings of a delayed sleeper under an advancing plan, through the real firmware: each day
 the board runs the end of the night (dawn included) on the settings it holds, is plugged in,
 synced with `nightstand sync` (which pushes the plan's step), and carries its flash to the
-next day. Used by tests/host/sim/test_plan_week.py (3 mornings) and tests/bench/bench_plan_week.py."""
+next day. Used by tests/host/sim/test_plan_week.py (3 mornings) and
+tests/bench/bench_plan_week.py."""
 
 from __future__ import annotations
 
