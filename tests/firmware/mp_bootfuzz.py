@@ -13,7 +13,7 @@ import time
 
 import vasyncio
 import world
-from mp_rng import Rng
+from mp_util import Rng
 
 T0 = 1767225600  # 2026-01-01 00:00 UTC: inside the default schedule, so the app records at boot
 

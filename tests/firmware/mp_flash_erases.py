@@ -10,6 +10,7 @@ import sys
 from array import array
 
 import vflash
+from mp_util import read_all
 from nsdev.core import nightfile
 from nsdev.recorder import Recorder
 
@@ -61,15 +62,7 @@ def main():
         out["commit_erases"] += erases[0]
         out["commit_max"] = max(out["commit_max"], erases[0])
     out["night_step_max"] = _steps(rec.end_night_steps(T0 + 30 * epochs))
-    size = rec.night_size(nid)
-    data = bytearray(size)
-    buf = bytearray(1024)
-    pos = 0
-    while pos < size:
-        got = rec.read_night(nid, pos, 1024, buf)
-        data[pos:pos + got] = buf[:got]
-        pos += got
-    d = nightfile.decode(data)
+    d = nightfile.decode(read_all(rec, nid))
     out["epochs"] = sum(1 for r in d["records"] if r["type"] == "epoch")
     out["skipped"] = len(d["skipped"])
     # more nights: the index outgrows its directory entry (then it takes a block of its own)

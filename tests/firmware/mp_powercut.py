@@ -7,26 +7,12 @@ import json
 import sys
 
 import vflash
-from mp_rng import Rng
+from mp_util import Rng, read_all
 from nsdev.core import nightfile, vocab
 from nsdev.recorder import Recorder
 
 T0 = 1767225600 + 22 * 3600  # 2026-01-01 22:00 UTC
 SIZE = 2 * 1024 * 1024
-
-
-def read_all(rec, nid):
-    size = rec.night_size(nid)
-    out = bytearray(size)
-    buf = bytearray(1024)
-    pos = 0
-    while pos < size:
-        got = rec.read_night(nid, pos, 1024, buf)
-        if not got:
-            break
-        out[pos:pos + got] = buf[:got]
-        pos += got
-    return out
 
 
 def check_night(rec, nid, committed, full):

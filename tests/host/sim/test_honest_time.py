@@ -13,20 +13,9 @@ from nightstand.sim import runner
 from nightstand.sim.scenario import validate
 from nightstand.sim.session import nights_in_flash, simulate
 from nsdev.core import ppgdefs, vocab
+from shortnight import fifty_minutes
 
-SCENARIO = {
-    "format": 1,
-    "name": "test: fifty minutes around bedtime",
-    "seed": 23,
-    "start": "2026-01-15T22:40:00",
-    "utc_offset_s": 0,
-    "duration_s": 3000,
-    "bedtime": "22:42",
-    "lights_out": "22:45",
-    "wake": "23:28",
-    "person": {"hr_evening_bpm": 62, "hr_sleep_bpm": 56, "rmssd_ms": 40},
-    "events": {"ectopic": {"rate_per_hour": 0}},
-}
+SCENARIO = fifty_minutes("around bedtime", seed=23)
 
 
 def _truth_beats_s(gen) -> np.ndarray:

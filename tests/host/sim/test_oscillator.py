@@ -14,20 +14,9 @@ from nightstand.sim import runner
 from nightstand.sim.generate import generate
 from nightstand.sim.scenario import validate
 from nightstand.sim.session import device_settings, nights_in_flash, prepare
+from shortnight import fifty_minutes
 
-SCENARIO = {
-    "format": 1,
-    "name": "test: fifty minutes, chip clock off",
-    "seed": 41,
-    "start": "2026-01-15T22:40:00",
-    "utc_offset_s": 0,
-    "duration_s": 3000,
-    "bedtime": "22:42",
-    "lights_out": "22:45",
-    "wake": "23:28",
-    "person": {"hr_evening_bpm": 62, "hr_sleep_bpm": 56, "rmssd_ms": 40},
-    "events": {"ectopic": {"rate_per_hour": 0}},
-}
+SCENARIO = fifty_minutes("chip clock off", seed=41)
 
 
 WAKE_S = 48 * 60  # 23:28
