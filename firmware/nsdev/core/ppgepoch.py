@@ -12,6 +12,18 @@ _SDNN_EPOCHS = const(10)  # 10 x 30 s = 5 min SDNN
 _LOW_PERFUSION_PPM = const(500)  # perfusion (AC/DC) below 0.05%
 
 
+def _median(src, m, nn):
+    """src[0..m-1]'s upper median (sorted(...)[m // 2]; 0 if m == 0), sorted into nn in place."""
+    for i in range(m):  # insertion sort: m <= 128, once an epoch, no allocation
+        v = src[i]
+        j = i
+        while j > 0 and nn[j - 1] > v:
+            nn[j] = nn[j - 1]
+            j -= 1
+        nn[j] = v
+    return nn[m // 2] if m else 0
+
+
 class Epoch:
     """Summary of one epoch; a field is None when it cannot be known honestly."""
 
@@ -46,6 +58,9 @@ class EpochStats:
         self.spo2_a = spo2_a
         self.spo2_b = spo2_b
         self._ibi = array.array("h", [0] * _EPOCH_IBI_MAX)
+        # Scratch for the epoch median, sorted in place: a fresh sorted() list (256-512 B every
+        # epoch) was the first allocation to fail on a small heap (docs/twin-and-image.md).
+        self._nn = array.array("h", [0] * _EPOCH_IBI_MAX)
         self._sd_n = array.array("i", [0] * _SDNN_EPOCHS)
         self._sd_sum = array.array("i", [0] * _SDNN_EPOCHS)
         self._sd_sq = array.array("i", [0] * _SDNN_EPOCHS)
@@ -98,8 +113,7 @@ class EpochStats:
         m = self._nibi
         ep.beats = self._beats
         # Normal-to-normal IBIs: within 30% of the epoch median (artefact/ectopic rejection).
-        nn = sorted(ibis[i] for i in range(m))
-        med = nn[m // 2] if m else 0
+        med = _median(ibis, m, self._nn)
         s = 0
         sq = 0
         k = 0
