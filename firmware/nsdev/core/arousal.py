@@ -62,9 +62,16 @@ class ArousalEvent:
                 "pwa_drop_pct": self.pwa_drop_pct}
 
 
-def _median(vals):
-    s = sorted(vals)
-    n = len(s)
+def _median(s, n):
+    """Median of s[0..n-1] (0 if n == 0), which it sorts in place: insertion sort, n <= 30,
+    nothing allocated (it ran on every beat; fresh lists fragmented the heap)."""
+    for i in range(1, n):
+        v = s[i]
+        j = i
+        while j > 0 and s[j - 1] > v:
+            s[j] = s[j - 1]
+            j -= 1
+        s[j] = v
     if n == 0:
         return 0
     if n & 1:
@@ -84,6 +91,11 @@ class ArousalEstimator:
         self._ibi = array.array("i", [0] * _HIST)
         self._pwa = array.array("i", [0] * _HIST)
         self._ok = bytearray(_HIST)
+        # per-beat windows, filled by _window() (no lists on the hot path)
+        self._w_test = array.array("i", bytes(4 * _TEST_N))
+        self._w_base = array.array("i", bytes(4 * _BASE_N))
+        self._w_pwa = array.array("i", bytes(4 * _BASE_N))
+        self._w_3 = array.array("i", bytes(4 * 5))  # ectopic test (5), PWA smoothing (3)
         self._n = 0  # beats seen
         self.events = 0
         self.valid_ms = 0
@@ -129,7 +141,10 @@ class ArousalEstimator:
         # beats: a premature beat and its compensatory pause are both off it, while the median
         # follows a real HR change within ~3 beats). Malik 1989 uses 20 % of the previous IBI.
         if ok and self._n > 5:
-            ref = _median([self._ibi[self._get(k)] for k in range(1, 6)])
+            w = self._w_3
+            for k in range(1, 6):
+                w[k - 1] = self._ibi[self._get(k)]
+            ref = _median(w, 5)
             if abs(ibi_ms - ref) * 100 > ECTOPIC_PCT * ref:
                 ok = False
         self._t[j] = t_ms
@@ -142,42 +157,47 @@ class ArousalEstimator:
         self._last_t = t_ms
         return self._step(t_ms, flags)
 
-    def _window(self, k0, k1, arr):
-        out = []
+    def _window(self, k0, k1, arr, out):
+        """The valid, positive arr values of beats k0..k1-1 back into out; -> their count."""
+        n = 0
         for k in range(k0, min(k1, self._n)):
             j = self._get(k)
             if self._ok[j] and arr[j] > 0:
-                out.append(arr[j])
-        return out
+                out[n] = arr[j]
+                n += 1
+        return n
 
     def _step(self, t_ms, flags):
         if self._n < _TEST_N + _MIN_BASE:
             return None
-        test = self._window(0, _TEST_N, self._ibi)
-        base = self._window(_TEST_N, _TEST_N + _BASE_N, self._ibi)
+        test = self._w_test
+        base = self._w_base
+        n_test = self._window(0, _TEST_N, self._ibi, test)
+        n_base = self._window(_TEST_N, _TEST_N + _BASE_N, self._ibi, base)
         if self._in_ev:
             self._ev_beat += 1
             if flags & _BAD_FLAGS:
                 self._ev_bad = True
-        if len(test) < 3 or len(base) < _MIN_BASE:
+        if n_test < 3 or n_base < _MIN_BASE:
             if self._in_ev:
                 return self._end_event(t_ms)
             return None
-        b_ibi = _median(base)
-        t_ibi = _median(test)
+        b_ibi = _median(base, n_base)  # base[0..n_base-1] sorted from here on
+        t_ibi = _median(test, n_test)
         rise = b_ibi / t_ibi - 1.0
         rise_bpm = 60000.0 / t_ibi - 60000.0 / b_ibi
-        bpwa = self._window(_TEST_N, _TEST_N + _BASE_N, self._pwa)
-        use_pwa = len(bpwa) >= _MIN_BASE
+        bpwa = self._w_pwa
+        n_bpwa = self._window(_TEST_N, _TEST_N + _BASE_N, self._pwa, bpwa)
+        use_pwa = n_bpwa >= _MIN_BASE
         thr = HR_RISE_PWA if use_pwa else HR_RISE_ONLY
         min_bpm = MIN_RISE_BPM if use_pwa else MIN_RISE_BPM_ONLY
         if not self._in_ev:
             if use_pwa and rise >= thr:
                 # The rise must also stand out of the person's own beat-to-beat swing (RSA):
                 # half the 10-90 % spread of the baseline IBIs.
-                sb = sorted(base)
-                q = len(sb) // 10
-                swing = (sb[len(sb) - 1 - q] - sb[q]) / b_ibi
+                sb = base  # sorted by _median
+                q = n_base // 10
+                swing = (sb[n_base - 1 - q] - sb[q]) / b_ibi
                 if rise < swing * SWING_FRAC:
                     rise = 0.0
             if rise >= thr and rise_bpm >= min_bpm and t_ms - self._last_end >= _MIN_GAP_MS:
@@ -187,7 +207,7 @@ class ArousalEstimator:
                 self._ev_peak = rise
                 self._ev_bad = False
                 self._ev_confirmed = not use_pwa
-                self._ev_base_pwa = _median(bpwa) if use_pwa else 0
+                self._ev_base_pwa = _median(bpwa, n_bpwa) if use_pwa else 0
                 self._ev_min_pwa = self._ev_base_pwa
                 if use_pwa:
                     for k in range(0, _TEST_N // 2 + _PWA_LOOKBACK):
@@ -227,9 +247,10 @@ class ArousalEstimator:
 
     def _pwa_check(self, k):
         # Smoothed PWA (median of 3 beats ending k beats back) for the drop test.
-        vals = self._window(k, k + 3, self._pwa)
-        if len(vals) >= 2:
-            m = _median(vals)
+        vals = self._w_3
+        n = self._window(k, k + 3, self._pwa, vals)
+        if n >= 2:
+            m = _median(vals, n)
             if m < self._ev_min_pwa:
                 self._ev_min_pwa = m
 
