@@ -22,7 +22,7 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
                    help=f"MicroPython data heap (default {runner.DEFAULT_HEAPSIZE} ≈ 64 KB on "
                    f"the ESP32; on the twin {runner.TWIN_HEAPSIZE}: the ESP32 starts with "
                    f"{runner.ESP32_INITIAL_HEAPSIZE}, which the firmware does not fit yet: "
-                   f"its night peaks at 59 KiB and runs clean from 72K)")
+                   f"its night peaks at ~65 KiB and runs clean from 80K)")
     p.add_argument("--vm", choices=("unix", "twin"), default=None,
                    help="interpreter: the 64-bit unix port (default; or $NIGHTSTAND_VM) or the "
                    "twin (32-bit, float32, firmware frozen in: `make twin`)")
