@@ -13,6 +13,12 @@ _MASK = const(0x3FFFFFFF)  # the ticks period, 2**30, as in `time` (and the ESP3
 _HALF = const(0x20000000)
 
 
+def _task_name(task):
+    """The task's coroutine name ("<generator object 'name' at ...>"), or "?"."""
+    parts = str(task.coro).split("'")
+    return parts[1] if len(parts) > 2 else "?"
+
+
 class TaskQueue:
     def __init__(self):
         self._q = []
@@ -43,12 +49,10 @@ class TaskQueue:
             world.lateness_max_ms = late
             world.lateness_max_at_us = world.now_us()
             # its name only: a reference would keep a reset firmware's code alive
-            parts = str(task.coro).split("'")
-            world.lateness_max_task = parts[1] if len(parts) > 2 else "?"
+            world.lateness_max_task = _task_name(task)
         if late > 100:
             world.late_over_100ms += 1
-            parts = str(task.coro).split("'")  # rare: only for wake-ups over 100 ms late
-            name = parts[1] if len(parts) > 2 else "?"
+            name = _task_name(task)  # rare: only for wake-ups over 100 ms late
             if late > world.late_by_task_ms.get(name, 0):
                 world.late_by_task_ms[name] = late
         return task
