@@ -656,7 +656,11 @@ def write_ppg_stimulus(blocks: Iterable[RecordingBlock], out_dir: Path, fs_hz: f
     out_dir = Path(out_dir)
     work_parent = out_dir if out_dir.is_dir() else None
     with tempfile.TemporaryDirectory(prefix=".replay-work-", dir=work_parent) as tmp:
-        return _ReplayWork(Path(tmp), chunk).run(blocks, out_dir, fs_hz)
+        work = _ReplayWork(Path(tmp), chunk)
+        try:
+            return work.run(blocks, out_dir, fs_hz)
+        finally:
+            work.close()  # the spools' files, before their folder is removed
 
 
 class _ReplayWork:
@@ -664,9 +668,16 @@ class _ReplayWork:
 
     def __init__(self, work: Path, chunk: int) -> None:
         self.work, self.chunk = work, chunk
+        self._spools: list[stream.Spool] = []
 
     def spool(self, name: str) -> stream.Spool:
-        return stream.Spool(self.work / f"{name}.f64")
+        sp = stream.Spool(self.work / f"{name}.f64")
+        self._spools.append(sp)
+        return sp
+
+    def close(self) -> None:
+        for sp in self._spools:
+            sp.close()
 
     def ingest(self, blocks: Iterable[RecordingBlock]) -> tuple[stream.Spool, stream.Spool,
                                                                   stream.Spool | None]:
