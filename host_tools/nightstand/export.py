@@ -306,7 +306,6 @@ def export_nights(store: Store, row_ids: list[int], fmt: str,
     """Export each night (CSV: one folder per night when there are several; EDF: one file each),
     going on past a night that cannot be exported. -> (files written, "night ID: why" for each
     night that failed). A problem that fails every night (the folder, the store) is raised."""
-
     if len(row_ids) > 1:
         prepare_out_dir(out_dir)  # a folder that cannot be written fails once, not per night
     from nightstand.report import each_night
@@ -314,7 +313,7 @@ def export_nights(store: Store, row_ids: list[int], fmt: str,
     def write(row_id: int) -> list[Path]:
         if fmt == "csv":
             out = Path(out_dir) / f"night-{row_id}" if len(row_ids) > 1 else Path(out_dir)
-            return list(export_csv(store, row_id, out))
+            return export_csv(store, row_id, out)
         return [export_edf(store, row_id, out_dir)]
 
     return each_night(row_ids, write)

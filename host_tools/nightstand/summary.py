@@ -139,12 +139,10 @@ def night_text(n: Night) -> str:
         lines.append(
             f"  dawn        {_hhmm(n, dw['from'])}–{_hhmm(n, dw['to'])}: warm white rising to "
             f"{100 * dw['peak_warm']:.0f}% ({dw['peak_mel_lx']:.0f} lx melanopic at wake)")
-    for ev in n.events:
-        if ev["kind"] == vocab.EV_SMART_DAWN and ev.get("unix_ms") is not None:
-            vals = list(ev.get("values") or []) + [0, 0]
-            why = ev.get("text") or "?"
-            lines.append(f"  smart dawn  started {_hhmm(n, ev['unix_ms'] / 1000)}, "
-                         f"{vals[0] / 60:.0f} min before the fixed dawn ({why})")
+    sd = d.get("smart_dawn")  # the night model's (report.metrics.smart_dawn)
+    if sd is not None:
+        lines.append(f"  smart dawn  started {_hhmm(n, sd['unix_s'])}, "
+                     f"{sd['advance_min']:.0f} min before the fixed dawn ({sd['reason']})")
     if not lamp:
         lines.append("  lamp        no lamp data")
     if d.get("flag_epochs"):

@@ -377,15 +377,20 @@ def bench_sleep(folder: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- simulator part
+def _within(onset: float, t0: float, dur: float) -> bool:
+    """An event onset belongs to the episode at t0 lasting dur: [t0 - 15 s, t0 + dur + 10 s]
+    (HR leads by up to ~10 beats, Bonnet & Arand 1997)."""
+    return t0 - 15.0 <= onset <= t0 + dur + 10.0
+
+
 def _match(truth: np.ndarray, events: list[tuple[float, float]]) -> tuple[int, int]:
-    """(annotated arousals hit, detected events that hit one): onset within
-    [onset - 15 s, onset + duration + 10 s] (HR leads by up to ~10 beats, Bonnet & Arand 1997)."""
+    """(annotated arousals hit, detected events that hit one): onset _within the arousal."""
     hit = np.zeros(len(truth), dtype=bool)
     ok = 0
     for onset, _dur in events:
         good = False
         for i, (t0, d, *_r) in enumerate(truth):
-            if t0 - 15.0 <= onset <= t0 + d + 10.0:
+            if _within(onset, t0, d):
                 hit[i] = True
                 good = True
         ok += good
@@ -393,7 +398,7 @@ def _match(truth: np.ndarray, events: list[tuple[float, float]]) -> tuple[int, i
 
 
 def _near(t: float, periods: list[dict[str, Any]]) -> bool:
-    return any(c["at"] - 15.0 <= t <= c["at"] + c["duration_s"] + 10.0 for c in periods)
+    return any(_within(t, c["at"], c["duration_s"]) for c in periods)
 
 
 def _scenario_table(n: int, title: str, run_seed) -> None:
@@ -415,7 +420,7 @@ def _scenario_table(n: int, title: str, run_seed) -> None:
         hit, ok = _match(truth, events)
         f = {"pwa": 0, "hr": 0, "other": 0}
         for onset, _d in events:
-            if any(a - 15.0 <= onset <= a + d + 10.0 for a, d, *_r in truth):
+            if any(_within(onset, a, d) for a, d, *_r in truth):
                 continue
             k = ("pwa" if _near(onset, sev.get("pwa_dips", [])) else
                  "hr" if _near(onset, sev.get("hr_surges", [])) else "other")
@@ -425,7 +430,7 @@ def _scenario_table(n: int, title: str, run_seed) -> None:
             for (lo, hi), cnt in bands.items():
                 if lo <= rise < hi:
                     cnt[0] += 1
-                    cnt[1] += any(a - 15.0 <= o <= a + d + 10.0 for o, _d in events)
+                    cnt[1] += any(_within(o, a, d) for o, _d in events)
         se = hit / len(truth) if len(truth) else float("nan")
         ppv = ok / len(events) if events else float("nan")
         print(f"{seed:4d} {hours:5.1f} {len(truth):5d} {len(events):6d} "

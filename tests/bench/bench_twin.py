@@ -6,7 +6,8 @@ CONFIG_IDF_TARGET_ESP32 in MicroPython v1.28.0's ports/esp32/mpconfigport.h) and
 at the smallest 8-KiB step up that runs; prints for each: outcome, MemoryErrors in the console,
 resets, the firmware's peak live data heap (module objects of the frozen code included, as on the
 board) and the largest GC pause (one full collection at the per-minute heap samples, host time
-on this PC; the ESP32's is longer by its speed factor). Skips with one line without a twin.
+on this PC; the ESP32's is longer by its speed factor). Skips with one line without a
+built, current twin (the tests' own check, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from nightstand import paths
-from nightstand.errors import UserError
-from nightstand.sim import runner
-from nightstand.sim.scenario import default_scenario
-from nightstand.sim.session import simulate
+ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import twin_skip_reason  # noqa: E402
+from nightstand.errors import UserError  # noqa: E402
+from nightstand.sim import runner  # noqa: E402
+from nightstand.sim.scenario import default_scenario  # noqa: E402
+from nightstand.sim.session import simulate  # noqa: E402
 
 ESP32_HEAP_KIB = 56
 MAX_TRY_KIB = 128
@@ -54,9 +58,9 @@ def _run(kib: int, tmp: Path) -> tuple[str, float, float]:
 
 
 def main() -> int:
-    if not paths.twin_path().is_file():
-        print("twin benchmark skipped: the twin is not built (`make twin`, "
-              "docs/twin-and-image.md)")
+    reason = twin_skip_reason()
+    if reason:
+        print(f"twin benchmark skipped: {reason}")
         return 0
     print("nightstand twin benchmark (default scenario, firmware frozen, 32-bit float32)")
     with tempfile.TemporaryDirectory() as tmp:

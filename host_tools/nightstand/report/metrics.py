@@ -555,7 +555,8 @@ def night_metrics(nd: NightData, g: Grid | None = None) -> dict[str, Any]:
     temp, rh, lux = (g.values[k][g.present] for k in ("temp_c", "rh_pct", "lux"))
     m["temp_c_range"] = _nanrange(temp)
     m["rh_pct_range"] = _nanrange(rh)
-    m["lux_max"] = _nanrange(lux)[1] if _nanrange(lux) else None
+    lux_range = _nanrange(lux)
+    m["lux_max"] = lux_range[1] if lux_range else None
     m["temp_c_median"] = _nanmedian(g.values["temp_c"][sleep]) if sleep.any() else None
     m["rh_pct_median"] = _nanmedian(g.values["rh_pct"][sleep]) if sleep.any() else None
     m.update(clip_temperature(g, lo))
