@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from nsdev.core import vocab
 
 from nightstand.sleep import staging as st
 from nightstand.sleep.breathing import breathing_per_epoch
 from nightstand.sleep.metrics import SleepMetrics, sleep_metrics
 
-EV_AROUSAL = 1  # nsdev.core.vocab.EV_AROUSAL
 CACHE_VERSION = 3  # bump when staging, metrics or the breathing rate change
 
 
@@ -113,7 +113,7 @@ def night_sleep(epochs: Sequence[dict[str, Any]], beat_unix_ms: Sequence[int],
     k1 = min(n, int(math.ceil((lon - t0) / st.EPOCH_S)))
     part = res.stages[k0:k1]
     m = sleep_metrics(part)
-    onsets = [e["unix_ms"] / 1000.0 for e in events if e.get("kind") == EV_AROUSAL]
+    onsets = [e["unix_ms"] / 1000.0 for e in events if e.get("kind") == vocab.EV_AROUSAL]
     n_ar = sum(1 for t in onsets if lo <= t < lon and
                res.stages[min(n - 1, max(0, int((t - t0) // st.EPOCH_S)))] in (st.REM, st.NREM))
     idx_h = n_ar / (m.tst_min / 60.0) if m.tst_min else None
