@@ -51,7 +51,7 @@ def test_lamp_phases_come_from_the_typed_events():
     assert lamp["dawn"]["from"] == START + 110 * 30
     assert lamp["wind_down"]["peak_warm"] > 0 and lamp["night"]["on_s"] == 0
     text = night_text(n)
-    assert "limit 10)" in text.replace("limit 10.0)", "limit 10)")  # Brown et al. 2022, evening
+    assert "limit 10)" in text  # Brown et al. 2022, evening
 
 
 def test_show_prints_a_stored_night_and_says_what_is_wrong(tmp_path, capsys):
