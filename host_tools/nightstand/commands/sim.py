@@ -21,8 +21,8 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heap", default=None,
                    help=f"MicroPython data heap (default {runner.DEFAULT_HEAPSIZE} ≈ 64 KB on "
                    f"the ESP32; on the twin {runner.TWIN_HEAPSIZE}: the ESP32 starts with "
-                   f"{runner.ESP32_INITIAL_HEAPSIZE}, which the firmware does not fit yet: "
-                   f"its night peaks at ~65 KiB and runs clean from 80K)")
+                   f"{runner.ESP32_INITIAL_HEAPSIZE}, which the firmware does not fit yet; "
+                   f"`make bench` prints the night's peak: docs/twin-and-image.md)")
     p.add_argument("--vm", choices=("unix", "twin"), default=None,
                    help="interpreter: the 64-bit unix port (default; or $NIGHTSTAND_VM) or the "
                    "twin (32-bit, float32, firmware frozen in: `make twin`)")
