@@ -23,6 +23,7 @@
 import array
 
 from nsdev.compat import const
+from nsdev.core.ppgdefs import sort_into
 
 _HIST = const(48)  # beats kept
 _BASE_N = const(30)  # baseline IBIs
@@ -63,15 +64,8 @@ class ArousalEvent:
 
 
 def _median(s, n):
-    """Median of s[0..n-1] (0 if n == 0), which it sorts in place: insertion sort, n <= 30,
-    nothing allocated (it ran on every beat; fresh lists fragmented the heap)."""
-    for i in range(1, n):
-        v = s[i]
-        j = i
-        while j > 0 and s[j - 1] > v:
-            s[j] = s[j - 1]
-            j -= 1
-        s[j] = v
+    """Median of s[0..n-1] (0 if n == 0), which it sorts in place (n <= 30, nothing allocated)."""
+    sort_into(s, n, s)
     if n == 0:
         return 0
     if n & 1:

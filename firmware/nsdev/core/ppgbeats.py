@@ -5,7 +5,7 @@
 import array
 
 from nsdev.compat import const
-from nsdev.core.ppgdefs import MAX_IBI_MS, MIN_IBI_MS
+from nsdev.core.ppgdefs import MAX_IBI_MS, MIN_IBI_MS, sort_into
 
 BEAT_RING = const(32)  # beats held for the app (more than 10 s at 200 bpm)
 BEAT_FIELDS = const(4)  # t_ms, ibi_ms, pwa_ppm, flags
@@ -204,15 +204,8 @@ class BeatRules:
         self._epoch.add_beat(ibi, pwa, flags)
 
     def _median5(self, hist):
-        srt = self._srt
-        for i in range(5):
-            v = hist[i]
-            j = i
-            while j > 0 and srt[j - 1] > v:
-                srt[j] = srt[j - 1]
-                j -= 1
-            srt[j] = v
-        return srt[2]
+        sort_into(hist, 5, self._srt)
+        return self._srt[2]
 
     def available(self):
         return self._b_count

@@ -14,13 +14,7 @@ _LOW_PERFUSION_PPM = const(500)  # perfusion (AC/DC) below 0.05%
 
 def _median(src, m, nn):
     """src[0..m-1]'s upper median (sorted(...)[m // 2]; 0 if m == 0), sorted into nn in place."""
-    for i in range(m):  # insertion sort: m <= 128, once an epoch, no allocation
-        v = src[i]
-        j = i
-        while j > 0 and nn[j - 1] > v:
-            nn[j] = nn[j - 1]
-            j -= 1
-        nn[j] = v
+    ppgdefs.sort_into(src, m, nn)  # m <= 128, once an epoch, no allocation
     return nn[m // 2] if m else 0
 
 

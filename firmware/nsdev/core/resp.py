@@ -337,19 +337,25 @@ class PPGBreathing:
         val = self._ba if m == RIAV else self._bi
         while k < n - 1 and bt[(k + 1) % _BEAT_RING] <= t0:
             k += 1
+        # an IBI across a gap (stored as <= 0) is unknown
+        return self._interp(t0, k, n, _BEAT_RING, bt, val, m == RIFV)
+
+    def _interp(self, t0, k, n, ring, tt, vv, positive):
+        # x[j] = vv linearly interpolated at t0 + j * _STEP_MS over the ring (times tt, entries
+        # k..n-1 of `ring`); False if `positive` and a value used is <= 0.
         x = self._x
         g = t0
         for j in range(_N):
-            while k < n - 2 and bt[(k + 1) % _BEAT_RING] <= g:
+            while k < n - 2 and tt[(k + 1) % ring] <= g:
                 k += 1
-            i = k % _BEAT_RING
-            i2 = (k + 1) % _BEAT_RING
-            ta = bt[i]
-            tb = bt[i2]
-            va = val[i]
-            vb = val[i2]
-            if m == RIFV and (va <= 0 or vb <= 0):
-                return False  # an IBI across a gap is unknown
+            i = k % ring
+            i2 = (k + 1) % ring
+            ta = tt[i]
+            tb = tt[i2]
+            va = vv[i]
+            vb = vv[i2]
+            if positive and (va <= 0 or vb <= 0):
+                return False
             if tb > ta and g > ta:
                 f = (g - ta) / (tb - ta)
                 if f > 1.0:
@@ -376,25 +382,7 @@ class PPGBreathing:
             k -= 1
         if dt[k % _BASE_RING] - t0 > _MAX_GAP_MS or prev - t0 > _MAX_GAP_MS:
             return False
-        x = self._x
-        dv = self._dv
-        g = t0
-        for j in range(_N):
-            while k < n - 2 and dt[(k + 1) % _BASE_RING] <= g:
-                k += 1
-            i = k % _BASE_RING
-            i2 = (k + 1) % _BASE_RING
-            ta = dt[i]
-            tb = dt[i2]
-            if tb > ta and g > ta:
-                f = (g - ta) / (tb - ta)
-                if f > 1.0:
-                    f = 1.0
-                x[j] = dv[i] + (dv[i2] - dv[i]) * f
-            else:
-                x[j] = dv[i]
-            g += _STEP_MS
-        return True
+        return self._interp(t0, k, n, _BASE_RING, dt, self._dv, False)
 
     def _smooth(self, w):
         # x[j] = mean of x[j - w + 1 .. j] (causal; the delay does not change a rate)
