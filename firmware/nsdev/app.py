@@ -203,8 +203,7 @@ class App:
         return (local - start) % 86400 < (end - start) % 86400
 
     def _update_night(self, unix_s, contact):
-        for _ in self._night_steps(unix_s, contact):
-            pass
+        compat.run_steps(self._night_steps(unix_s, contact))
 
     def _night_steps(self, unix_s, contact):
         # a generator: yields 1 before each step that may erase a flash sector (Recorder)

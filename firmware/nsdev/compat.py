@@ -105,3 +105,13 @@ def heap_free():
     import gc
 
     return gc.mem_free() if hasattr(gc, "mem_free") else -1
+
+
+def run_steps(steps):
+    """Run a generator of steps (work split where other tasks may run between pieces: flash
+    erases, the breathing estimate) to its end at once. -> its return value."""
+    try:
+        while True:
+            next(steps)
+    except StopIteration as e:
+        return e.value

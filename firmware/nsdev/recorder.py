@@ -74,15 +74,6 @@ def _mkdir(path):
         pass  # exists
 
 
-def _run(steps):
-    """Run a generator of steps to its end. -> its return value."""
-    try:
-        while True:
-            next(steps)
-    except StopIteration as e:
-        return e.value
-
-
 def _atomic_steps(path, data):
     # compat.write_atomic in steps of at most one erase each: the data (a new block once it
     # outgrows the directory), the file's commit, the rename's commit (each may compact).
@@ -272,7 +263,7 @@ class Recorder:
         if self._index_busy:  # a stepped write is under way (sync acked between its steps)
             self._index_again = True
             return
-        _run(self._write_index_steps())
+        compat.run_steps(self._write_index_steps())
 
     def _write_index_steps(self):
         self._index_busy = True
@@ -315,7 +306,7 @@ class Recorder:
         """Open a new night starting at unix_s (UTC seconds); ends an open night first.
         meta: optional dict overriding device_id / fw_version / sensor_config.
         -> night id, or None if the flash cannot take a new file (write_errors counts it)."""
-        return _run(self.start_night_steps(unix_s, utc_offset_s, meta))
+        return compat.run_steps(self.start_night_steps(unix_s, utc_offset_s, meta))
 
     def start_night_steps(self, unix_s, utc_offset_s=0, meta=None):
         """start_night() as a generator: it yields 1 before each file operation that may erase
@@ -365,7 +356,7 @@ class Recorder:
 
     def end_night(self, unix_s, reason=vocab.END_SCHEDULE):
         """Close the open night with a NIGHT_END record. -> the closed night id or None."""
-        return _run(self.end_night_steps(unix_s, reason))
+        return compat.run_steps(self.end_night_steps(unix_s, reason))
 
     def end_night_steps(self, unix_s, reason=vocab.END_SCHEDULE):
         """end_night() as a generator (see start_night_steps). Nothing is added to the night

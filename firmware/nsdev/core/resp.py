@@ -15,7 +15,7 @@
 import array
 import math
 
-from nsdev.compat import const
+from nsdev.compat import const, run_steps
 
 _HIST = const(128)  # beats kept (64 s at up to 120 bpm)
 _WIN_MS = const(64000)
@@ -264,12 +264,7 @@ class PPGBreathing:
     # --- per epoch -------------------------------------------------------------------------
     def estimate(self, t_end_ms, hr_bpm=None):
         """-> breaths/min or None (all of estimate_steps() at once)."""
-        steps = self.estimate_steps(t_end_ms, hr_bpm)
-        try:
-            while True:
-                next(steps)
-        except StopIteration as e:
-            return e.value
+        return run_steps(self.estimate_steps(t_end_ms, hr_bpm))
 
     def estimate_steps(self, t_end_ms, hr_bpm=None):
         """estimate() as a generator that yields between pieces of ~1/13 of the work (a grid,
