@@ -23,25 +23,42 @@ def _truth_beats_s(gen) -> np.ndarray:
         return np.array([float(r["time_s"]) for r in csv.DictReader(f)])
 
 
+SLOW_FACTOR = 500.0  # a CPU 500x slower than the host: 10x slower than an ESP32 (factor 50)
+
+
 @pytest.fixture(scope="module")
 def slow_cpu(tmp_path_factory):
-    """A CPU 1000x slower than the host (20x slower than an ESP32): the FIFO overflows often."""
+    """A CPU 10x slower than an ESP32: the FIFO (640 ms) overflows often, while the slowest
+    steps (boot: ~3-5 s) stay clear of the 8-s watchdog. (At 1000x they reach 5-7 s, and host
+    noise x 1000 then sometimes reset the board, which moved the figures asserted here.)"""
     out = tmp_path_factory.mktemp("slow")
     # The default 128 KiB data heap: the MemoryError once seen here (allocating 1.5 KiB) was
     # the simulator's end-of-run report importing vflash into a full heap, not the firmware.
     gen, result = simulate(validate(SCENARIO), out, quiet=True,
-                           honest=runner.honest_time_config(1000.0, None))
+                           honest=runner.honest_time_config(SLOW_FACTOR, None))
     (night,) = nights_in_flash(out)
     return gen, result, night
 
 
 def test_an_absurdly_slow_cpu_overflows_the_fifo(slow_cpu):
-    _gen, result, night = slow_cpu
-    assert result.honest["speed_factor"] == 1000.0
+    gen, result, night = slow_cpu
+    assert result.honest["speed_factor"] == SLOW_FACTOR
     assert result.fifo_lost_samples > 500
-    assert len(night.epochs) > 80
     flagged = [e for e in night.epochs if e["flags"] & vocab.FLAG_FIFO_OVERFLOW]
     assert len(flagged) >= 20  # the gaps are marked, epoch by epoch
+    # The night keeps recording: every 30-s slot from the first epoch to the end has its epoch,
+    # except right after a watchdog reset (a step of > 8 s at this speed: rare, and not a fault
+    # of the firmware's recording) while the board boots again.
+    reset_s = [r[0] for r in result.resets]
+    have = {e["unix_s"] for e in night.epochs}
+    first = min(have)
+    # (the last slot's epoch is written after it ends, plus its work: after the scenario's end)
+    end = int(gen.start_unix_s + gen.duration_s) - 2 * vocab.EPOCH_S
+    missing = [t for t in range(first, end + 1, vocab.EPOCH_S) if t not in have]
+    unexplained = [t - gen.start_unix_s for t in missing
+                   if not any(0 <= t - (gen.start_unix_s + r) <= 120 for r in reset_s)]
+    assert len(have) > 80
+    assert unexplained == [], (unexplained, reset_s)
 
 
 def test_overflows_are_gaps_never_invented_beats(slow_cpu):
@@ -49,13 +66,20 @@ def test_overflows_are_gaps_never_invented_beats(slow_cpu):
     heart made. And almost every stored beat-to-beat interval is a true one (a gap counted as
     one interval would show as a long one). KNOWN: absolute beat times can slip by a few tenths
     of a second while overflows are continuous (the losses the chip's counter cannot show are
-    estimated from the millisecond clock), so under host load up to ~1 % of the intervals next
-    to gaps come out wrong (docs/simulation.md, honest time)."""
+    estimated from the millisecond clock), so up to ~1 % of the intervals next to gaps come out
+    wrong (docs/simulation.md, honest time)."""
     gen, _result, night = slow_cpu
     truth = _truth_beats_s(gen)
     true_ibi_ms = np.diff(truth) * 1000
     got = np.array(night.beat_t_ms) / 1000.0 - gen.start_unix_s
     assert len(got) > 500  # beats between the gaps are still found
+    # The stored beat is the pulse at the finger, a pulse arrival time (~0.4 s in the
+    # simulator's model) after the truth's beat: take that out, what remains is slip.
+    i = np.clip(np.searchsorted(truth, got), 1, len(truth) - 1)
+    nearest = np.where(np.abs(truth[i] - got) < np.abs(truth[i - 1] - got), truth[i], truth[i - 1])
+    arrival = float(np.median(got - nearest))
+    assert 0.0 <= arrival < 0.6
+    got = got - arrival
     # Runs of stored beats without a gap: never more beats than the true ones in that span.
     cuts = np.where(np.diff(got) * 1000 > ppgdefs.MAX_IBI_MS)[0]
     for run in np.split(got, cuts + 1):

@@ -108,3 +108,25 @@ def test_ticks_exact_and_allocation_free_on_both_vms(mp_board, vm):
         "print('locked ok')\n", vm=vm))
     assert "bad 0 True" in out
     assert "locked ok" in out
+
+
+def test_a_blocked_step_is_not_charged_as_computation(mp_board):
+    # Honest time charges host CPU x speed factor. A step that spends its wall time blocked (a
+    # write or page fault waiting on a loaded disk; here a 60-ms sleep of the port's real clock,
+    # the stimulus, not a wait for the test) used ~0 CPU: it costs at most two scheduler ticks of
+    # CPU (schedstat's CPU time is up to a tick stale at each end), not 60 ms x factor.
+    # Before: 60 s at factor 1000, a watchdog reset the firmware never caused.
+    out = check(mp_board(
+        "time.set_speed_factor(1000)\n"
+        "t0 = time.now_us\n"
+        "real = time._real\n"
+        "real.sleep_ms(60)\n"
+        "time.settle()\n"
+        "print('charged_ms', (time.now_us - t0) // 1000,\n"
+        "      'tick_us', getattr(time, '_tick_bound_us', 10000),\n"
+        "      'sched', time._sched is not None)\n"))
+    fields = out.split()
+    charged_ms, tick_us = int(fields[1]), int(fields[3])
+    assert fields[5] == "True"  # the host has /proc/thread-self/schedstat (Linux)
+    assert 1000 <= tick_us <= 10000
+    assert charged_ms <= 2 * tick_us + 2000  # us of CPU x 1000 = ms: two ticks + 2 ms of CPU

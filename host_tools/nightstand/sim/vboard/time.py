@@ -38,10 +38,15 @@ def _wrap_add(t, d):
 # time spent running firmware code is measured on the host's clock between two reads of the
 # virtual clock and charged x speed_factor (ESP32 us per host us). Time the simulator spends on
 # itself (virtual chips, listeners, bookkeeping) is excluded. 0 = off (computation is free).
-# A step longer than _CHECK_US of wall time is checked against the thread's run-queue delay
-# (/proc/thread-self/schedstat, field 2: time spent runnable but waiting for a CPU, updated at
-# each switch-in), so time the host spent running other processes is not charged. (Field 1, the
-# thread's CPU time, is only brought up to date at scheduler ticks: useless at this scale.)
+# A step longer than _CHECK_US of wall time is checked against the thread's scheduler statistics
+# (/proc/thread-self/schedstat), so host time that was not the firmware's is not charged:
+# - field 2, the run-queue delay (runnable but waiting for a CPU, updated at each switch-in):
+#   time the host spent running other processes;
+# - field 1, the thread's CPU time: it is brought up to date only at scheduler ticks and
+#   switches, so it bounds a step from above: CPU <= its increase + one tick. Wall time beyond
+#   that bound is time the thread was blocked (a page fault or write waiting on a loaded disk,
+#   seen under a parallel test run as single steps of 10-30 ms wall with 1-2 ms of CPU: x 1000,
+#   a watchdog reset the firmware did not cause).
 speed_factor = 0
 _factor_milli = 0  # speed_factor * 1000 as an int (no float allocation on this path)
 cpu_charged_us = 0  # virtual us charged for firmware computation so far
@@ -56,6 +61,9 @@ _sched = None  # /proc/thread-self/schedstat, kept open (None: not available)
 _sched_buf = bytearray(64)
 _delay_ref_us = 0  # run-queue delay at _delay_ref_wall
 _delay_ref_wall = 0
+_exec_ref_us = 0  # the thread's CPU time (field 1) at _delay_ref_wall
+_exec_us = 0  # the last read of field 1, us
+_tick_bound_us = 10000  # how stale field 1 may be: one scheduler tick (measured, <= 10 ms)
 
 
 MAX_SPEED_FACTOR = 100000  # settle()'s fast path keeps ticks small ints up to this
@@ -72,14 +80,19 @@ def set_speed_factor(f):
             _sched = open("/proc/thread-self/schedstat", "rb")
         except OSError:
             _sched = None
+        if _sched is not None:
+            _measure_tick()
     remark()
 
 
 def _run_delay_us():
-    # Second field of schedstat: ns spent waiting on a run queue. Parsed without allocating.
+    # -> field 2 of schedstat (ns waiting on a run queue) in us; field 1 (ns on a CPU) goes to
+    # _exec_us. Parsed without allocating.
+    global _exec_us
     _sched.seek(0)
     n = _sched.readinto(_sched_buf)
     v = 0
+    e = 0
     field = 0
     for i in range(n):
         c = _sched_buf[i]
@@ -89,7 +102,29 @@ def _run_delay_us():
                 break
         elif field == 1:
             v = v * 10 + c - 48
+        else:
+            e = e * 10 + c - 48
+    _exec_us = e // 1000
     return v // 1000
+
+
+def _measure_tick():
+    # Field 1 advances in steps of at most one scheduler tick while this thread spins: the
+    # largest of three steps (switches make smaller ones), within 1-10 ms (HZ 1000..100).
+    global _tick_bound_us
+    _run_delay_us()
+    last = _exec_us
+    t0 = _real.ticks_us()
+    big = 0
+    seen = 0
+    while seen < 3 and _real.ticks_diff(_real.ticks_us(), t0) < 100000:
+        _run_delay_us()
+        if _exec_us != last:
+            if last and _exec_us - last > big:
+                big = _exec_us - last
+            last = _exec_us
+            seen += 1
+    _tick_bound_us = min(10000, max(1000, big)) if seen == 3 else 10000
 
 
 def _charge(now):
@@ -102,6 +137,9 @@ def _charge(now):
         # Waits for a CPU since the reference point, less the part that may precede _mark (the
         # reference is at most ~_CHECK_US older): conservative, charges rather more than less.
         off = _run_delay_us() - _delay_ref_us - _real.ticks_diff(_mark, _delay_ref_wall)
+        blocked = d - (_exec_us - _exec_ref_us + _tick_bound_us)
+        if blocked > off:
+            off = blocked
         if off > 0:
             off = off if off < d else d
             host_off_cpu_us += off
@@ -158,11 +196,12 @@ def add_listener(func):
 
 def remark():
     """Start measuring firmware CPU from now (after simulator work, a reboot, a long wait)."""
-    global _mark, _skip_us, _delay_ref_us, _delay_ref_wall
+    global _mark, _skip_us, _delay_ref_us, _delay_ref_wall, _exec_ref_us
     _mark = _real.ticks_us()
     _skip_us = 0
     if _sched is not None and _real.ticks_diff(_mark, _delay_ref_wall) > _CHECK_US:
         _delay_ref_us = _run_delay_us()
+        _exec_ref_us = _exec_us
         _delay_ref_wall = _real.ticks_us()
 
 
