@@ -4,10 +4,18 @@ import gc as _gc  # the real collector (the firmware may get vgc as `gc` under h
 import sys
 
 import utime as _real  # the port's real clock: used only to measure the simulator's own cost
+from micropython import const
+from utime import ticks_diff as _host_diff  # bound once: a global load, not a module lookup
+from utime import ticks_us as _host_us
 
-_MASK = (1 << 30) - 1
-_HALF = 1 << 29
-_EPOCH_2000_UNIX_S = 946684800  # the ESP32 port counts time.time() from 2000-01-01
+# The clock runs ~3 M times a night through the functions below. This port has no cache for
+# global-name lookups, so each name a hot path reads costs a dictionary lookup: constants are
+# const() (inlined), the host clock is bound to globals, and one flag (_honest) says whether a
+# clock read must settle (docs/simulation.md, "Where the simulator's time goes").
+TICKS_MASK = const((1 << 30) - 1)
+_MASK = const((1 << 30) - 1)
+_HALF = const(1 << 29)
+_EPOCH_2000_UNIX_S = const(946684800)  # the ESP32 port counts time.time() from 2000-01-01
 
 
 class SimEnd(BaseException):
@@ -56,7 +64,8 @@ host_off_cpu_us = 0  # host us not charged because the thread was not running
 _mark = _real.ticks_us()  # host ticks_us at the last settlement
 _skip_us = 0  # host us since _mark spent in the simulator itself (not charged)
 _inside = 0  # > 0 while the simulator advances the clock (its own clock reads are free)
-_CHECK_US = 500
+_honest = False  # speed_factor and not _inside: a clock read charges the firmware's computation
+_CHECK_US = const(500)
 _sched = None  # /proc/thread-self/schedstat, kept open (None: not available)
 _sched_buf = bytearray(64)
 _delay_ref_us = 0  # run-queue delay at _delay_ref_wall
@@ -70,10 +79,11 @@ MAX_SPEED_FACTOR = 100000  # settle()'s fast path keeps ticks small ints up to t
 
 
 def set_speed_factor(f):
-    global speed_factor, _factor_milli, _sched
+    global speed_factor, _factor_milli, _sched, _honest
     if not 0 <= f <= MAX_SPEED_FACTOR:
         raise ValueError("honest_time.speed_factor must be from 0 to %d" % MAX_SPEED_FACTOR)
     speed_factor = f
+    _honest = bool(f) and not _inside
     _factor_milli = int(f * 1000 + 0.5)
     if f and _sched is None:
         try:
@@ -89,13 +99,14 @@ def _run_delay_us():
     # -> field 2 of schedstat (ns waiting on a run queue) in us; field 1 (ns on a CPU) goes to
     # _exec_us. Parsed without allocating.
     global _exec_us
+    buf = _sched_buf
     _sched.seek(0)
-    n = _sched.readinto(_sched_buf)
+    n = _sched.readinto(buf)
     v = 0
     e = 0
     field = 0
     for i in range(n):
-        c = _sched_buf[i]
+        c = buf[i]
         if c < 48 or c > 57:
             field += 1
             if field > 1:
@@ -130,13 +141,13 @@ def _measure_tick():
 def _charge(now):
     # -> virtual us for the firmware's computation since _mark (now = host ticks_us)
     global cpu_charged_us, cpu_host_us, cpu_max_step_us, host_off_cpu_us
-    d = _real.ticks_diff(now, _mark) - _skip_us
+    d = _host_diff(now, _mark) - _skip_us
     if d <= 0:
         return 0
     if d > _CHECK_US and _sched is not None:
         # Waits for a CPU since the reference point, less the part that may precede _mark (the
         # reference is at most ~_CHECK_US older): conservative, charges rather more than less.
-        off = _run_delay_us() - _delay_ref_us - _real.ticks_diff(_mark, _delay_ref_wall)
+        off = _run_delay_us() - _delay_ref_us - _host_diff(_mark, _delay_ref_wall)
         blocked = d - (_exec_us - _exec_ref_us + _tick_bound_us)
         if blocked > off:
             off = blocked
@@ -180,9 +191,9 @@ gc_pause_max_us = 0  # longest of those collections, host microseconds (docs/sim
 
 def _sample_heap():
     global heap_live_peak, gc_pause_max_us
-    t0 = _real.ticks_us()
+    t0 = _host_us()
     _gc.collect()
-    pause = _real.ticks_diff(_real.ticks_us(), t0)
+    pause = _host_diff(_host_us(), t0)
     if pause > gc_pause_max_us:
         gc_pause_max_us = pause
     used = _gc.mem_alloc() - heap_reserved
@@ -197,12 +208,12 @@ def add_listener(func):
 def remark():
     """Start measuring firmware CPU from now (after simulator work, a reboot, a long wait)."""
     global _mark, _skip_us, _delay_ref_us, _delay_ref_wall, _exec_ref_us
-    _mark = _real.ticks_us()
+    _mark = _host_us()
     _skip_us = 0
-    if _sched is not None and _real.ticks_diff(_mark, _delay_ref_wall) > _CHECK_US:
+    if _sched is not None and _host_diff(_mark, _delay_ref_wall) > _CHECK_US:
         _delay_ref_us = _run_delay_us()
         _exec_ref_us = _exec_us
-        _delay_ref_wall = _real.ticks_us()
+        _delay_ref_wall = _host_us()
 
 
 def skip(host_us):
@@ -218,10 +229,10 @@ def settle():
     flash stall. A clock read, the firmware's most frequent call, stays cheap that way."""
     global now_us, cpu_charged_us, cpu_host_us, cpu_max_step_us, _tick_ms, _tick_us, _sub_ms_us
     global _mark, _skip_us
-    if not speed_factor or _inside:
+    if not _honest:
         return  # off, or the simulator itself is reading the clock (a listener, a chip)
-    t = _real.ticks_us()
-    d = _real.ticks_diff(t, _mark) - _skip_us
+    t = _host_us()
+    d = _host_diff(t, _mark) - _skip_us
     if d > _CHECK_US:  # a long step: checked against the run queue (_charge), rare
         v = _charge(t)
         if v > 0:
@@ -243,9 +254,9 @@ def settle():
         _sub_ms_us = r - ms * 1000
         room = _MASK - _tick_ms
         _tick_ms = ms - room - 1 if ms > room else _tick_ms + ms
-    _mark = _real.ticks_us()
+    _mark = _host_us()
     _skip_us = 0
-    if _sched is not None and _real.ticks_diff(_mark, _delay_ref_wall) > _CHECK_US:
+    if _sched is not None and _host_diff(_mark, _delay_ref_wall) > _CHECK_US:
         remark()
 
 
@@ -255,7 +266,7 @@ def stall_us(delta_us):
     advance, never inside the filesystem's callback (an exception there would unwind littlefs)."""
     global now_us
     if speed_factor and not _inside:
-        v = _charge(_real.ticks_us())
+        v = _charge(_host_us())
         now_us += v
         _advance_ticks(v)
     if delta_us > 0:
@@ -267,33 +278,31 @@ def stall_us(delta_us):
 
 def advance_us(delta_us):
     """Move virtual time forward; the simulation ends when it reaches the scenario's end."""
-    global _inside
+    global _inside, _honest
     if speed_factor:
         if not _inside:  # the firmware's computation since the last settlement comes first
-            v = _charge(_real.ticks_us())
+            v = _charge(_host_us())
             if v > 0:
                 delta_us += v
         _inside += 1  # the simulator's own work (listeners, chips) is not firmware CPU
+        _honest = False
         try:
             _advance(delta_us)
         finally:
             _inside -= 1
+            _honest = not _inside
             remark()
     else:
         _advance(delta_us)
 
 
 def _advance(delta_us):
-    global now_us, _next_progress_us, _tick_ms, _tick_us, _sub_ms_us
+    global now_us, _tick_ms, _tick_us, _sub_ms_us
     if delta_us <= 0:
         return
     now_us += delta_us
     if 0 <= end_us <= now_us:
-        back = now_us - end_us  # more than delta_us if a settlement or stall passed the end
-        now_us = end_us
-        if back < delta_us:
-            _advance_ticks(delta_us - back)
-        raise SimEnd()
+        _end(delta_us)
     if delta_us < _HALF:  # _advance_ticks inline (every wait and transfer passes here)
         room = _MASK - _tick_us
         _tick_us = delta_us - room - 1 if delta_us > room else _tick_us + delta_us
@@ -305,11 +314,33 @@ def _advance(delta_us):
     else:
         _advance_ticks(delta_us)
     if now_us >= _next_progress_us:
-        _next_progress_us = now_us + progress_every_us
-        sys.stderr.write("@progress %d\n" % (now_us // 1000000))
-        _sample_heap()
+        _progress()
+    if _listeners:
+        _notify(now_us)
+
+
+# _advance runs at every wait and transfer (~1 M times a night): its rare parts are functions of
+# their own, so its frame stays within the 11 words MicroPython keeps on the C stack (a larger
+# one is allocated on the heap and freed at every call: docs/simulation.md).
+def _progress():
+    global _next_progress_us
+    _next_progress_us = now_us + progress_every_us
+    sys.stderr.write("@progress %d\n" % (now_us // 1000000))
+    _sample_heap()
+
+
+def _notify(now):
     for f in _listeners:
-        f(now_us)
+        f(now)
+
+
+def _end(delta_us):
+    global now_us
+    back = now_us - end_us  # more than delta_us if a settlement or stall passed the end
+    now_us = end_us
+    if back < delta_us:
+        _advance_ticks(delta_us - back)
+    raise SimEnd()
 
 
 def _advance_ticks(delta_us):
@@ -327,13 +358,18 @@ def _advance_ticks(delta_us):
 
 
 def ticks_ms():
-    if speed_factor:
-        settle()
+    if _honest:
+        # The firmware's most frequent call (~3 M a night). A settlement that would not reach
+        # the next millisecond is left pending (charged at the next one, nothing is lost):
+        # the value returned is the one a settlement would give.
+        d = _host_diff(_host_us(), _mark) - _skip_us
+        if d > _CHECK_US or _sub_ms_us + d * _factor_milli // 1000 >= 1000:
+            settle()
     return _tick_ms  # == (ticks0_ms + now_us // 1000) & _MASK
 
 
 def ticks_us():
-    if speed_factor:
+    if _honest:
         settle()
     return _tick_us  # == (ticks0_ms * 1000 + now_us) & _MASK
 
@@ -381,7 +417,7 @@ def lose_rtc():
 
 
 def time():
-    if speed_factor:
+    if _honest:
         settle()
     if not rtc_valid:  # counts from 2000-01-01 since the RTC restarted, as a real ESP32 does
         return (now_us - rtc_lost_at_us) // 1000000
@@ -389,7 +425,7 @@ def time():
 
 
 def time_ns():
-    if speed_factor:
+    if _honest:
         settle()
     if not rtc_valid:
         return (now_us - rtc_lost_at_us) * 1000
@@ -439,8 +475,8 @@ def mktime(tt):
 
 def real_ticks_us():
     """Host wall clock in microseconds: for the simulator's own cost accounting only."""
-    return _real.ticks_us()
+    return _host_us()
 
 
 def real_ticks_diff(a, b):
-    return _real.ticks_diff(a, b)
+    return _host_diff(a, b)

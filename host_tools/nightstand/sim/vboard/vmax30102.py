@@ -332,6 +332,8 @@ class VirtualMAX30102(world.VirtualChip):
         spo2 = r[0x0A]
         p[_P_SR] = int(_SR_HZ[(spo2 >> 2) & 0x07] * self._osc_milli + 0.5)
         p[_P_AVG] = _AVG[r[0x08] >> 5]
+        sr, avg = p[_P_SR], p[_P_AVG]
+        self._most = (sr // 1000) // avg if sr >= 1000 * avg else 1  # <= ~1 s per _produce
         p[_P_RANGE] = _RANGE_NA[(spo2 >> 5) & 0x03]
         p[_P_KEEP] = _FULL ^ ((1 << (3 - (spo2 & 0x03))) - 1)  # 15..18 bit (DS Table 7)
         c_red, c_ir = r[0x0C], r[0x0D]
@@ -370,6 +372,9 @@ class VirtualMAX30102(world.VirtualChip):
 
     # --- time ---
 
+    # The per-read methods (read, _update, _make) run ~1 M times a night: each keeps its frame
+    # within the 11 words MicroPython holds on the C stack (a larger frame is allocated on the
+    # heap at every call); the rare parts are methods of their own (docs/simulation.md).
     def _update(self):
         now = time.now_us
         if self._temp_done_us >= 0 and now >= self._temp_done_us:
@@ -377,50 +382,60 @@ class VirtualMAX30102(world.VirtualChip):
         if not self._running:
             return
         p = self._p
-        per = p[_P_AVG] * 1000000000
         # FIFO sample m is complete at t0 + (m+1)*AVG*1e9 // (SR in mHz).
-        due = ((now - self._t0_us + 1) * p[_P_SR] - 1) // per
-        pending = due - self._made
-        if pending <= 0:
-            return
+        pending = ((now - self._t0_us + 1) * p[_P_SR] - 1) // (p[_P_AVG] * 1000000000) \
+            - self._made
+        if pending > 0:
+            self._fill(pending)
+
+    def _fill(self, pending):
+        p = self._p
         cnt = p[_P_CNT]
-        roll = self._regs[0x08] & 0x10
-        if roll:  # DS FIFO_ROLLOVER_EN: the FIFO keeps filling, oldest samples overwritten
-            make = pending if pending < 32 else 32
+        if self._regs[0x08] & 0x10:  # DS FIFO_ROLLOVER_EN: the FIFO keeps filling
+            make, lost = self._roll(pending, cnt)
+            cnt = p[_P_CNT]
         else:  # DS: when full, samples are not pushed and are lost
             make = 32 - cnt if pending > 32 - cnt else pending
-        skipped = pending - make  # never computed: lost anyway
-        if roll:
-            # The write pointer moves over every sample, computed or not; the oldest unread
-            # ones are overwritten. MODEL: the read pointer is pushed along so the FIFO holds
-            # the newest 32, and OVF_COUNTER counts the overwritten samples.
-            p[_P_WR] = (p[_P_WR] + skipped) & 31
-            self._make(self._made + skipped, make)
-            lost = cnt + pending - 32
-            if lost > 0:
-                p[_P_RD] = p[_P_WR]
-                cnt = 32
-            else:
-                lost = 0
-                cnt += pending
-        else:
             if make:
                 self._make(self._made, make)
-            lost = skipped
+            lost = pending - make  # never computed: lost anyway
             cnt += make
-        p[_P_CNT] = cnt
+            p[_P_CNT] = cnt
         self._made += pending
         self.samples_produced += pending
         if lost:
             self.samples_lost += lost
             self.overflows += 1
-            ovf = self._ovf + lost
-            self._ovf = ovf if ovf < 31 else 31  # DS: saturates at 0x1F
+            lost += self._ovf
+            self._ovf = lost if lost < 31 else 31  # DS: saturates at 0x1F
+        self._flags(make, cnt)
+
+    def _roll(self, pending, cnt):
+        # The write pointer moves over every sample, computed or not; the oldest unread ones
+        # are overwritten. MODEL: the read pointer is pushed along so the FIFO holds the newest
+        # 32, and OVF_COUNTER counts the overwritten samples. -> (made, lost)
+        p = self._p
+        make = pending if pending < 32 else 32
+        skipped = pending - make  # never computed
+        p[_P_WR] = (p[_P_WR] + skipped) & 31
+        self._make(self._made + skipped, make)
+        lost = cnt + pending - 32
+        if lost > 0:
+            p[_P_RD] = p[_P_WR]
+            cnt = 32
+        else:
+            lost = 0
+            cnt += pending
+        p[_P_CNT] = cnt
+        return make, lost
+
+    def _flags(self, make, cnt):
         en = self._regs[0x02]
         if make and en & 0x40:
             self._status1 |= 0x40  # PPG_RDY
         if en & 0x80 and cnt >= 32 - (self._regs[0x08] & 0x0F):
             self._status1 |= 0x80  # A_FULL (DS FIFO_A_FULL: that many empty slots left)
+        p = self._p
         if p[_P_ALC]:
             p[_P_ALC] = 0
             if en & 0x20:
@@ -428,23 +443,20 @@ class VirtualMAX30102(world.VirtualChip):
 
     def _make(self, m, n):
         p = self._p
-        sr = p[_P_SR]
-        avg = p[_P_AVG]
-        most = (sr // 1000) // avg if sr >= 1000 * avg else 1  # <= ~1 s of samples per call
-        fs = p[_P_FS]
         while n > 0:
             # The first ADC sample's time, exactly (arbitrary-precision ints here); the kernel
             # works relative to it (docs/simulation.md: the virtual board on the twin).
-            a = ((m * avg + p[_P_SUB]) + 1) * 1000000000  # sr in mHz
-            t = self._t0_us + a // sr
-            p[_P_RS] = a % sr
-            p[_P_KB] = t * fs // 1000000000
-            p[_P_RK] = t * fs % 1000000000
-            p[_P_N] = n if n < most else most
-            done = _produce(p, self._chunk, self._fifo)
-            n -= done
-            m += done
-            if done < p[_P_N]:  # stopped at the end of the loaded stimulus chunk
+            a = ((m * p[_P_AVG] + p[_P_SUB]) + 1) * 1000000000  # sr in mHz
+            t = self._t0_us + a // p[_P_SR]
+            p[_P_RS] = a % p[_P_SR]
+            t *= p[_P_FS]
+            p[_P_KB] = t // 1000000000
+            p[_P_RK] = t % 1000000000
+            p[_P_N] = n if n < self._most else self._most
+            a = _produce(p, self._chunk, self._fifo)  # samples done
+            n -= a
+            m += a
+            if a < p[_P_N]:  # stopped at the end of the loaded stimulus chunk
                 self._load(p[_P_NEEDK])
 
     def die_temp_now_c(self):
@@ -515,9 +527,7 @@ class VirtualMAX30102(world.VirtualChip):
         if self._nack_after_us >= 0 and self._gone():
             raise OSError(19)  # ENODEV: the chip stopped answering (as `present` False)
         self._update()
-        n = len(buf)
-        i = 0
-        if reg == 0x00 and n == 7:  # fast path: the driver's status + pointers burst
+        if reg == 0x00 and len(buf) == 7:  # fast path: the driver's status + pointers burst
             p = self._p
             buf[0] = self._status1
             buf[1] = self._status2
@@ -528,14 +538,25 @@ class VirtualMAX30102(world.VirtualChip):
             buf[6] = p[_P_RD]
             self._status1 = 0
             self._status2 = 0
-            return
+        elif reg == 0x07:
+            self._pop_fifo(buf, 0)
+        else:
+            self._read_regs(reg, buf)
+
+    def _pop_fifo(self, buf, i):
+        # FIFO_DATA: the address stays, the read pointer moves
+        popped = _pop(self._p, self._fifo, buf if i == 0 else memoryview(buf)[i:], len(buf) - i)
+        if popped:
+            self._ovf = 0  # DS: a popped sample resets OVF_COUNTER
+            self._status1 &= ~0x40  # DS: reading FIFO_DATA clears PPG_RDY
+            self.samples_read += popped
+
+    def _read_regs(self, reg, buf):
+        n = len(buf)
+        i = 0
         while i < n:
-            if reg == 0x07:  # FIFO_DATA: the address stays, the read pointer moves
-                popped = _pop(self._p, self._fifo, buf if i == 0 else memoryview(buf)[i:], n - i)
-                if popped:
-                    self._ovf = 0  # DS: a popped sample resets OVF_COUNTER
-                    self._status1 &= ~0x40  # DS: reading FIFO_DATA clears PPG_RDY
-                    self.samples_read += popped
+            if reg == 0x07:
+                self._pop_fifo(buf, i)
                 return
             buf[i] = self._get(reg)
             i += 1
