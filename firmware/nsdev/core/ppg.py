@@ -19,7 +19,7 @@ import array
 
 import micropython
 
-from nsdev.compat import const
+from nsdev.compat import IS_MICROPYTHON, const
 from nsdev.core import ppgdefs
 from nsdev.core.ppgbeats import BeatRules
 from nsdev.core.ppgepoch import EpochStats
@@ -29,6 +29,12 @@ _Q = const(12)  # fixed-point shift of the high-pass coefficient
 # (< 2**30, no heap allocation on the ESP32) and fit array('i') for any uptime.
 REBASE_AFTER_MS = const(86400000)
 _REBASE_KEEP_S = const(60)
+_NONE = None
+
+if not IS_MICROPYTHON:  # viper's buffer cast, for the same code as plain Python
+
+    def ptr32(buf):
+        return buf
 
 
 def _pow2_at_least(n):
@@ -201,59 +207,69 @@ class PPGPipeline:
         self._bflags |= ppgdefs.OVERFLOW
 
     # ----------------------------------------------------------------- per-sample path
-    @micropython.native
-    def feed(self, red, ir, n):
+    # Viper: the arithmetic runs on machine words, which is exact here because every value is
+    # kept below 2**30 (the ESP32's small ints, see the header). Buffers and rings are read
+    # through ptr32: a 32-bit load is zero-extended on the 64-bit unix port, so what is read is
+    # sign-extended by a shift of `sx` bits (32 there, 0 on 32-bit machines, where the shift is
+    # a no-op; under CPython ptr32 is the array itself and the shift is exact). Attributes are
+    # read with int() and written back at the end.
+    @micropython.viper
+    def feed(self, red, ir, n: int):
         """Process n samples from array('i') buffers of raw counts (red may be None)."""
         if n <= 0:
             return
-        hk = self._hk
-        hmax = self._hmax
-        hmin = -hmax
-        box = self._box
-        boxbuf = self._box_buf
-        ry = self._ry
-        rs = self._rs
-        mask = self._ring - 1
-        w1 = self._w1
-        w2 = self._w2
+        hk = int(self._hk)
+        hmax = int(self._hmax)
+        hmin = 0 - hmax
+        box = int(self._box)
+        boxbuf = ptr32(self._box_buf)
+        ry = ptr32(self._ry)
+        rs = ptr32(self._rs)
+        sx = 1
+        sx <<= 31  # at run time (a folded constant would be an object on 32-bit builds)
+        sx = 32 if sx > 0 else 0  # see above: 1 << 31 is negative on 32-bit machines
+        mask = int(self._ring) - 1
+        w1 = int(self._w1)
+        w2 = int(self._w2)
         h2i = (w2 - 1) >> 1
         h1i = (w1 - 1) >> 1
         w1w2 = w1 * w2
-        ycap = self._ycap
-        ys = self._ys
-        es = self._es
-        nocontact = self.no_contact_counts
-        sat_counts = ppgdefs.SAT_COUNTS  # read once, not per sample
-        full_scale = ppgdefs.ADC_FULL_SCALE
-        f_sat = ppgdefs.SATURATED
-        f_nc = ppgdefs.NO_CONTACT
-        f_mot = ppgdefs.MOTION
+        ycap = int(self._ycap)
+        ys = int(self._ys)
+        es = int(self._es)
+        blank_n = int(self._blank_n)
+        nocontact = int(self.no_contact_counts)
+        sat_counts = int(ppgdefs.SAT_COUNTS)  # read once, not per sample
+        full_scale = int(ppgdefs.ADC_FULL_SCALE)
+        f_sat = int(ppgdefs.SATURATED)
+        f_nc = int(ppgdefs.NO_CONTACT)
+        f_mot = int(ppgdefs.MOTION)
         rules = self._rules
-        ir_prev = self._ir_prev
-        red_prev = self._red_prev
-        dc_ir = self._dc_ir
-        dc_red = self._dc_red
-        h1 = self._h1
-        h2 = self._h2
-        h1p = self._h1p
-        hr1 = self._hr1
-        bsum = self._bsum
-        bpos = self._bpos
-        pos = self._pos
-        sum_beat = self._sum_beat
-        sum_peak = self._sum_peak
-        ymean = self._ymean
-        env = self._env
-        gs = self._gs
-        blank = self._blank
-        warm = self._warm
-        inb = self._inb
-        width = self._width
-        bmax = self._bmax
-        bmpos = self._bmpos
-        trough = self._trough
-        bflags = self._bflags
-        step = self._step_pending
+        ir_prev = int(self._ir_prev)
+        red_prev = int(self._red_prev)
+        dc_ir = int(self._dc_ir)
+        dc_red = int(self._dc_red)
+        h1 = int(self._h1)
+        h2 = int(self._h2)
+        h1p = int(self._h1p)
+        hr1 = int(self._hr1)
+        bsum = int(self._bsum)
+        bpos = int(self._bpos)
+        pos = int(self._pos)
+        sum_beat = int(self._sum_beat)
+        sum_peak = int(self._sum_peak)
+        ymean = int(self._ymean)
+        env = int(self._env)
+        gs = int(self._gs)
+        blank = int(self._blank)
+        warm = int(self._warm)
+        inb = int(self._inb)
+        width = int(self._width)
+        bmax = int(self._bmax)
+        bmpos = int(self._bmpos)
+        trough = int(self._trough)
+        bflags = int(self._bflags)
+        step = int(self._step_pending)
         ep_sat = 0
         ep_nc = 0
         ep_mot = 0
@@ -262,12 +278,14 @@ class PPGPipeline:
         ac_red = 0
         dcs_ir = 0
         dcs_red = 0
-        amp_ref = rules.amp_ref
-        deadline = rules.deadline
-        has_red = red is not None
+        amp_ref = int(rules.amp_ref)
+        deadline = int(rules.deadline)
+        has_red = red is not _NONE  # viper cannot compare with the None constant
+        irs = ptr32(ir)
+        reds = ptr32(red if has_red else ir)
         for i in range(n):
-            x = ir[i]
-            xr = red[i] if has_red else 0
+            x = (int(irs[i]) << sx) >> sx
+            xr = ((int(reds[i]) << sx) >> sx) if has_red else 0
             bad = 0
             if x >= sat_counts or xr >= sat_counts:
                 bad = f_sat
@@ -294,7 +312,7 @@ class PPGPipeline:
                 dx = 0
                 dc_ir = x16
                 dc_red = xr << 4
-                blank = self._blank_n
+                blank = blank_n
                 red_prev = xr
             dc_ir += (x16 - dc_ir) >> es
             ir_prev = x
@@ -310,7 +328,7 @@ class PPGPipeline:
                 h2 = hmax
             elif h2 < hmin:
                 h2 = hmin
-            bsum += h2 - boxbuf[bpos]
+            bsum += h2 - ((int(boxbuf[bpos]) << sx) >> sx)
             boxbuf[bpos] = h2
             bpos += 1
             if bpos >= box:
@@ -354,11 +372,11 @@ class PPGPipeline:
             p = pos & mask
             ry[p] = y
             rs[p] = f
-            sum_beat += y - ry[(pos - w2) & mask]
-            sum_peak += ry[(pos - h2i + h1i) & mask] - ry[(pos - h2i - h1i - 1) & mask]
+            sum_beat += y - int(ry[(pos - w2) & mask])  # y >= 0: no sign to extend
+            sum_peak += int(ry[(pos - h2i + h1i) & mask]) - int(ry[(pos - h2i - h1i - 1) & mask])
             ymean += (y - ymean) >> ys
             cpos = pos - h2i
-            sc = rs[cpos & mask]
+            sc = (int(rs[cpos & mask]) << sx) >> sx
             pos += 1
             if blank > 0:
                 blank -= 1
@@ -383,8 +401,8 @@ class PPGPipeline:
                     if width >= w1:
                         self._candidate(bmpos, bmax, bmax - trough, bflags, dc_ir, pos)
                         bflags = 0
-                        amp_ref = rules.amp_ref
-                        deadline = rules.deadline
+                        amp_ref = int(rules.amp_ref)
+                        deadline = int(rules.deadline)
                     trough = sc
                 elif sc < trough:
                     trough = sc
@@ -406,21 +424,20 @@ class PPGPipeline:
                         k += 1
                     gs += k
                     self._rescale(-2 * k)
-                    sum_peak = self._sum_window(pos, h2i, h1i)
-                    sum_beat = self._sum_window(pos, 0, 0)
+                    sum_peak = int(self._sum_window(pos, h2i, h1i))
+                    sum_beat = int(self._sum_window(pos, 0, 0))
                     ymean >>= 2 * k
                 elif gs > 0 and e < (ycap >> 3):
                     gs -= 1
                     self._rescale(2)
-                    sum_peak = self._sum_window(pos, h2i, h1i)
-                    sum_beat = self._sum_window(pos, 0, 0)
+                    sum_peak = int(self._sum_window(pos, h2i, h1i))
+                    sum_beat = int(self._sum_window(pos, 0, 0))
                     # No sample can exceed ycap**2 at the new scale, so neither can their mean:
                     # the cap keeps the threshold term below 2**30 (a small int on the ESP32,
                     # no heap allocation) after a large burst decays.
                     ymean <<= 2
                     if ymean > ycap * ycap:
                         ymean = ycap * ycap
-        self.n_samples += n
         self._pos = pos
         self._ir_prev = ir_prev
         self._red_prev = red_prev
@@ -446,16 +463,21 @@ class PPGPipeline:
         self._trough = trough
         self._bflags = bflags
         self._step_pending = step
+        self._tally(n, ep_sat, ep_nc, ep_mot, ep_clean, ac_ir, ac_red, dcs_ir, dcs_red)
+
+    def _tally(self, n, sat, nc, mot, clean, ac_ir, ac_red, dc_ir, dc_red):
+        # feed()'s counts into the clock and the epoch (Python ints: epoch sums may pass 2**31)
+        self.n_samples += n
         ep = self._epoch
         ep.n += n
-        ep.sat += ep_sat
-        ep.nc += ep_nc
-        ep.mot += ep_mot
-        ep.clean += ep_clean
+        ep.sat += sat
+        ep.nc += nc
+        ep.mot += mot
+        ep.clean += clean
         ep.ac_ir += ac_ir
         ep.ac_red += ac_red
-        ep.dc_ir += dcs_ir
-        ep.dc_red += dcs_red
+        ep.dc_ir += dc_ir
+        ep.dc_red += dc_red
 
     def _rescale(self, shift):
         ry = self._ry
