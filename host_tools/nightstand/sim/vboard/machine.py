@@ -213,6 +213,7 @@ class WDT:
         if now_us > self._deadline:
             ms = self._timeout_us // 1000
             raise world.SimReset(WDT_RESET, "watchdog not fed for %d ms" % ms)
+        return self._deadline + 1  # nothing to do before (a feed only moves it later)
 
 
 def reset_cause():

@@ -69,6 +69,7 @@ def _reboot(devices, persistent):
     """Forget everything the firmware left behind, as a reset does: its modules, its tasks, its
     interrupt handlers and clock listeners. Virtual chips keep their state (they are hardware)."""
     time._listeners[:] = persistent
+    time.listen_now()
     for dev in devices:
         if hasattr(dev, "set_irq"):
             dev.set_irq(None, None, 0)
@@ -322,6 +323,7 @@ def main():
                 if rtc_lost_on_power_loss:
                     time.lose_rtc()
                 raise world.SimReset(1, "power glitch")
+            return glitches[0] if glitches else time.NEVER
 
         time.add_listener(_glitch)
     persistent = list(time._listeners)

@@ -30,6 +30,11 @@ rtc_valid = True  # False simulates a board whose RTC was lost (no host has set 
 progress_every_us = 60 * 1000000
 _next_progress_us = 0
 _listeners = []  # callables(now_us) run whenever time advances (virtual chips that need it)
+# A listener may return the virtual time before which it has nothing to do (the watchdog's
+# deadline, the button's next edge); None: call it at every advance. Listeners run only once
+# the earliest of those times is reached (~1 M advances a night: docs/simulation.md).
+NEVER = 1 << 60  # a listener's "nothing to do, ever" (a long int on the twin: made once)
+_listen_at = 0
 # ticks_ms()/ticks_us() kept as small ints, advanced with now_us: on the twin (31-bit small ints)
 # computing them from now_us (a long int after 18 min) would allocate on every call, which the
 # ESP32's C ticks never do (docs/simulation.md).
@@ -203,6 +208,14 @@ def _sample_heap():
 
 def add_listener(func):
     _listeners.append(func)
+    listen_now()
+
+
+def listen_now():
+    """Run the listeners at the next advance (a listener was added or removed, or one has new
+    business earlier than it last said, e.g. a button pressed by a test)."""
+    global _listen_at
+    _listen_at = 0
 
 
 def remark():
@@ -281,9 +294,7 @@ def advance_us(delta_us):
     global _inside, _honest
     if speed_factor:
         if not _inside:  # the firmware's computation since the last settlement comes first
-            v = _charge(_host_us())
-            if v > 0:
-                delta_us += v
+            delta_us += _charge(_host_us())
         _inside += 1  # the simulator's own work (listeners, chips) is not firmware CPU
         _honest = False
         try:
@@ -315,7 +326,7 @@ def _advance(delta_us):
         _advance_ticks(delta_us)
     if now_us >= _next_progress_us:
         _progress()
-    if _listeners:
+    if _listeners and now_us >= _listen_at:
         _notify(now_us)
 
 
@@ -330,8 +341,15 @@ def _progress():
 
 
 def _notify(now):
+    global _listen_at
+    nxt = NEVER
     for f in _listeners:
-        f(now)
+        t = f(now)
+        if t is None:
+            nxt = 0
+        elif t < nxt:
+            nxt = t
+    _listen_at = nxt
 
 
 def _end(delta_us):

@@ -41,6 +41,7 @@ class VirtualButton:
         now = time.now_us
         self._edges[self._i:self._i] = [(now, 0), (now + self.hold_us, 1)]
         self._tick(now)
+        time.listen_now()  # the release is earlier than the next edge the clock knows of
 
     def _tick(self, now_us):
         # Every edge that the clock has passed happens, even if one jump skipped a whole press.
@@ -54,6 +55,9 @@ class VirtualButton:
             if self._handler is not None and self._trigger & edge:
                 self.fired += 1
                 self._handler(self._pin)
+        if self._i < len(self._edges):
+            return self._edges[self._i][0]  # the next edge: nothing to do before it
+        return time.NEVER
 
     def stats(self):
         return {"presses": len(self._edges) // 2, "irq_calls": self.fired}
