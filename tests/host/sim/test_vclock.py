@@ -130,3 +130,34 @@ def test_a_blocked_step_is_not_charged_as_computation(mp_board):
     assert fields[5] == "True"  # the host has /proc/thread-self/schedstat (Linux)
     assert 1000 <= tick_us <= 10000
     assert charged_ms <= 2 * tick_us + 2000  # us of CPU x 1000 = ms: two ticks + 2 ms of CPU
+
+
+def test_listeners_run_from_the_time_they_name(mp_board):
+    # A listener returns the virtual time before which it has nothing to do (the watchdog its
+    # deadline, the button its next edge): the clock skips it until then, never later, and
+    # listen_now() brings it back at once. The watchdog still resets on time after feeds.
+    out = check(mp_board(
+        "import machine, world\n"
+        "calls = []\n"
+        "def lazy(now):\n"
+        "    calls.append(now)\n"
+        "    return (now // 10000 + 1) * 10000\n"
+        "time.add_listener(lazy)\n"
+        "for i in range(100):\n"
+        "    time.advance_us(1000)\n"
+        "print('calls', len(calls), all(c % 10000 == 0 for c in calls[1:]))\n"
+        "time.listen_now()\n"
+        "time.advance_us(1)\n"
+        "print('now', calls[-1] == time.now_us)\n"
+        "wdt = machine.WDT(timeout=1000)\n"
+        "t0 = time.now_us\n"
+        "try:\n"
+        "    for i in range(3000):\n"
+        "        if i < 1500 and i % 500 == 0:\n"
+        "            wdt.feed()\n"
+        "        time.advance_us(1000)\n"
+        "except world.SimReset as r:\n"
+        "    print('reset after_ms', (time.now_us - t0) // 1000)\n"))
+    assert "calls 11 True" in out  # at 1 ms (added), then at 10, 20, ..., 100 ms
+    assert "now True" in out
+    assert "reset after_ms 2001" in out  # last feed at 1000 ms, timeout 1000 ms: due at 2001
