@@ -1,6 +1,6 @@
 """Breathing rate per 30-s epoch (firmware core/resp.py) vs a reference respiration signal.
 
-Usage: python tests/bench/bench_resp.py [--bidmc DIR] [--micropython]
+Usage: python tests/bench/bench_resp.py [--bidmc DIR]
 Runs the device path (PPGPipeline -> beats and baseline -> PPGBreathing, epochs of 30 s) on
 BIDMC record 01's finger PPG (125 Hz) and compares each epoch's rate with the breaths counted in
 the impedance respiration (resp.csv, 125 Hz) by peak detection. Prints MAE (breaths/min) over
