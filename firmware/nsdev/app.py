@@ -2,9 +2,10 @@
 # environment, epochs, storage, lamp, watchdog) and keeps running when a part fails.
 import asyncio
 import gc
+import sys
 from array import array
 
-from nsdev import VERSION, bootfiles, compat, config, health, pinmap, sync
+from nsdev import VERSION, bootfiles, compat, config, health, pinmap
 from nsdev.compat import const
 from nsdev.core import hwcal, light, onset, tovocab, vocab
 from nsdev.core.arousal import ArousalEstimator
@@ -18,7 +19,6 @@ from nsdev.drivers.lamp import Lamp
 from nsdev.drivers.max30102 import MAX30102
 from nsdev.drivers.veml7700 import VEML7700
 from nsdev.recorder import Recorder
-from nsdev.syncdevice import SyncDevice
 
 EPOCH_MS = vocab.EPOCH_S * 1000
 _PPG_POLL_MS = 200  # FIFO: 32 samples = 640 ms at 50 Hz; read well before it fills
@@ -45,9 +45,14 @@ _MAX_BEATS_PER_EPOCH = 128  # 200 bpm * 30 s = 100
 _CLIP_READ_TRIES = const(5)  # polls (1 s) for a die-temperature conversion (29 ms typ, DS)
 _CLIP_GAVE_UP = const(-32768)  # this epoch's conversion never finished (below TINT's -128 degC)
 _CLOCK_VALID_UNIX_S = light.MIN_VALID_UNIX_S
-# asyncio loads gather() on first use into its module dict (a reallocation): at import, not on
-# the fragmented heap of a running board (docs/twin-and-image.md).
+# asyncio loads gather() and its streams on first use into its module dict (a reallocation): at
+# import, not on the fragmented heap of a running board (docs/twin-and-image.md).
 _gather = asyncio.gather
+_StreamReader = getattr(asyncio, "StreamReader", None)
+# The sync protocol's modules: loaded when a host speaks on the USB console, dropped after the
+# session (~10 KiB with a session's buffers that the board does not hold all night), unless the
+# Wi-Fi server (netserve) shares them (docs/twin-and-image.md, "Memory as on the ESP32").
+_SYNC_MODULES = (("nsdev", "syncdevice"), ("nsdev", "sync"), ("nsdev.core", "proto"))
 
 _RESET_CODES = {
     "power-on": vocab.RESET_POWER_ON,
@@ -72,9 +77,8 @@ class App:
         # Boot's garbage (JSON parsing, the schema walk) goes before the long-lived buffers are
         # placed, the largest first: the ESP32's first heap is 56 KiB, and a hole-riddled one
         # fails a 2-KB request with 14 KB free (docs/twin-and-image.md, "Memory as on the
-        # ESP32"). The USB sync server's buffers (~3.6 KB) are kept for the whole run.
+        # ESP32").
         gc.collect()
-        self._usb = sync.usb_session(SyncDevice(self))
         self.ppg_health = health.Subsystem("ppg", vocab.FLAG_SENSOR_FAULT)
         self.env_health = health.Subsystem("env", vocab.FLAG_SENSOR_FAULT)
         self.light_health = health.Subsystem("light", vocab.FLAG_SENSOR_FAULT)
@@ -728,17 +732,54 @@ class App:
             await asyncio.sleep_ms(1000)
 
     async def usb_task(self):
-        """The sync protocol on the USB console; logs go to a ring while it listens."""
+        """The sync protocol on the USB console; logs go to a ring while it listens. The
+        protocol's code and a session's buffers are loaded when a host's first byte arrives
+        and dropped when the session ends (docs/twin-and-image.md, "Memory as on the ESP32")."""
         compat.console_quiet = True
+        _kbd_intr(-1)  # binary-safe console: 0x03 is data (the protocol has its REPL escape)
         try:
-            why = await sync.serve_usb(self._usb.device, s=self._usb)
+            why = await self._usb_serve()
         finally:
+            _kbd_intr(3)
             compat.console_quiet = False
         compat.log("[usb] sync server ended: %s" % why)
         if why == "maint":
             self.rec.flush()  # the night resumes after the maintenance session
         if why in ("repl", "maint"):
             raise _ToREPL(why)
+
+    async def _usb_serve(self):
+        """Wait for a host, serve its session, unload; again until the console ends ("closed"),
+        or the host asks for the REPL or maintenance. -> why it ended."""
+        first = bytearray(1)
+        while True:
+            if not await _StreamReader(sys.stdin.buffer).readinto(first):
+                return "closed"
+            try:
+                why = await self._usb_session(first[0])
+            except MemoryError:  # no room for the session now: this host's try fails, it retries
+                why = "error"
+                compat.log("[usb] no memory for a sync session")
+            self._drop_sync()
+            if why in ("repl", "closed", "maint"):
+                return why
+
+    async def _usb_session(self, first):
+        from nsdev import sync
+        from nsdev.syncdevice import SyncDevice
+
+        reader, writer = sync.usb_streams(first)
+        return await sync.serve(reader, writer, SyncDevice(self), "usb")
+
+    def _drop_sync(self):
+        """Unload the sync protocol's modules (not while the Wi-Fi server holds them)."""
+        if "nsdev.netserve" not in sys.modules:
+            for pkg, name in _SYNC_MODULES:
+                sys.modules.pop(pkg + "." + name, None)
+                mod = sys.modules.get(pkg)
+                if mod is not None and name in mod.__dict__:
+                    delattr(mod, name)
+        gc.collect()
 
     async def run(self):
         unix_s = compat.unix_time()
@@ -771,10 +812,12 @@ class App:
                     compat.log("[wifi] cannot start: %s" % health.describe(e))
             tasks.append(self.ntp_task())
             from nsdev import netserve  # only with Wi-Fi: its module costs RAM (~0.7 KiB)
+            from nsdev.syncdevice import SyncDevice
 
             tasks.append(netserve.serve_tcp(SyncDevice(self), self.board.wifi_connected,
                                             self.cfg["tcp_port"], self.board.tcp_host()))
         self._boot_repairs()
+        self._drop_sync()  # the pairing secret's check loaded the protocol's module
         # A task's unhandled exception is logged (the ring while USB sync runs), never printed
         # as a traceback on the console that carries the sync protocol.
         asyncio.get_event_loop().set_exception_handler(_task_exception)
@@ -822,6 +865,13 @@ class App:
         self.light = light.LightController(light.config_from_device(cfg))
         self.pipe.set_spo2_calibration(cfg["spo2_a"], cfg["spo2_b"])
         self.lamp_heat.tau_s = max(1.0, cfg["temp_lamp_tau_min"] * 60.0)
+
+
+def _kbd_intr(char):
+    import micropython
+
+    if hasattr(micropython, "kbd_intr"):
+        micropython.kbd_intr(char)
 
 
 _EINVAL = 22  # errno of a state file whose content was invalid (EV_SENSOR_FAULT on SENSOR_FLASH)

@@ -5,7 +5,6 @@
 import json
 
 from nsdev import compat
-from nsdev.core import proto
 from nsdev.core.arousal import Hyperarousal
 
 BASELINE_FILE = "baseline.json"  # the person's own evening-HR baseline, kept across nights
@@ -99,8 +98,11 @@ def take_reset_note(path=RESET_NOTE):
 
 def check_secret(path=SECRET_FILE):
     """A pairing secret of the wrong size is never used (TCP sessions then get "not paired");
-    say so once at boot."""
+    say so once at boot. Imports the sync protocol's module for its length: the app drops it
+    again after boot (it is loaded when a host syncs, docs/twin-and-image.md)."""
     import os
+
+    from nsdev.core import proto
 
     try:
         size = os.stat(path)[6]

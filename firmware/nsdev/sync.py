@@ -535,17 +535,23 @@ class ConsoleReader:
     until the buffer is full, so: wait (asynchronously) for one byte, then take more only while
     poll says more is ready."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, first=None):
         import select
 
         self.s = stream
+        self.first = first  # a byte already taken from the stream (the app's wait for a host)
         self.areader = _StreamReader(stream)
         self.poll = select.poll()
         self.poll.register(stream, select.POLLIN)
 
     async def readinto(self, buf):
         mv = memoryview(buf)
-        n = await self.areader.readinto(mv[:1])
+        if self.first is not None:
+            buf[0] = self.first
+            self.first = None
+            n = 1
+        else:
+            n = await self.areader.readinto(mv[:1])
         if not n:
             return 0
         while n < len(buf):
@@ -561,11 +567,12 @@ class ConsoleReader:
         return n
 
 
-def usb_streams():
-    """(reader, writer) on the USB console: sys.stdin.buffer / sys.stdout.buffer."""
+def usb_streams(first=None):
+    """(reader, writer) on the USB console: sys.stdin.buffer / sys.stdout.buffer. first: a byte
+    already read from it, delivered first."""
     import sys
 
-    return ConsoleReader(sys.stdin.buffer), _StreamWriter(sys.stdout.buffer, {})
+    return ConsoleReader(sys.stdin.buffer, first), _StreamWriter(sys.stdout.buffer, {})
 
 
 def usb_protocol_begin():

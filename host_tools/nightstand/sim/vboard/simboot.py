@@ -310,6 +310,7 @@ def main():
         gc.collect()
         board_bytes = gc.mem_alloc()
         import nsdev.app  # noqa: F401
+        import nsdev.syncdevice  # noqa: F401  (the app loads the sync protocol when a host speaks)
 
         gc.collect()
         _say("probe", gc.mem_alloc(), gc.mem_alloc() - board_bytes, ASYNCIO_BYTES)
