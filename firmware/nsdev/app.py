@@ -5,7 +5,7 @@ import gc
 import sys
 from array import array
 
-from nsdev import VERSION, bootfiles, compat, config, health, pinmap
+from nsdev import VERSION, bootfiles, compat, health, pinmap
 from nsdev.compat import const
 from nsdev.core import hwcal, light, onset, tovocab, vocab
 from nsdev.core.arousal import ArousalEstimator
@@ -49,10 +49,13 @@ _CLOCK_VALID_UNIX_S = light.MIN_VALID_UNIX_S
 # import, not on the fragmented heap of a running board (docs/twin-and-image.md).
 _gather = asyncio.gather
 _StreamReader = getattr(asyncio, "StreamReader", None)
-# The sync protocol's modules: loaded when a host speaks on the USB console, dropped after the
-# session (~10 KiB with a session's buffers that the board does not hold all night), unless the
-# Wi-Fi server (netserve) shares them (docs/twin-and-image.md, "Memory as on the ESP32").
-_SYNC_MODULES = (("nsdev", "syncdevice"), ("nsdev", "sync"), ("nsdev.core", "proto"))
+# Modules needed only at boot or while a host syncs: the sync protocol's, loaded when a host
+# speaks on the USB console, the settings' schema and the night-file decoder (recovery). Dropped
+# after boot and after each session (~10 KiB with a session's buffers that the board does not
+# hold all night), unless the Wi-Fi server (netserve) shares them (docs/twin-and-image.md,
+# "Memory as on the ESP32").
+_SYNC_MODULES = (("nsdev", "syncdevice"), ("nsdev", "sync"), ("nsdev.core", "proto"),
+                 ("nsdev", "config"), ("nsdev.core", "nfdecode"))
 
 _RESET_CODES = {
     "power-on": vocab.RESET_POWER_ON,
@@ -64,6 +67,8 @@ _RESET_CODES = {
 
 class App:
     def __init__(self, board):
+        from nsdev import config  # dropped after boot (_drop_sync)
+
         self.board = board
         rejected = []
         self.cfg, cfg_ok = config.load(problems=rejected)
@@ -74,11 +79,14 @@ class App:
                 compat.log("[config] no stored settings: using the defaults")
         for why in rejected:
             bootfiles.repair("config.json %s: default kept" % why)
-        # Boot's garbage (JSON parsing, the schema walk) goes before the long-lived buffers are
-        # placed, the largest first: the ESP32's first heap is 56 KiB, and a hole-riddled one
-        # fails a 2-KB request with 14 KB free (docs/twin-and-image.md, "Memory as on the
-        # ESP32").
-        gc.collect()
+        self._set_schedule(config)
+        config = None
+        bootfiles.check_secret(bootfiles.SECRET_FILE)  # noted in repairs: events once running
+        # Boot's garbage (JSON parsing, the schema walk) and its modules go before the
+        # long-lived buffers are placed, the largest first: the ESP32's first heap is 56 KiB,
+        # and a hole-riddled one fails a 2-KB request with 14 KB free (docs/twin-and-image.md,
+        # "Memory as on the ESP32").
+        self._drop_sync()
         self.ppg_health = health.Subsystem("ppg", vocab.FLAG_SENSOR_FAULT)
         self.env_health = health.Subsystem("env", vocab.FLAG_SENSOR_FAULT)
         self.light_health = health.Subsystem("light", vocab.FLAG_SENSOR_FAULT)
@@ -202,8 +210,8 @@ class App:
         if unix_s < _CLOCK_VALID_UNIX_S:
             return False
         local = (unix_s + self.cfg["utc_offset_s"]) % 86400
-        start = (config.hhmm_to_min(self.cfg["bedtime"]) - self.cfg["winddown_min"]) * 60
-        end = config.hhmm_to_min(self.cfg["wake"]) * 60 + _NIGHT_AFTER_WAKE_S
+        start = (self._bed_min - self.cfg["winddown_min"]) * 60
+        end = self._wake_min * 60 + _NIGHT_AFTER_WAKE_S
         return (local - start) % 86400 < (end - start) % 86400
 
     def _update_night(self, unix_s, contact):
@@ -772,7 +780,8 @@ class App:
         return await sync.serve(reader, writer, SyncDevice(self), "usb")
 
     def _drop_sync(self):
-        """Unload the sync protocol's modules (not while the Wi-Fi server holds them)."""
+        """Unload the modules needed only at boot or by a sync session (_SYNC_MODULES; not
+        while the Wi-Fi server holds them)."""
         if "nsdev.netserve" not in sys.modules:
             for pkg, name in _SYNC_MODULES:
                 sys.modules.pop(pkg + "." + name, None)
@@ -800,7 +809,7 @@ class App:
             "resumed" if resumed is not None else "none"))
         self.uptime = health.Uptime()
         self._update_night(unix_s, False)  # inside the scheduled window: record from boot
-        gc.collect()  # recovery's scans and the index writes, before the tasks' buffers
+        self._drop_sync()  # recovery's scans, decoder and index writes, before the tasks' buffers
         tasks = [self.ppg_task(), self.env_task(), self.lux_task(), self.lamp_task(),
                  self.epoch_task(), self.watchdog_task(), self.usb_task()]
         if self.cfg["wifi"]:
@@ -817,7 +826,6 @@ class App:
             tasks.append(netserve.serve_tcp(SyncDevice(self), self.board.wifi_connected,
                                             self.cfg["tcp_port"], self.board.tcp_host()))
         self._boot_repairs()
-        self._drop_sync()  # the pairing secret's check loaded the protocol's module
         # A task's unhandled exception is logged (the ring while USB sync runs), never printed
         # as a traceback on the console that carries the sync protocol.
         asyncio.get_event_loop().set_exception_handler(_task_exception)
@@ -828,7 +836,6 @@ class App:
         note = bootfiles.take_reset_note()
         if note:
             compat.log("[boot] last reset: " + note)
-        bootfiles.check_secret(bootfiles.SECRET_FILE)
         for text in self.rec.repairs + bootfiles.repairs:
             self.event(vocab.EV_SENSOR_FAULT, (vocab.SENSOR_FLASH, _EINVAL),
                        text[:vocab.MAX_EVENT_TEXT])
@@ -860,8 +867,15 @@ class App:
         self._due.pop("ntp", None)
         self._wake.pop("ntp", None)
 
+    def _set_schedule(self, config):
+        self._bed_min = config.hhmm_to_min(self.cfg["bedtime"])
+        self._wake_min = config.hhmm_to_min(self.cfg["wake"])
+
     def apply_config(self, cfg):
+        from nsdev import config  # loaded by the sync session that calls this
+
         self.cfg = cfg
+        self._set_schedule(config)
         self.light = light.LightController(light.config_from_device(cfg))
         self.pipe.set_spo2_calibration(cfg["spo2_a"], cfg["spo2_b"])
         self.lamp_heat.tau_s = max(1.0, cfg["temp_lamp_tau_min"] * 60.0)

@@ -7,7 +7,7 @@ from array import array
 
 from nsdev import compat
 from nsdev.compat import const, write_atomic
-from nsdev.core import nfcodec, nfdecode, nfencode, vocab
+from nsdev.core import nfcodec, nfencode, vocab
 
 _ENOSPC = 28
 _BOOT_CLOCK_FILE = "boot_clock.json"  # ids of the nights on this power-on's boot clock
@@ -284,6 +284,8 @@ class Recorder:
         return None
 
     def _read_start(self, night_id):
+        from nsdev.core import nfdecode  # boot-time repairs only: the app drops it (~0.4 KiB)
+
         buf = bytearray(300)
         try:
             with open(self._path(night_id), "rb") as f:
@@ -510,6 +512,8 @@ class Recorder:
         return done
 
     def _rewrite_start(self, nid, delta_s):
+        from nsdev.core import nfdecode  # when the clock is first set: the app drops it after
+
         if self._scratch is None:
             self._scratch = bytearray(_SCRATCH)
         buf = self._scratch
@@ -552,6 +556,8 @@ class Recorder:
     def _scan(self, nid):
         """Walk the file record by record (bounded RAM). -> (start_unix_s, end of the last
         intact record, file size, last record time in s since start, has NIGHT_END)."""
+        from nsdev.core import nfdecode  # recovery at boot: the app drops it after
+
         if self._scratch is None:
             self._scratch = bytearray(_SCRATCH)
         buf = self._scratch

@@ -296,6 +296,10 @@ _MIN_NIGHTS = const(3)
 _NIGHTS_WEIGHT = const(14)  # baseline ~ last two weeks (exponential)
 # Points kept per phase: one per 30-s epoch, and 30 min (1800 s) inclusive of both ends is 61.
 _PTS = const(64)
+# HRs are kept exactly as given: 'f' where floats are single precision (the ESP32 and the twin:
+# half the RAM there), 'd' where they are double (CPython, the 64-bit unix port).
+_HR_BYTES = 4 if 1.0 + 1e-10 == 1.0 else 8
+_HR_TYPE = "f" if _HR_BYTES == 4 else "d"
 
 
 # Stored baseline fields and their plausible ranges (a NaN fails every comparison, so it is
@@ -320,13 +324,13 @@ class Hyperarousal:
         self.base_decline = 0.0
         # One point per epoch in fixed arrays (RAM: a list of (unix ms, hr) tuples cost ~100 B
         # a point on the ESP32: a tuple, a long int and a boxed float). Times are ms from a
-        # reference (small ints); HRs are kept as given (array 'd': exact on every VM).
+        # reference (small ints); HRs are kept as given (_HR_TYPE: exact on every VM).
         # Evening: a ring of the last _PTS points before lights-out, the oldest dropped.
         self._eve_t = array.array("i", bytes(4 * _PTS))
-        self._eve_h = array.array("d", bytes(8 * _PTS))
+        self._eve_h = array.array(_HR_TYPE, bytes(_HR_BYTES * _PTS))
         # After lights-out: ms since lights-out, the first _PTS points of the 30 min.
         self._post_t = array.array("i", bytes(4 * _PTS))
-        self._post_h = array.array("d", bytes(8 * _PTS))
+        self._post_h = array.array(_HR_TYPE, bytes(_HR_BYTES * _PTS))
         self._new_night()
 
     def _new_night(self):

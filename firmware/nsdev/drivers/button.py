@@ -7,11 +7,6 @@
 #     await button.wait(); button.take()        # or awaited
 from nsdev.compat import ticks_diff, ticks_ms
 
-try:
-    from asyncio import ThreadSafeFlag
-except ImportError:  # CPython tests, or a build without it: the polled flag still works
-    ThreadSafeFlag = None
-
 
 class Button:
     """The IRQ handler only records the press; nothing else runs in interrupt context."""
@@ -22,7 +17,9 @@ class Button:
         self._pending = False
         self._last_ms = ticks_ms()
         self.presses = 0
-        self._tsf = ThreadSafeFlag() if ThreadSafeFlag is not None else None
+        # asyncio.ThreadSafeFlag, made by the first wait(): a polled button never loads
+        # asyncio's event module (~0.5 KiB of the ESP32's heap, docs/twin-and-image.md)
+        self._tsf = None
         pin.irq(handler=self._irq, trigger=pin.IRQ_FALLING)
 
     def _irq(self, pin):
@@ -32,8 +29,9 @@ class Button:
         self._last_ms = now
         self._pending = True
         self.presses += 1
-        if self._tsf is not None:
-            self._tsf.set()
+        tsf = self._tsf
+        if tsf is not None:
+            tsf.set()
 
     def take(self):
         """True once per debounced press since the last call."""
@@ -52,7 +50,14 @@ class Button:
     async def wait(self):
         """Wait for the next press (needs asyncio.ThreadSafeFlag); then take() returns True."""
         if self._tsf is None:
-            raise OSError("asyncio.ThreadSafeFlag not available: poll take() instead")
+            try:
+                from asyncio import ThreadSafeFlag
+            except ImportError:  # CPython, or a build without it: the polled flag still works
+                raise OSError(
+                    "asyncio.ThreadSafeFlag not available: poll take() instead") from None
+            self._tsf = ThreadSafeFlag()
+            if self._pending:  # a press waiting for take() ends the first wait at once
+                self._tsf.set()
         await self._tsf.wait()
 
     def deinit(self):
