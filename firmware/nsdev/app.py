@@ -45,10 +45,9 @@ _MAX_BEATS_PER_EPOCH = 128  # 200 bpm * 30 s = 100
 _CLIP_READ_TRIES = const(5)  # polls (1 s) for a die-temperature conversion (29 ms typ, DS)
 _CLIP_GAVE_UP = const(-32768)  # this epoch's conversion never finished (below TINT's -128 degC)
 _CLOCK_VALID_UNIX_S = light.MIN_VALID_UNIX_S
-# asyncio loads gather() and its streams on first use into its module dict (a reallocation): at
-# import, not on the fragmented heap of a running board (docs/twin-and-image.md).
+# asyncio loads gather() on first use into its module dict (a reallocation): at import, not on
+# the fragmented heap of a running board (docs/twin-and-image.md).
 _gather = asyncio.gather
-_StreamReader = getattr(asyncio, "StreamReader", None)
 # Modules needed only at boot or while a host syncs: the sync protocol's, loaded when a host
 # speaks on the USB console, the settings' schema and the night-file decoder (recovery). Dropped
 # after boot and after each session (~10 KiB with a session's buffers that the board does not
@@ -56,6 +55,9 @@ _StreamReader = getattr(asyncio, "StreamReader", None)
 # "Memory as on the ESP32").
 _SYNC_MODULES = (("nsdev", "syncdevice"), ("nsdev", "sync"), ("nsdev.core", "proto"),
                  ("nsdev", "config"), ("nsdev.core", "nfdecode"))
+# asyncio's stream module, loaded by a sync session (~0.9 KiB), and the names asyncio caches
+# from it (extmod/asyncio/__init__.py of MicroPython 1.28: loaded again on the next use)
+_STREAM_NAMES = ("StreamReader", "StreamWriter", "open_connection", "start_server", "stream")
 
 _RESET_CODES = {
     "power-on": vocab.RESET_POWER_ON,
@@ -761,7 +763,8 @@ class App:
         or the host asks for the REPL or maintenance. -> why it ended."""
         first = bytearray(1)
         while True:
-            if not await _StreamReader(sys.stdin.buffer).readinto(first):
+            await _readable(sys.stdin.buffer)
+            if not sys.stdin.buffer.readinto(first):
                 return "closed"
             try:
                 why = await self._usb_session(first[0])
@@ -784,10 +787,10 @@ class App:
         while the Wi-Fi server holds them)."""
         if "nsdev.netserve" not in sys.modules:
             for pkg, name in _SYNC_MODULES:
-                sys.modules.pop(pkg + "." + name, None)
-                mod = sys.modules.get(pkg)
-                if mod is not None and name in mod.__dict__:
-                    delattr(mod, name)
+                _unload(pkg, name)
+            if sys.modules.pop("asyncio.stream", None) is not None:
+                for name in _STREAM_NAMES:
+                    _unload("asyncio", name)
         gc.collect()
 
     async def run(self):
@@ -879,6 +882,19 @@ class App:
         self.light = light.LightController(light.config_from_device(cfg))
         self.pipe.set_spo2_calibration(cfg["spo2_a"], cfg["spo2_b"])
         self.lamp_heat.tau_s = max(1.0, cfg["temp_lamp_tau_min"] * 60.0)
+
+
+def _unload(pkg, name):
+    sys.modules.pop(pkg + "." + name, None)
+    mod = sys.modules.get(pkg)
+    if mod is not None and name in mod.__dict__:
+        delattr(mod, name)
+
+
+def _readable(stream):
+    # Wait until the stream has bytes, as asyncio's Stream.readinto does it (MicroPython 1.28,
+    # extmod/asyncio/stream.py), without loading that module for the byte that announces a host.
+    yield asyncio.core._io_queue.queue_read(stream)
 
 
 def _kbd_intr(char):

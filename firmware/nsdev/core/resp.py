@@ -169,10 +169,15 @@ _N = const(192)  # WINDOW_S * GRID_HZ
 _STEP_MS = const(250)  # 1000 // GRID_HZ
 _TREND_HALF = const(50)  # centred moving mean of 2 * 50 + 1 samples = 25.25 s
 _KEEP = const(52)  # originals kept while detrending in place: the mean's trailing edge (51)
-_BEAT_RING = const(176)  # 48 s at 220 bpm (RAM: the rings are ~4 KB in all)
+_BEAT_RING = const(176)  # 48 s at 220 bpm (RAM: the rings are ~3.2 KB in all)
 _BASE_RING = const(272)  # 51 s at the densest baseline rate (one sample per 190 ms)
 _BASE_MIN_MS = const(190)  # baseline samples closer than this are not stored
 _MAX_GAP_MS = const(4000)  # a hole in the beats or baseline larger than this: unknown
+# Ring times are kept as the ms since the entry before (array 'H', half of 'i'), anchored at
+# the newest entry's time; a longer step is stored as _SAT_MS and the time of the entry before
+# the newest such step is kept aside, so every time the estimate reads is exact: the window's
+# own steps are <= _MAX_GAP_MS, and the one step into it can be longer (docs/ppg-and-arousal.md).
+_SAT_MS = const(65535)
 MIN_PER_MIN = 4.0
 MAX_PER_MIN = 40.0
 FUSE_SPREAD = 4.0  # no estimate when the three differ by more (breaths/min; Karlen 2013 used
@@ -187,6 +192,20 @@ RIFV = const(2)
 NAMES = ("riiv", "riav", "rifv")
 
 
+def _before(t0, n, ring, dd, t_last, sat_n, sat_t):
+    """-> (k, time of entry k, time of entry k + 1) for the last of the ring's entries at or
+    before t0 (the oldest kept if none is): steps back from the newest entry (time t_last)."""
+    stop = max(0, n - ring)
+    k = n - 1
+    t = t_last
+    tb = t
+    while k > stop and t > t0:
+        tb = t
+        t = sat_t if k == sat_n else t - dd[k % ring]
+        k -= 1
+    return k, t, tb
+
+
 class PPGBreathing:
     """add_beat(t_ms, ibi_ms, pwa, flags) for every beat the PPG pipeline releases,
     add_baseline(t_ms, dc) a few times a second (any rate; kept at most every 180 ms),
@@ -194,12 +213,12 @@ class PPGBreathing:
     After estimate(), rates[i] holds each modulation's own rate (0 = none)."""
 
     def __init__(self):
-        self._bt = array.array("i", [0] * _BEAT_RING)
-        self._bi = array.array("h", [0] * _BEAT_RING)  # the pipeline's IBIs are <= 30000
-        self._ba = array.array("i", [0] * _BEAT_RING)
-        self._bf = array.array("b", [0] * _BEAT_RING)
-        self._dt = array.array("i", [0] * _BASE_RING)
-        self._dv = array.array("i", [0] * _BASE_RING)
+        self._bd = array.array("H", bytes(2 * _BEAT_RING))  # ms since the beat before
+        self._bi = array.array("h", bytes(2 * _BEAT_RING))  # the pipeline's IBIs are <= 30000
+        self._ba = array.array("i", bytes(4 * _BEAT_RING))
+        self._bf = array.array("b", bytes(_BEAT_RING))
+        self._dd = array.array("H", bytes(2 * _BASE_RING))  # ms since the sample before
+        self._dv = array.array("i", bytes(4 * _BASE_RING))
         self._x = array.array("f", [0.0] * _N)  # the 4-Hz series, detrended in place
         # Originals still needed once x is overwritten: the trend's trailing edge
         # (_count_steps) and the cardiac-cycle mean's (_smooth, w <= 8). Not a second series:
@@ -213,25 +232,36 @@ class PPGBreathing:
     def reset(self):
         self._bn = 0  # beats stored (ring head = _bn % ring)
         self._dn = 0
-        self._last_t = -1
+        self._last_t = -1  # the newest beat's time, for add_beat's restart check
+        self._b_last = 0  # the newest beat's time, the ring's anchor (also moved when < 0)
+        self._d_last = 0  # the newest baseline sample's time
+        # (count of the entry after the newest _SAT_MS step, the time of the entry before it)
+        self._bsat_n = self._dsat_n = -1
+        self._bsat_t = self._dsat_t = 0
         self._acc = 0
         self._acc_n = 0
 
     def rebase(self, d_ms):
         """The pipeline moved its clock's origin forward by d_ms (PPGPipeline.rebase): move the
         stored times by as much, so the window survives it."""
-        for a in (self._bt, self._dt):
-            for i in range(len(a)):
-                a[i] -= d_ms
+        self._b_last -= d_ms
+        self._d_last -= d_ms
+        self._bsat_t -= d_ms
+        self._dsat_t -= d_ms
         if self._last_t >= 0:
             self._last_t -= d_ms
 
     def add_beat(self, t_ms, ibi_ms, pwa, flags):
         if t_ms < self._last_t:
             self.reset()  # the pipeline restarted: its clock is new
-        self._last_t = t_ms
         i = self._bn % _BEAT_RING
-        self._bt[i] = t_ms
+        d = t_ms - self._b_last
+        if self._bn == 0 or d >= _SAT_MS:
+            d = _SAT_MS
+            self._bsat_n = self._bn
+            self._bsat_t = self._b_last
+        self._bd[i] = d
+        self._b_last = self._last_t = t_ms
         self._bi[i] = ibi_ms if 0 < ibi_ms <= 30000 else 0
         self._ba[i] = pwa
         self._bf[i] = 1 if flags else 0
@@ -245,23 +275,28 @@ class PPGBreathing:
             s += buf[j]
         self._acc += s
         self._acc_n += n
-        if self._acc_n and (self._dn == 0 or
-                            t_ms - self._dt[(self._dn - 1) % _BASE_RING] >= _BASE_MIN_MS):
+        if self._acc_n and (self._dn == 0 or t_ms - self._d_last >= _BASE_MIN_MS):
             self.add_baseline(t_ms, self._acc // self._acc_n)
             self._acc = 0
             self._acc_n = 0
 
     def add_baseline(self, t_ms, dc):
         n = self._dn
+        last = self._d_last
         if n:
-            last = self._dt[(n - 1) % _BASE_RING]
             if t_ms < last:
                 self.reset()
                 n = 0
             elif t_ms - last < _BASE_MIN_MS:
                 return
         i = n % _BASE_RING
-        self._dt[i] = t_ms
+        d = t_ms - last
+        if n == 0 or d >= _SAT_MS:
+            d = _SAT_MS
+            self._dsat_n = n
+            self._dsat_t = last
+        self._dd[i] = d
+        self._d_last = t_ms
         self._dv[i] = dc
         self._dn = n + 1
 
@@ -313,16 +348,16 @@ class PPGBreathing:
         stop = max(0, n - _BEAT_RING)
         cnt = 0
         prev = t1
-        bt = self._bt
+        t = self._b_last  # beat k's time
         while k >= stop:
             i = k % _BEAT_RING
-            t = bt[i]
             if t < t0:
                 break
             if self._bf[i] or prev - t > _MAX_GAP_MS:
                 return False
             prev = t
             cnt += 1
+            t = self._bsat_t if k == self._bsat_n else t - self._bd[i]
             k -= 1
         if prev - t0 > _MAX_GAP_MS:
             return False
@@ -331,26 +366,26 @@ class PPGBreathing:
     def _grid_beats(self, t0, m):
         # Resample modulation m (RIAV: amplitude, RIFV: IBI) of the beats on the 4 Hz grid.
         n = self._bn
-        k = max(0, n - _BEAT_RING)
-        bt = self._bt
         val = self._ba if m == RIAV else self._bi
-        while k < n - 1 and bt[(k + 1) % _BEAT_RING] <= t0:
-            k += 1
+        # the last beat at or before t0 (or the oldest): its time and the next one's
+        k, tk, tb = _before(t0, n, _BEAT_RING, self._bd, self._b_last, self._bsat_n,
+                            self._bsat_t)
         # an IBI across a gap (stored as <= 0) is unknown
-        return self._interp(t0, k, n, _BEAT_RING, bt, val, m == RIFV)
+        return self._interp(t0, k, tk, tb, n, _BEAT_RING, self._bd, val, m == RIFV)
 
-    def _interp(self, t0, k, n, ring, tt, vv, positive):
-        # x[j] = vv linearly interpolated at t0 + j * _STEP_MS over the ring (times tt, entries
-        # k..n-1 of `ring`); False if `positive` and a value used is <= 0.
+    def _interp(self, t0, k, ta, tb, n, ring, dd, vv, positive):
+        # x[j] = vv linearly interpolated at t0 + j * _STEP_MS over the ring (entries k..n-1 of
+        # `ring`, steps dd; ta, tb: the times of entries k and k + 1); False if `positive` and
+        # a value used is <= 0.
         x = self._x
         g = t0
         for j in range(_N):
-            while k < n - 2 and tt[(k + 1) % ring] <= g:
+            while k < n - 2 and tb <= g:
                 k += 1
+                ta = tb
+                tb += dd[(k + 1) % ring]  # a step inside the window: exact
             i = k % ring
             i2 = (k + 1) % ring
-            ta = tt[i]
-            tb = tt[i2]
             va = vv[i]
             vb = vv[i2]
             if positive and (va <= 0 or vb <= 0):
@@ -369,19 +404,22 @@ class PPGBreathing:
         n = self._dn
         if n < 2:
             return False
-        dt = self._dt
+        dd = self._dd
         stop = max(0, n - _BASE_RING)
         k = n - 1
         prev = t1
-        while k > stop and dt[k % _BASE_RING] >= t0:
-            t = dt[k % _BASE_RING]
+        t = self._d_last  # sample k's time
+        tb = 0  # sample k + 1's
+        while k > stop and t >= t0:
             if prev - t > _MAX_GAP_MS:
                 return False
             prev = t
+            tb = t
+            t = self._dsat_t if k == self._dsat_n else t - dd[k % _BASE_RING]
             k -= 1
-        if dt[k % _BASE_RING] - t0 > _MAX_GAP_MS or prev - t0 > _MAX_GAP_MS:
+        if t - t0 > _MAX_GAP_MS or prev - t0 > _MAX_GAP_MS:
             return False
-        return self._interp(t0, k, n, _BASE_RING, dt, self._dv, False)
+        return self._interp(t0, k, t, tb, n, _BASE_RING, dd, self._dv, False)
 
     def _smooth(self, w):
         # x[j] = mean of x[j - w + 1 .. j] (causal; the delay does not change a rate)
