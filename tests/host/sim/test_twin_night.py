@@ -1,7 +1,7 @@
 """The whole default night on the twin (32-bit, float32, firmware frozen in; `make twin`): the
 virtual board works in 31-bit small ints and single precision, and the firmware finds the beats
-and arousals the generator put in, within the twin's data heap budget (runner.TWIN_HEAPSIZE:
-the ESP32's 56 KiB is not reached yet; the figures at 56 KiB and up are in `make bench`,
+and arousals the generator put in, within the twin's data heap budget (runner.TWIN_HEAPSIZE,
+72 KiB: the ESP32's 56 KiB is not reached yet; the figures at 56 KiB and up are in `make bench`,
 tests/bench/bench_twin.py). One simulation (about a minute and a half)."""
 
 from __future__ import annotations
