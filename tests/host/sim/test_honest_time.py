@@ -43,7 +43,9 @@ def slow_cpu(tmp_path_factory):
 def test_an_absurdly_slow_cpu_overflows_the_fifo(slow_cpu):
     gen, result, night = slow_cpu
     assert result.honest["speed_factor"] == SLOW_FACTOR
-    assert result.fifo_lost_samples > 500
+    # ~1600 lost before the boot-only modules left the heap (on this VM their bytecode too),
+    # 120-380 after: likely fewer automatic collections inside firmware steps (x500 each).
+    assert result.fifo_lost_samples > 50
     flagged = [e for e in night.epochs if e["flags"] & vocab.FLAG_FIFO_OVERFLOW]
     assert len(flagged) >= 20  # the gaps are marked, epoch by epoch
     # The night keeps recording: every 30-s slot from the first epoch to the end has its epoch,
