@@ -29,7 +29,7 @@ DEFAULT_HEAPSIZE = "128K"
 # On the twin (32-bit, firmware frozen in: docs/twin-and-image.md) the target is the ESP32's own
 # initial heap: MICROPY_GC_INITIAL_HEAP_SIZE = 56 * 1024 for CONFIG_IDF_TARGET_ESP32 in
 # MicroPython v1.28.0's ports/esp32/mpconfigport.h. The firmware does not fit it yet: the
-# default night's live peak is ~54 KiB (frozen modules' import ~24 KiB of it), clean from 64 KiB
+# default night's live peak is ~50 KiB (frozen modules' import ~24 KiB of it), clean from 64 KiB
 # (tests/bench/bench_twin.py prints the steps). A twin run gets the smallest clean step (64 KiB)
 # plus one 8 KiB step of margin unless --heap says otherwise (docs/twin-and-image.md, "Memory as
 # on the ESP32"). A USB sync loads ~10 KiB more on demand: the ESP32's heap grows for it, the
