@@ -23,14 +23,16 @@ def _truth_beats_s(gen) -> np.ndarray:
         return np.array([float(r["time_s"]) for r in csv.DictReader(f)])
 
 
-SLOW_FACTOR = 500.0  # a CPU 500x slower than the host: 10x slower than an ESP32 (factor 50)
+SLOW_FACTOR = 800.0  # a CPU 800x slower than the host: 16x slower than an ESP32 (factor 50)
 
 
 @pytest.fixture(scope="module")
 def slow_cpu(tmp_path_factory):
-    """A CPU 10x slower than an ESP32: the FIFO (640 ms) overflows often, while the slowest
-    steps (boot: ~3-5 s) stay clear of the 8-s watchdog. (At 1000x they reach 5-7 s, and host
-    noise x 1000 then sometimes reset the board, which moved the figures asserted here.)"""
+    """A CPU 16x slower than an ESP32: the FIFO (640 ms) overflows often (~1200-1400 samples
+    lost on this VM), while the slowest steps (boot: ~3.5 s) stay clear of the 8-s watchdog.
+    (At 1000x they reached 5-7 s before the firmware got faster, and host noise x 1000 then
+    sometimes reset the board.) The bounds below hold for a host up to ~2x faster or slower:
+    the factor scales this host's CPU time."""
     out = tmp_path_factory.mktemp("slow")
     # The default 128 KiB data heap: the MemoryError once seen here (allocating 1.5 KiB) was
     # the simulator's end-of-run report importing vflash into a full heap, not the firmware.
@@ -43,11 +45,9 @@ def slow_cpu(tmp_path_factory):
 def test_an_absurdly_slow_cpu_overflows_the_fifo(slow_cpu):
     gen, result, night = slow_cpu
     assert result.honest["speed_factor"] == SLOW_FACTOR
-    # ~1600 lost before the boot-only modules left the heap (on this VM their bytecode too),
-    # 120-380 after: likely fewer automatic collections inside firmware steps (x500 each).
-    assert result.fifo_lost_samples > 50
+    assert result.fifo_lost_samples > 100
     flagged = [e for e in night.epochs if e["flags"] & vocab.FLAG_FIFO_OVERFLOW]
-    assert len(flagged) >= 20  # the gaps are marked, epoch by epoch
+    assert len(flagged) >= 10  # the gaps are marked, epoch by epoch
     # The night keeps recording: every 30-s slot from the first epoch to the end has its epoch,
     # except right after a watchdog reset (a step of > 8 s at this speed: rare, and not a fault
     # of the firmware's recording) while the board boots again.
