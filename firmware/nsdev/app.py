@@ -133,6 +133,9 @@ class App:
         self._rate_t0 = None  # ticks of the rate measurement's first read
         self._rate_n = 0
         self._lamp_max = [0.0, 0.0]  # highest level per channel (warm, amber) this epoch
+        # the closing epoch: pipeline epoch, clip, arousal score, beats, lux, env fresh, lamp,
+        # flags (a generator's locals are heap: docs/twin-and-image.md)
+        self._epv = [None, None, None, 0, None, False, None, 0]
         # clip temperature: one MAX30102 die-temperature conversion per epoch, in 1/16 degC
         # (a small int, nothing allocated); None = not measured yet this epoch (wanted)
         self._clip_x16 = None
@@ -619,7 +622,26 @@ class App:
 
     def _close_epoch(self, start_s):
         """Close the epoch: a generator, run one step after each FIFO read (the breathing
-        estimate alone is ~0.6-0.9 s of ESP32 time, more than the FIFO holds)."""
+        estimate alone is ~0.6-0.9 s of ESP32 time, more than the FIFO holds). A generator's
+        frame lives on the heap for its whole run, in one piece: this one keeps few locals
+        (the epoch's values wait in self._epv) and leaves the work to plain methods, whose
+        frames are gone when they return; with ~20 locals it was 244 B, which a fragmented
+        56-KiB heap could not find every epoch (docs/twin-and-image.md)."""
+        contact = self._epoch_open()
+        yield from self._night_steps(start_s + vocab.EPOCH_S, contact)
+        self._epoch_score(start_s)
+        yield
+        resp = None
+        if contact and not self._epv[0].flags:  # motion, clipping, lost samples: unknown
+            resp = yield from self.resp.estimate_steps(self.pipe.time_ms(), self._epv[0].hr_bpm)
+        if self._epoch_summary(start_s, resp):
+            yield
+            self._epoch_store(start_s, resp)
+        v = self._epv
+        v[0] = v[6] = None
+
+    def _epoch_open(self):
+        # the pipeline's epoch, on the board's clock; the clip's temperature -> contact
         ep = self.pipe.close_epoch()
         k = self._rate_k  # the pipeline counts time at the nominal rate: rescale what depends
         if k != 1.0:
@@ -629,26 +651,32 @@ class App:
                 ep.rmssd_ms *= k
             if ep.sdnn_ms is not None:
                 ep.sdnn_ms *= k
-        contact = ep.hr_bpm is not None and not (ep.flags & NO_CONTACT)
         clip = self._clip_x16
         if clip == _CLIP_GAVE_UP or ep.flags & NO_CONTACT:
             clip = None  # the clip's temperature is the finger's only while the finger is in it
         self._clip_x16 = None  # the next epoch's conversion
-        yield from self._night_steps(start_s + vocab.EPOCH_S, contact)
-        self._track_sleep_onset(start_s, ep.hr_bpm)
+        v = self._epv
+        v[0] = ep
+        v[1] = clip
+        return ep.hr_bpm is not None and not (ep.flags & NO_CONTACT)
+
+    def _epoch_score(self, start_s):
+        v = self._epv
+        self._track_sleep_onset(start_s, v[0].hr_bpm)
         # the epoch's end on the beat clock: an arousal scores the epoch holding its onset
-        arousal_score = self.arousal.close_epoch(
+        v[2] = self.arousal.close_epoch(
             self._pipe_ms((start_s + vocab.EPOCH_S) * 1000 - self._pipe_t0_ms))
-        nb = self._nb  # the epoch's beats (the next epoch's arrive during the steps below)
-        yield
-        resp = None
-        if contact and not ep.flags:  # motion, clipping, lost samples: unknown, not wrong
-            resp = yield from self.resp.estimate_steps(self.pipe.time_ms(), ep.hr_bpm)
+        v[3] = self._nb  # the epoch's beats (the next epoch's arrive during the steps below)
+
+    def _epoch_summary(self, start_s, resp):
+        """Everything after the breathing estimate but the flash. -> True to store the epoch."""
+        v = self._epv
+        ep = v[0]
         self.light.resp_per_min = resp
         unix_now = start_s + vocab.EPOCH_S
         dawn = self.light.smart_dawn_epoch(
             unix_now if self.clock_valid() else None, self.cfg["utc_offset_s"], ep.hr_bpm,
-            arousal_score, vocab.FLAG_MOTION if ep.flags & MOTION else 0)
+            v[2], vocab.FLAG_MOTION if ep.flags & MOTION else 0)
         if dawn is not None:
             self.event(vocab.EV_SMART_DAWN, (dawn[1], vocab.SMART_DAWN_REASONS.index(dawn[0])),
                        dawn[0], unix_now)
@@ -661,31 +689,38 @@ class App:
             self._last_hr = ep.hr_bpm
         if ep.rmssd_ms is not None:
             self._last_rmssd = ep.rmssd_ms
-        lux = self._lux_sum / self._lux_n if self._lux_n else None
+        v[4] = self._lux_sum / self._lux_n if self._lux_n else None
         self._lux_sum = 0.0
         self._lux_n = 0
-        env_fresh = (self._env_ms is not None
-                     and compat.ticks_diff(compat.ticks_ms(), self._env_ms) < 2 * EPOCH_MS)
+        v[5] = (self._env_ms is not None
+                and compat.ticks_diff(compat.ticks_ms(), self._env_ms) < 2 * EPOCH_MS)
         lamp_level = self._lamp_max
+        v[6] = lamp_level
         self._lamp_max = [self.lamp.level(0), self.lamp.level(1)]
-        flags = tovocab.epoch_flags(ep.flags, health.flags(self.subsystems), self.clock_valid(),
-                                    self.light.session_active(),
-                                    lamp_level[0] > 0 or lamp_level[1] > 0)
+        v[7] = tovocab.epoch_flags(ep.flags, health.flags(self.subsystems), self.clock_valid(),
+                                   self.light.session_active(),
+                                   lamp_level[0] > 0 or lamp_level[1] > 0)
         if self.rec.night_id is None:
             self._nb = 0
-            return
-        yield
+            return False
+        return True
+
+    def _epoch_store(self, start_s, resp):
+        v = self._epv
+        ep = v[0]
+        clip = v[1]
+        env_fresh = v[5]
         self.rec.add_epoch(
             start_s, hr_bpm=ep.hr_bpm, rmssd_ms=ep.rmssd_ms, sdnn_ms=ep.sdnn_ms,
             pwa_mean=ep.pwa_mean, spo2_pct=ep.spo2_pct, sqi=ep.sqi / 100,
-            arousal_score=arousal_score,
+            arousal_score=v[2],
             temp_c=self.temp_c if env_fresh else None, rh_pct=self.rh_pct if env_fresh else None,
             pressure_hpa=self.pressure_hpa if env_fresh else None,
-            gas_ohm=self.gas_ohm if env_fresh else None, lux=lux,
-            mel_edi_lx=self.light.last_room_mel_lx, lamp_level=lamp_level,
-            flags=flags, resp_per_min=resp,
+            gas_ohm=self.gas_ohm if env_fresh else None, lux=v[4],
+            mel_edi_lx=self.light.last_room_mel_lx, lamp_level=v[6],
+            flags=v[7], resp_per_min=resp,
             clip_temp_c=None if clip is None else clip / 16)
-        self._store_beats(nb)
+        self._store_beats(v[3])
 
     def _track_sleep_onset(self, start_s, hr_bpm):
         """Lights-out and the pre-sleep hyperarousal summary (core/onset.py) into the night."""
