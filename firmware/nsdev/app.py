@@ -26,11 +26,14 @@ _PPG_POLL_MS = 200  # FIFO: 32 samples = 640 ms at 50 Hz; read well before it fi
 # (45 ms typical) and blocks the interpreter. Each flash step (at most one erase) starts right
 # after a FIFO read, and only when no other task is due within _GATE_MS (the lamp polls the
 # button every 250 ms), so none waits for the whole erase (worst lateness ~ erase + block copy
-# - _GATE_MS); when an epoch's work finds no such moment within _GATE_HOLD_MS (a lamp fading or
-# dithering, frames 10-250 ms apart) it waits only for the other tasks: the lamp's frame is
-# then late by about the erase (docs/simulation.md, "Honest time").
+# - _GATE_MS). A lamp that fades or dithers (frames 10-250 ms apart) is asked for _LAMP_SLACK_MS
+# without a frame (Lamp.update's slack: a centred frame, a dithering level at its nearest code;
+# nothing visible) and the step runs right after it granted it. A fast fade grants it only
+# when forced, once an epoch's work has waited _GATE_HOLD_MS (it then pauses for the hold);
+# a lamp that never answers is no longer waited for after twice that.
 _GATE_MS = 220
 _GATE_HOLD_MS = 10000
+_LAMP_SLACK_MS = 250  # = the button poll: a hold never delays a press more than before
 _PPG_QUIET_MS = 2000  # no FIFO read for this long: the epoch task runs the flash work itself
 _LED_EVERY = 5  # LED-current control every 5 polls (1 s)
 _LUX_EVERY_MS = 10000
@@ -150,6 +153,7 @@ class App:
         self._gen_flash = False  # its last yield said: the next step may erase (yield 1)
         self._wake = {}  # task name -> ticks_ms it sleeps until (the flash gate looks ahead)
         self._hold_ms = None  # ticks when a flash step began waiting for a quiet moment
+        self._slack_req = 0  # asks the lamp for a hold: 1 if invisible, 2 forced (see _GATE_MS)
         self._fifo_ms = None  # ticks of the last FIFO read
         self._late_reported = False
         self.uptime = health.Uptime()
@@ -334,12 +338,18 @@ class App:
                     now = compat.ticks_ms()
                     if self._hold_ms is None:
                         self._hold_ms = now
-                    # past the hold, only a busy lamp's frames (10-250 ms apart) may be delayed
-                    held = compat.ticks_diff(now, self._hold_ms) >= _GATE_HOLD_MS
-                    soon = self._quiet_ms("lamp" if held else None)
+                    waited = compat.ticks_diff(now, self._hold_ms)
+                    soon = self._quiet_ms("lamp")
+                    lamp = self._quiet_ms() if waited < 2 * _GATE_HOLD_MS else soon
+                    if lamp < _GATE_MS <= soon - max(0, lamp):
+                        # only the lamp's next frame is near: ask it for slack at that frame
+                        self._slack_req = 2 if waited >= _GATE_HOLD_MS else 1
+                    if lamp < soon:
+                        soon = lamp
                     if soon < _GATE_MS:
                         await self._sleep("ppg", max(0, soon) + 1)  # it runs, then read again
                         continue
+                    self._slack_req = 0
                 self._run_job()
                 if not self._jobs:
                     self._hold_ms = None  # the epoch's work is done: the next gets a new budget
@@ -528,8 +538,15 @@ class App:
                 self._heat_update(now)
                 for kind, info in events:
                     self._light_event(unix_s, kind, info)
-            due = self.lamp.update(compat.ticks_diff(now, last))
+            req = self._slack_req
+            due = self.lamp.update(compat.ticks_diff(now, last), _LAMP_SLACK_MS if req else 0,
+                                   req == 2)
             last = now
+            if req and due >= _LAMP_SLACK_MS:
+                # granted: no frame, schedule update or button poll is due before it ends
+                self._slack_req = 0
+                if compat.ticks_diff(next_ctrl, now) < _LAMP_SLACK_MS:
+                    next_ctrl = compat.ticks_add(now, _LAMP_SLACK_MS)
             peak = self._lamp_max
             for ch in (0, 1):
                 lvl = self.lamp.level(ch)

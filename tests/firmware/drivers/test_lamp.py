@@ -186,3 +186,169 @@ def test_update_allocates_nothing():
         ok = False
     unlock()
     assert ok, "Lamp.update allocated"
+
+
+# --- slack on request (update's slack_ms: the app's flash work, docs/light-and-melatonin.md) ---
+
+def _settle(lamp, frames=300):
+    for _ in range(frames):
+        lamp.update(10)
+
+
+def test_hold_rounds_a_dithering_level_to_its_nearest_code():
+    for lsb_level in (0.3, 0.7, 2.3, 5.5, 9.8, 15.2):
+        lamp, w, a = make()
+        y = lsb_level * lamp.lsb_fraction()
+        lamp.set_target(0.0, y, fade_ms=0)
+        _settle(lamp)
+        assert lamp.update(10) == lamp.frame_ms  # dithering: a frame every 10 ms
+        assert lamp.update(10, 250) == 250  # a hold: no frame due for 250 ms
+        code = a.duty >> (16 - lamp.resolution_bits)
+        assert abs(code - lsb_level) <= 0.5 + 1 / 256, (lsb_level, code)
+        # the error in lightness, from the duty written: far below the visible step
+        err = abs(lstar_of_duty(a.duty) - lampmod.lightness_from_y(y))
+        assert err <= 0.5 * 903.3 / (1 << lamp.resolution_bits) + 0.001, (lsb_level, err)
+        n = len(a.writes)
+        left = 250
+        for _ in range(24):  # calls inside the hold write nothing and count it down
+            left -= 10
+            assert lamp.update(10) == left
+        assert len(a.writes) == n and lamp.holding() == 10
+        lamp.update(10)  # the hold is over: the dither runs again, with its exact mean
+        assert lamp.holding() == 0
+        total = 0
+        for _ in range(2560):
+            assert lamp.update(10) == lamp.frame_ms
+            total += a.duty >> (16 - lamp.resolution_bits)
+        assert abs(total / 2560 - lsb_level) < 0.02, (lsb_level, total / 2560)
+
+
+def _fade_writes(lamp, pwm, slack_every, force=False, late_ms=0, limit=20000):
+    """Run a fade to its end at the lamp's own cadence; every slack_every-th frame asks for
+    250 ms of slack (honoured: the next call comes when the lamp said, plus late_ms).
+    -> (frames, elapsed ms, holds granted)."""
+    t = 0
+    frames = 0
+    due = 10
+    granted = 0
+    while lamp.busy() or frames == 0:
+        ask = 250 if slack_every and frames % slack_every == slack_every - 1 else 0
+        due = lamp.update(due, ask, force)
+        if ask and due >= ask:
+            granted += 1
+            due += late_ms
+        t += due
+        frames += 1
+        assert frames < limit
+    return frames, t, granted
+
+
+def _max_step_lstar(pwm):
+    prev = 0.0
+    worst = 0.0
+    for d in pwm.writes:
+        ls = lstar_of_duty(d)
+        worst = max(worst, abs(ls - prev))
+        prev = ls
+    return worst
+
+
+def test_hold_in_a_slow_fade_is_centred_and_costs_no_time():
+    # a 30-min dawn-like fade (L* 0 -> 60: 0.033 L*/s) and a 1-L*/s fade: frames 10-250 ms
+    for target_y, fade_ms in ((0.28, 1800000), (0.1, 37800)):
+        ref, rw, _ = make()
+        ref.set_target(target_y, 0.0, fade_ms=fade_ms)
+        _f, t_ref, _g = _fade_writes(ref, rw, 0)
+        lamp, w, _ = make()
+        lamp.set_target(target_y, 0.0, fade_ms=fade_ms)
+        _f, t, granted = _fade_writes(lamp, w, 3)
+        assert granted > 10 and lamp.forced_holds == 0
+        assert abs(t - t_ref) <= 260, (t, t_ref)  # ends on time (the last hold may overrun)
+        assert w.duty == rw.duty
+        assert _max_step_lstar(w) <= 0.4 + 0.06  # each move <= 0.4 L* (+ 1 LSB rounding)
+
+
+def test_hold_centred_frame_tracks_the_fade():
+    # the hold's frame shows the fade halfway through the hold: error <= rate x hold / 2
+    lamp, w, _ = make()
+    lamp.set_target(0.1, 0.0, fade_ms=37800)  # L* 0 -> 37.8 at 1 L*/s
+    for _ in range(400):
+        lamp.update(10)  # 4 s: L* 4
+    before = lamp.lightness(WARM)
+    assert lamp.update(10, 250) == 250
+    assert abs(lamp.lightness(WARM) - (before + 0.010 + 0.125)) < 0.002
+    lamp.update(250)
+    assert abs(lamp.lightness(WARM) - (before + 0.260)) < 0.002
+
+
+def test_fast_fade_holds_only_when_forced_and_never_jumps():
+    lamp, w, _ = make()
+    lamp.set_target(0.5, 0.0, fade_ms=0)  # 12 L*/s: frames every ~17 ms
+    lamp.update(10)
+    due = lamp.update(17, 250)
+    assert due < 250 and lamp.holds == 0  # refused: 250 ms x 12 L*/s = 3 L* > 0.8 L*
+    ref, rw, _ = make()
+    ref.set_target(0.5, 0.0, fade_ms=0)
+    f_ref, t_ref, _g = _fade_writes(ref, rw, 0)
+    lamp, w, _ = make()
+    lamp.set_target(0.5, 0.0, fade_ms=0)
+    _f, t, granted = _fade_writes(lamp, w, 40, force=True)
+    assert granted >= 3 and lamp.forced_holds == granted
+    assert _max_step_lstar(w) <= 0.4 + 0.06  # paused, never a visible step
+    assert w.duty == rw.duty  # still ends at its target
+    assert t <= t_ref + granted * 250, (t, t_ref, granted)  # late by at most the holds
+
+
+def test_a_late_end_of_hold_never_jumps():
+    # the erase overran the hold by 250 ms: the first frame after it moves <= 0.4 L*
+    for force in (False, True):
+        lamp, w, _ = make()
+        lamp.set_target(0.5 if force else 0.02, 0.0, fade_ms=0 if force else 12000)
+        lamp.update(10)
+        _f, _t, granted = _fade_writes(lamp, w, 5, force=force, late_ms=250)
+        assert granted > 3
+        assert _max_step_lstar(w) <= 0.4 + 0.06
+
+
+def test_steady_lamp_grants_slack_without_a_write():
+    lamp, w, a = make()
+    lamp.set_target(0.3, 0.0, fade_ms=0)
+    _settle(lamp, 800)
+    n = len(w.writes)
+    assert lamp.update(10, 250) == lamp.idle_ms >= 250
+    assert len(w.writes) == n and lamp.holds == 0  # nothing to hold
+    lamp.off()
+    assert lamp.holding() == 0
+
+
+def test_update_with_slack_allocates_nothing():
+    try:
+        import micropython
+
+        lock, unlock = micropython.heap_lock, micropython.heap_unlock
+    except (ImportError, AttributeError):
+        return
+    lamp, w, a = make()
+    w.writes = a.writes = None
+
+    def dw(d=None):
+        if d is not None:
+            w.duty = d
+
+    def da(d=None):
+        if d is not None:
+            a.duty = d
+
+    w.duty_u16 = dw
+    a.duty_u16 = da
+    lamp.set_target(0.5, 0.00002, fade_ms=5000)
+    lamp.update(10)
+    ok = True
+    lock()
+    try:
+        for i in range(300):
+            lamp.update(10, 250 if i % 7 == 0 else 0, i % 14 == 0)
+    except MemoryError:
+        ok = False
+    unlock()
+    assert ok, "Lamp.update with slack allocated"
