@@ -24,16 +24,17 @@ EPOCH_MS = vocab.EPOCH_S * 1000
 _PPG_POLL_MS = 200  # FIFO: 32 samples = 640 ms at 50 Hz; read well before it fills
 # Flash work (docs/simulation.md, "Honest time"): a W25Q32 sector erase takes up to tSE = 400 ms
 # (45 ms typical) and blocks the interpreter. Each flash step (at most one erase) starts right
-# after a FIFO read, and only when no other task is due within _GATE_MS (the lamp polls the
-# button every 250 ms), so none waits for the whole erase (worst lateness ~ erase + block copy
-# - _GATE_MS). A lamp that fades or dithers (frames 10-250 ms apart) is asked for _LAMP_SLACK_MS
-# without a frame (Lamp.update's slack: a centred frame, a dithering level at its nearest code;
-# nothing visible) and the step runs right after it granted it. A fast fade grants it only
-# when forced, once an epoch's work has waited _GATE_HOLD_MS (it then pauses for the hold);
-# a lamp that never answers is no longer waited for after twice that.
-_GATE_MS = 220
+# after a FIFO read, and only when no other task is due within _GATE_MS, so none waits for the
+# whole erase (worst lateness ~ erase + block copy - _GATE_MS: 400 + ~100 - 260 ms). The lamp
+# (frames every 10-250 ms, the button polled every 250 ms) is never that quiet by itself: it
+# is asked for _LAMP_SLACK_MS without a frame (Lamp.update's slack: a centred frame, a
+# dithering level at its nearest code; nothing visible) and the step runs right after it
+# granted it. A fast fade grants it only when forced, once an epoch's work has waited
+# _GATE_HOLD_MS (it then pauses for the hold); a lamp that never answers is no longer waited
+# for after twice that.
+_GATE_MS = 260
 _GATE_HOLD_MS = 10000
-_LAMP_SLACK_MS = 250  # = the button poll: a hold never delays a press more than before
+_LAMP_SLACK_MS = 300  # > _GATE_MS; a press during a hold is answered within this
 _PPG_QUIET_MS = 2000  # no FIFO read for this long: the epoch task runs the flash work itself
 _LED_EVERY = 5  # LED-current control every 5 polls (1 s)
 _LUX_EVERY_MS = 10000
@@ -542,18 +543,20 @@ class App:
             due = self.lamp.update(compat.ticks_diff(now, last), _LAMP_SLACK_MS if req else 0,
                                    req == 2)
             last = now
+            poll = _BUTTON_POLL_MS
             if req and due >= _LAMP_SLACK_MS:
                 # granted: no frame, schedule update or button poll is due before it ends
                 self._slack_req = 0
-                if compat.ticks_diff(next_ctrl, now) < _LAMP_SLACK_MS:
-                    next_ctrl = compat.ticks_add(now, _LAMP_SLACK_MS)
+                poll = _LAMP_SLACK_MS
+                if compat.ticks_diff(next_ctrl, now) < poll:
+                    next_ctrl = compat.ticks_add(now, poll)
             peak = self._lamp_max
             for ch in (0, 1):
                 lvl = self.lamp.level(ch)
                 if lvl > peak[ch]:
                     peak[ch] = lvl
             wait = compat.ticks_diff(next_ctrl, compat.ticks_ms())
-            await self._sleep("lamp", max(1, min(due, wait, _BUTTON_POLL_MS)))
+            await self._sleep("lamp", max(1, min(due, wait, poll)))
             if self.button.pending():
                 next_ctrl = compat.ticks_ms()  # answer a press now, not at the next second
 
