@@ -120,7 +120,7 @@ class Lamp:
         self._duty = array("i", (0, 0))  # last duty_u16 written
         self._busy = False
         self._hold = 0  # ms of a granted hold still to run (no frame due before)
-        self._lead = 0  # ms ahead of time the hold's frame was written (taken off its end)
+        self._owed = 0  # ms of fade the hold's end still owes (the hold less its frame's lead)
         self.holds = 0  # holds granted (slack without a visible effect)
         self.forced_holds = 0  # holds forced on a fast fade: it paused (lagging, never jumping)
         for pwm in self._pwm:  # OFF first, then the carrier, then OFF again (some ports reset)
@@ -156,7 +156,7 @@ class Lamp:
         for ch in (WARM, AMBER):
             self._cur[ch] = self._tgt[ch] = self._res[ch] = self._y[ch] = 0
             self._write(ch, 0)
-        self._hold = self._lead = 0
+        self._hold = self._owed = 0
 
     deinit = off
 
@@ -179,7 +179,9 @@ class Lamp:
                 self._hold = hold - dt_ms
                 return hold - dt_ms
             self._hold = 0
-            dt_ms -= self._lead  # the hold's frame was written this far ahead of time
+            # the hold's frame was written half a hold ahead: the fade owes the other half,
+            # and whatever the hold overran
+            dt_ms = self._owed + dt_ms - hold
         grant = 0
         slow = True
         if slack_ms > 0:
@@ -193,7 +195,7 @@ class Lamp:
             self._busy = True
             if grant:
                 self._hold = grant
-                self._lead = lead
+                self._owed = grant - lead
                 self.holds += 1
                 if not slow:
                     self.forced_holds += 1
