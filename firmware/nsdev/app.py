@@ -25,20 +25,21 @@ _PPG_POLL_MS = 200  # FIFO: 32 samples = 640 ms at 50 Hz; read well before it fi
 # Flash work (docs/simulation.md, "Honest time"): a W25Q32 sector erase takes up to tSE = 400 ms
 # (45 ms typical) and blocks the interpreter. Each flash step (at most one erase) starts right
 # after a FIFO read, and only when no other task is due within _GATE_MS, so none waits for the
-# whole erase (worst lateness ~ erase + block copy - _GATE_MS: 400 + ~100 - 260 ms). The lamp
-# (frames every 10-250 ms, the button polled every 250 ms) is never that quiet by itself: it
-# is asked for _LAMP_SLACK_MS without a frame (Lamp.update's slack: a centred frame, a
+# whole erase (worst lateness ~ erase + block copy + its CPU - _GATE_MS: 400 + ~150 - 300 ms).
+# The lamp (frames every 10-250 ms, the button polled every 250 ms) is never that quiet by
+# itself: it is asked for _LAMP_SLACK_MS without a frame (Lamp.update's slack: a centred frame, a
 # dithering level at its nearest code; nothing visible) and the step runs right after it
 # granted it. A fast fade grants it only when forced, once an epoch's work has waited
 # _GATE_HOLD_MS (it then pauses for the hold); a lamp that never answers is no longer waited
 # for after twice that.
-_GATE_MS = 260
+_GATE_MS = 300
 _GATE_HOLD_MS = 10000
-_LAMP_SLACK_MS = 300  # > _GATE_MS; a press during a hold is answered within this
+# > _GATE_MS + a FIFO read and its processing (~40 ms); a press during a hold waits this long
+_LAMP_SLACK_MS = 360
 _PPG_QUIET_MS = 2000  # no FIFO read for this long: the epoch task runs the flash work itself
 _LED_EVERY = 5  # LED-current control every 5 polls (1 s)
 _LUX_EVERY_MS = 10000
-_BUTTON_POLL_MS = 250  # a press lights the night light within a quarter second
+_BUTTON_POLL_MS = 250  # a press lights the night light within a quarter second (or a hold)
 _WDT_TIMEOUT_MS = 8000
 _CHECKIN_SLACK_MS = 5000  # a task this late for its promised check-in stops the WDT feed
 _CONTACT_HOLD_S = 600  # outside the schedule a night stays open this long after contact
@@ -341,12 +342,12 @@ class App:
                         self._hold_ms = now
                     waited = compat.ticks_diff(now, self._hold_ms)
                     soon = self._quiet_ms("lamp")
-                    lamp = self._quiet_ms() if waited < 2 * _GATE_HOLD_MS else soon
-                    if lamp < _GATE_MS <= soon - max(0, lamp):
+                    near = self._quiet_ms() if waited < 2 * _GATE_HOLD_MS else soon
+                    if near < _GATE_MS <= soon - max(0, near):
                         # only the lamp's next frame is near: ask it for slack at that frame
                         self._slack_req = 2 if waited >= _GATE_HOLD_MS else 1
-                    if lamp < soon:
-                        soon = lamp
+                    if near < soon:
+                        soon = near
                     if soon < _GATE_MS:
                         await self._sleep("ppg", max(0, soon) + 1)  # it runs, then read again
                         continue

@@ -11,8 +11,8 @@
 Speed is printed twice: simulated time per wall second, and per CPU second of the MicroPython
 process (the host is shared: wall time also counts other processes' turns on the CPU).
 Targets (issue 10): 0 FIFO overflows and worst lateness < 300 ms at worst-case flash; >= 1000x.
-(A flash step waits until no task is due within 260 ms; the lamp, whose frames are 10-250 ms
-apart while it fades or dithers, grants it an invisible 300-ms hold: docs/simulation.md,
+(A flash step waits until no task is due within 300 ms; the lamp, whose frames are 10-250 ms
+apart while it fades or dithers, grants it an invisible 360-ms hold: docs/simulation.md,
 "Honest time". The per-task line shows who was late.)
 """
 
