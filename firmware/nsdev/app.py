@@ -28,10 +28,10 @@ _PPG_POLL_MS = 200  # FIFO: 32 samples = 640 ms at 50 Hz; read well before it fi
 # whole erase (worst lateness ~ erase + block copy + its CPU - _GATE_MS: 400 + ~150 - 300 ms).
 # The lamp (frames every 10-250 ms, the button polled every 250 ms) is never that quiet by
 # itself: it is asked for _LAMP_SLACK_MS without a frame (Lamp.update's slack: a centred frame, a
-# dithering level at its nearest code; nothing visible) and the step runs right after it
-# granted it. A fast fade grants it only when forced, once an epoch's work has waited
-# _GATE_HOLD_MS (it then pauses for the hold); a lamp that never answers is no longer waited
-# for after twice that.
+# dithering level at its nearest code; nothing visible) from a moment when the others stay
+# quiet (it wakes for it), and the step runs right after it granted it. A fast fade grants it
+# only when forced, once an epoch's work has waited _GATE_HOLD_MS (it then pauses for the
+# hold); a lamp that never answers is no longer waited for after twice that.
 _GATE_MS = 300
 _GATE_HOLD_MS = 10000
 # > _GATE_MS + a FIFO read and its processing (~40 ms); a press during a hold waits this long
@@ -156,6 +156,7 @@ class App:
         self._wake = {}  # task name -> ticks_ms it sleeps until (the flash gate looks ahead)
         self._hold_ms = None  # ticks when a flash step began waiting for a quiet moment
         self._slack_req = 0  # asks the lamp for a hold: 1 if invisible, 2 forced (see _GATE_MS)
+        self._slack_at = 0  # ticks_ms from which the hold is wanted (the lamp wakes for it)
         self._fifo_ms = None  # ticks of the last FIFO read
         self._late_reported = False
         self.uptime = health.Uptime()
@@ -343,11 +344,18 @@ class App:
                     waited = compat.ticks_diff(now, self._hold_ms)
                     soon = self._quiet_ms("lamp")
                     near = self._quiet_ms() if waited < 2 * _GATE_HOLD_MS else soon
-                    if near < _GATE_MS <= soon - max(0, near):
-                        # only the lamp's next frame is near: ask it for slack at that frame
+                    if near < soon and near < _GATE_MS:
+                        # the lamp's next frame is near: ask it for a hold from that frame if the
+                        # others stay quiet for a whole hold after it, else from just after the
+                        # next of them wakes (the lamp then wakes for it: its frames are at a
+                        # fixed phase to the others' 1-s periods and might never fit)
+                        at = max(0, near)
+                        if soon - at < _LAMP_SLACK_MS:
+                            at = max(0, soon) + 1
+                        self._slack_at = compat.ticks_add(now, at)
                         self._slack_req = 2 if waited >= _GATE_HOLD_MS else 1
-                    if near < soon:
-                        soon = near
+                        await self._sleep("ppg", at + 1)  # the lamp's answer, then read again
+                        continue
                     if soon < _GATE_MS:
                         await self._sleep("ppg", max(0, soon) + 1)  # it runs, then read again
                         continue
@@ -541,10 +549,16 @@ class App:
                 for kind, info in events:
                     self._light_event(unix_s, kind, info)
             req = self._slack_req
+            poll = _BUTTON_POLL_MS
+            if req:
+                to_hold = compat.ticks_diff(self._slack_at, now)
+                if to_hold > 0:  # the hold is wanted later: wake for it
+                    req = 0
+                    if to_hold < poll:
+                        poll = to_hold
             due = self.lamp.update(compat.ticks_diff(now, last), _LAMP_SLACK_MS if req else 0,
                                    req == 2)
             last = now
-            poll = _BUTTON_POLL_MS
             if req and due >= _LAMP_SLACK_MS:
                 # granted: no frame, schedule update or button poll is due before it ends
                 self._slack_req = 0
