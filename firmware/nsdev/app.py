@@ -354,10 +354,12 @@ class App:
                             at = max(0, soon) + 1
                         self._slack_at = compat.ticks_add(now, at)
                         self._slack_req = 2 if waited >= _GATE_HOLD_MS else 1
-                        await self._sleep("ppg", at + 1)  # the lamp's answer, then read again
+                        # the lamp's answer, then read again (the FIFO is read every poll)
+                        await self._sleep("ppg", min(at + 1, _PPG_POLL_MS))
                         continue
                     if soon < _GATE_MS:
-                        await self._sleep("ppg", max(0, soon) + 1)  # it runs, then read again
+                        # it runs, then read again
+                        await self._sleep("ppg", min(max(0, soon) + 1, _PPG_POLL_MS))
                         continue
                     self._slack_req = 0
                 self._run_job()

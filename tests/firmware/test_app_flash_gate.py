@@ -44,6 +44,20 @@ def schedule(unix_s, utc_offset_s, room_lux=None, pressed=False, hyperarousal=No
 
 
 app.light.update = schedule
+from nsdev.drivers import max30102
+_read_fifo = max30102.MAX30102.read_fifo
+fifo = {'last': None, 'gap_ms': 0, 'on': False}
+
+
+def read_fifo(self, red, ir):  # the longest time between two FIFO reads while steps wait
+    now = compat.ticks_ms()
+    if fifo['on'] and fifo['last'] is not None:
+        fifo['gap_ms'] = max(fifo['gap_ms'], compat.ticks_diff(now, fifo['last']))
+    fifo['last'] = now
+    return _read_fifo(self, red, ir)
+
+
+max30102.MAX30102.read_fifo = read_fifo
 steps = []
 queued = [0]
 
@@ -63,6 +77,7 @@ async def main():
     for coro in (app.ppg_task(), app.lamp_task(), app.watchdog_task()):
         asyncio.create_task(coro)
     await asyncio.sleep_ms(3000)
+    fifo['on'] = True
     for i in range(4):
         queued[0] = compat.ticks_ms()
         app._jobs.append((step, True))  # a flash step, as the epoch task queues it
@@ -71,13 +86,17 @@ async def main():
         await asyncio.sleep_ms(1700 + 300 * i)
 
 asyncio.run(main())
-print(json.dumps(steps))
+print(json.dumps({'steps': steps, 'fifo_gap_ms': fifo['gap_ms']}))
 """
 
 
 def _run(mp_board, case: str) -> list[dict]:
     out = check(mp_board(SCRIPT.replace("@CASE@", case), heapsize="2M"))
-    return json.loads(out.strip().splitlines()[-1])
+    r = json.loads(out.strip().splitlines()[-1])
+    # waiting for a moment never stops the FIFO reads (200-ms polls; it holds 640 ms). Before:
+    # waiting for a hold after another task's wake-up, up to ~0.6 s without a read.
+    assert 0 < r["fifo_gap_ms"] <= 210, (case, r["fifo_gap_ms"])
+    return r["steps"]
 
 
 def test_a_dithering_or_slowly_fading_lamp_grants_the_flash_step_its_slack(mp_board) -> None:
