@@ -24,17 +24,22 @@ EPOCH_MS = vocab.EPOCH_S * 1000
 _PPG_POLL_MS = 200  # FIFO: 32 samples = 640 ms at 50 Hz; read well before it fills
 # Flash work (docs/simulation.md, "Honest time"): a W25Q32 sector erase takes up to tSE = 400 ms
 # (45 ms typical) and blocks the interpreter. Each flash step (at most one erase) starts right
-# after a FIFO read, and only when no other task is due within _GATE_MS (the lamp polls the
-# button every 250 ms), so none waits for the whole erase (worst lateness ~ erase + block copy
-# - _GATE_MS); when an epoch's work finds no such moment within _GATE_HOLD_MS (a lamp fading or
-# dithering, frames 10-250 ms apart) it waits only for the other tasks: the lamp's frame is
-# then late by about the erase (docs/simulation.md, "Honest time").
-_GATE_MS = 220
+# after a FIFO read, and only when no other task is due within _GATE_MS, so none waits for the
+# whole erase (worst lateness ~ erase + block copy + its CPU - _GATE_MS: 400 + ~150 - 300 ms).
+# The lamp (frames every 10-250 ms, the button polled every 250 ms) is never that quiet by
+# itself: it is asked for _LAMP_SLACK_MS without a frame (Lamp.update's slack: a centred frame, a
+# dithering level at its nearest code; nothing visible) from a moment when the others stay
+# quiet (it wakes for it), and the step runs right after it granted it. A fast fade grants it
+# only when forced, once an epoch's work has waited _GATE_HOLD_MS (it then pauses for the
+# hold); a lamp that never answers is no longer waited for after twice that.
+_GATE_MS = 300
 _GATE_HOLD_MS = 10000
+# > _GATE_MS + a FIFO read and its processing (~40 ms); a press during a hold waits this long
+_LAMP_SLACK_MS = 360
 _PPG_QUIET_MS = 2000  # no FIFO read for this long: the epoch task runs the flash work itself
 _LED_EVERY = 5  # LED-current control every 5 polls (1 s)
 _LUX_EVERY_MS = 10000
-_BUTTON_POLL_MS = 250  # a press lights the night light within a quarter second
+_BUTTON_POLL_MS = 250  # a press lights the night light within a quarter second (or a hold)
 _WDT_TIMEOUT_MS = 8000
 _CHECKIN_SLACK_MS = 5000  # a task this late for its promised check-in stops the WDT feed
 _CONTACT_HOLD_S = 600  # outside the schedule a night stays open this long after contact
@@ -153,6 +158,8 @@ class App:
         self._gen_flash = False  # its last yield said: the next step may erase (yield 1)
         self._wake = {}  # task name -> ticks_ms it sleeps until (the flash gate looks ahead)
         self._hold_ms = None  # ticks when a flash step began waiting for a quiet moment
+        self._slack_req = 0  # asks the lamp for a hold: 1 if invisible, 2 forced (see _GATE_MS)
+        self._slack_at = 0  # ticks_ms from which the hold is wanted (the lamp wakes for it)
         self._fifo_ms = None  # ticks of the last FIFO read
         self._late_reported = False
         self.uptime = health.Uptime()
@@ -337,12 +344,27 @@ class App:
                     now = compat.ticks_ms()
                     if self._hold_ms is None:
                         self._hold_ms = now
-                    # past the hold, only a busy lamp's frames (10-250 ms apart) may be delayed
-                    held = compat.ticks_diff(now, self._hold_ms) >= _GATE_HOLD_MS
-                    soon = self._quiet_ms("lamp" if held else None)
-                    if soon < _GATE_MS:
-                        await self._sleep("ppg", max(0, soon) + 1)  # it runs, then read again
+                    waited = compat.ticks_diff(now, self._hold_ms)
+                    soon = self._quiet_ms("lamp")
+                    near = self._quiet_ms() if waited < 2 * _GATE_HOLD_MS else soon
+                    if near < soon and near < _GATE_MS:
+                        # the lamp's next frame is near: ask it for a hold from that frame if the
+                        # others stay quiet for a whole hold after it, else from just after the
+                        # next of them wakes (the lamp then wakes for it: its frames are at a
+                        # fixed phase to the others' 1-s periods and might never fit)
+                        at = max(0, near)
+                        if soon - at < _LAMP_SLACK_MS:
+                            at = max(0, soon) + 1
+                        self._slack_at = compat.ticks_add(now, at)
+                        self._slack_req = 2 if waited >= _GATE_HOLD_MS else 1
+                        # the lamp's answer, then read again (the FIFO is read every poll)
+                        await self._sleep("ppg", min(at + 1, _PPG_POLL_MS))
                         continue
+                    if soon < _GATE_MS:
+                        # it runs, then read again
+                        await self._sleep("ppg", min(max(0, soon) + 1, _PPG_POLL_MS))
+                        continue
+                    self._slack_req = 0
                 self._run_job()
                 if not self._jobs:
                     self._hold_ms = None  # the epoch's work is done: the next gets a new budget
@@ -531,15 +553,30 @@ class App:
                 self._heat_update(now)
                 for kind, info in events:
                     self._light_event(unix_s, kind, info)
-            due = self.lamp.update(compat.ticks_diff(now, last))
+            req = self._slack_req
+            poll = _BUTTON_POLL_MS
+            if req:
+                to_hold = compat.ticks_diff(self._slack_at, now)
+                if to_hold > 0:  # the hold is wanted later: wake for it
+                    req = 0
+                    if to_hold < poll:
+                        poll = to_hold
+            due = self.lamp.update(compat.ticks_diff(now, last), _LAMP_SLACK_MS if req else 0,
+                                   req == 2)
             last = now
+            if req and due >= _LAMP_SLACK_MS:
+                # granted: no frame, schedule update or button poll is due before it ends
+                self._slack_req = 0
+                poll = _LAMP_SLACK_MS
+                if compat.ticks_diff(next_ctrl, now) < poll:
+                    next_ctrl = compat.ticks_add(now, poll)
             peak = self._lamp_max
             for ch in (0, 1):
                 lvl = self.lamp.level(ch)
                 if lvl > peak[ch]:
                     peak[ch] = lvl
             wait = compat.ticks_diff(next_ctrl, compat.ticks_ms())
-            await self._sleep("lamp", max(1, min(due, wait, _BUTTON_POLL_MS)))
+            await self._sleep("lamp", max(1, min(due, wait, poll)))
             if self.button.pending():
                 next_ctrl = compat.ticks_ms()  # answer a press now, not at the next second
 

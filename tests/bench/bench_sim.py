@@ -11,8 +11,9 @@
 Speed is printed twice: simulated time per wall second, and per CPU second of the MicroPython
 process (the host is shared: wall time also counts other processes' turns on the CPU).
 Targets (issue 10): 0 FIFO overflows and worst lateness < 300 ms at worst-case flash; >= 1000x.
-(The lamp's frames while it fades or dithers, 10-250 ms apart, cannot stay under 300 ms behind a
-400-ms erase: the per-task line shows them apart; docs/simulation.md, "Honest time".)
+(A flash step waits until no task is due within 300 ms; the lamp, whose frames are 10-250 ms
+apart while it fades or dithers, grants it an invisible 360-ms hold: docs/simulation.md,
+"Honest time". The per-task line shows who was late.)
 """
 
 from __future__ import annotations

@@ -12,6 +12,12 @@
 #   fade rate is capped so one update never moves more than 0.5 L*.
 # - Sub-LSB resolution: first-order sigma-delta on 8 extra fraction bits at the update rate; the
 #   dither swings by 1 LSB (<= 903.3 / 2**14 = 0.055 L*), ~9x below the visible-step threshold.
+# - Slack on request (a flash erase blocks the interpreter for up to 400 ms): update(dt,
+#   slack_ms) may answer "no frame needed for slack_ms". The hold's frame writes the fade where
+#   it will be halfway through the hold and rounds a dithering level to the nearest code (error
+#   <= 0.5 LSB = 0.028 L*); the fade goes on from there when the hold ends. Granted when each of
+#   the hold's two moves stays <= 0.4 L* (rate x slack <= 0.8 L*), or when forced (the fade then
+#   pauses for the rest of the hold, never jumping); docs/light-and-melatonin.md.
 #
 # Use (the board hands over two PWM objects; update() says when it wants to run again):
 #     lamp = Lamp(machine.PWM(pin_warm), machine.PWM(pin_amber))   # off
@@ -19,6 +25,7 @@
 #     while True:
 #         due_ms = lamp.update(dt_ms)           # dt_ms since the last call
 #         await asyncio.sleep_ms(due_ms)
+#     due_ms = lamp.update(dt_ms, 250)          # may the next frame wait 250 ms? yes if >= 250
 from array import array
 
 from nsdev.compat import const
@@ -112,6 +119,10 @@ class Lamp:
         self._y = array("i", (0, 0))  # mean linear output now, 2**-24 of full scale
         self._duty = array("i", (0, 0))  # last duty_u16 written
         self._busy = False
+        self._hold = 0  # ms of a granted hold still to run (no frame due before)
+        self._owed = 0  # ms of fade the hold's end still owes (the hold less its frame's lead)
+        self.holds = 0  # holds granted (slack without a visible effect)
+        self.forced_holds = 0  # holds forced on a fast fade: it paused (lagging, never jumping)
         for pwm in self._pwm:  # OFF first, then the carrier, then OFF again (some ports reset)
             pwm.duty_u16(0)
             pwm.freq(freq_hz)
@@ -145,26 +156,63 @@ class Lamp:
         for ch in (WARM, AMBER):
             self._cur[ch] = self._tgt[ch] = self._res[ch] = self._y[ch] = 0
             self._write(ch, 0)
+        self._hold = self._owed = 0
 
     deinit = off
 
     # --- hot path (every frame while fading/dithering): no allocation ----------------------
-    def update(self, dt_ms):
-        """Advance fades by dt_ms, write the duties; return ms until the next call is due."""
+    def update(self, dt_ms, slack_ms=0, force=False):
+        """Advance fades by dt_ms, write the duties; return ms until the next call is due.
+
+        slack_ms > 0 asks for that long without a frame (the app's flash work: an erase blocks
+        the interpreter). Granted (the return value is then >= slack_ms) when the lamp is
+        steady, or when every fade is slow enough that this frame and the one after the hold
+        each move <= 0.4 L* (_MAX_MOVE): this frame is written at the fade's position halfway
+        through the hold, a dithering level at its nearest whole code. force=True grants it
+        regardless: a faster fade then moves <= 0.4 L* now and at the end and pauses between.
+        While a hold runs, calls before its end only return the ms left of it."""
         if dt_ms < 0:
             dt_ms = 0
-        a = self._step(WARM, dt_ms)
-        b = self._step(AMBER, dt_ms)
+        hold = self._hold
+        if hold:
+            if dt_ms < hold:
+                self._hold = hold - dt_ms
+                return hold - dt_ms
+            self._hold = 0
+            # the hold's frame was written half a hold ahead: the fade owes the other half,
+            # and whatever the hold overran
+            dt_ms = self._owed + dt_ms - hold
+        grant = 0
+        slow = True
+        if slack_ms > 0:
+            slow = self._holdable(WARM, slack_ms) and self._holdable(AMBER, slack_ms)
+            if slow or force:
+                grant = slack_ms
+        lead = grant >> 1
+        a = self._step(WARM, dt_ms + lead, grant)
+        b = self._step(AMBER, dt_ms + lead, grant)
         if a or b:
             self._busy = True
+            if grant:
+                self._hold = grant
+                self._owed = grant - lead
+                self.holds += 1
+                if not slow:
+                    self.forced_holds += 1
+                return grant
             if not a or (b and b < a):
                 a = b
             return a
         self._busy = False
         return self.idle_ms
 
-    def _step(self, ch, dt_ms):
-        # returns 0 when steady, else the ms until this channel needs its next update
+    def _holdable(self, ch, ms):
+        # a fade this slow moves <= _MAX_MOVE in half of ms (the hold's frame is centred)
+        return self._cur[ch] == self._tgt[ch] or self._rate[ch] * ms <= 2 * _MAX_MOVE
+
+    def _step(self, ch, dt_ms, snap=0):
+        # returns 0 when steady, else the ms until this channel needs its next update;
+        # snap: a hold begins, a level between two codes is written at the nearest one
         cur = self._cur[ch]
         tgt = self._tgt[ch]
         rate = self._rate[ch]
@@ -195,7 +243,7 @@ class Lamp:
             self._write(ch, 0)
             return self._fade_ms(rate) if fading else 0
         dither = (fine >> fb) < _SNAP_CODES and (fine & ((1 << fb) - 1)) != 0
-        if not dither:
+        if snap or not dither:
             fine = ((fine + (1 << (fb - 1))) >> fb) << fb
             self._res[ch] = 0
         total = fine + self._res[ch]
@@ -226,6 +274,10 @@ class Lamp:
     # --- read-back ----------------------------------------------------------------------------
     def busy(self):
         return self._busy
+
+    def holding(self):
+        """ms left of a granted hold (0: none)."""
+        return self._hold
 
     def level(self, ch):
         """Mean linear output of channel ch now, 0..1 of full scale."""
