@@ -25,10 +25,15 @@ class Subsystem:
         """Count and log an error; FAILED after `fatal_after` in a row. Returns backoff in ms."""
         self.errors += 1
         self.consecutive += 1
-        self.last_error = "%s: %s" % (type(exc).__name__, exc)
         self.state = FAILED if self.consecutive >= fatal_after else DEGRADED
-        compat.log("[%s] %s (%s, %d errors)" % (self.name, self.last_error, _NAMES[self.state],
-                                               self.errors))
+        try:
+            self.last_error = "%s: %s" % (type(exc).__name__, exc)
+            compat.log("[%s] %s (%s, %d errors)" % (self.name, self.last_error,
+                                                   _NAMES[self.state], self.errors))
+        except MemoryError:
+            # No room to describe it (a full heap is the likeliest fault of all): counted and
+            # flagged all the same. Raising from here would end the task that caught the fault.
+            self.last_error = "MemoryError"
         # 1 s, 2 s, 4 s ... capped at 60 s
         return min(60000, 1000 << min(6, self.consecutive - 1))
 

@@ -221,12 +221,13 @@ class PPGBreathing:
         self._dv = array.array("i", bytes(4 * _BASE_RING))
         self._x = array.array("f", [0.0] * _N)  # the 4-Hz series, detrended in place
         # Originals still needed once x is overwritten: the trend's trailing edge
-        # (_count_steps) and the cardiac-cycle mean's (_smooth, w <= 8). Not a second series:
+        # (_count_start) and the cardiac-cycle mean's (_smooth, w <= 8). Not a second series:
         # 0.5 KB less RAM.
         self._y = array.array("f", [0.0] * _KEEP)
         self.rates = array.array("f", [0.0] * 3)
         self._q = array.array("h", bytes(_N))  # the 2-Hz series in fixed point (_goertzel_q)
         self._gs = array.array("i", (0, 0))  # its Goertzel state at the end of a bin
+        self._scan = [0.0, -1, 0.0, 0.0, 0.0, 0.0]  # the spectrum's scan (_count_start)
         self.reset()
 
     def reset(self):
@@ -322,23 +323,32 @@ class PPGBreathing:
         if hr_bpm:
             lim = min(lim, 0.45 * hr_bpm)
         # fusion needs all three: stop at the first modality without a rate (saves CPU)
-        for m in (RIFV, RIAV):
+        for m in (RIFV, RIAV, RIIV):
             yield
-            if not self._grid_beats(t0, m):
+            if m != RIIV:
+                if not self._grid_beats(t0, m):
+                    return None
+            else:
+                if not self._grid_base(t0, t_end_ms):
+                    return None
+                # one cardiac cycle's mean cancels the pulse itself (4 grid steps = 1 s)
+                w = int(GRID_HZ * 60.0 / hr_bpm + 0.5) if hr_bpm else GRID_HZ
+                self._smooth(max(1, min(w, 8)))
+                # the baseline is not sampled per beat: its band is not limited by the heart
+                # rate, so a rate the beats alias below 0.45 x HR disagrees here and the fusion
+                # says unknown
+                lim = MAX_PER_MIN
+            # the spectrum, _BINS_PER_STEP bins per step (the scan's state is in self._scan:
+            # a generator's frame is heap for its whole run, docs/twin-and-image.md)
+            n = self._count_start(lim)
+            i = 0
+            while i < n:
+                yield
+                self._count_bins(i, i + _BINS_PER_STEP if i + _BINS_PER_STEP < n else n, lim)
+                i += _BINS_PER_STEP
+            rates[m] = self._count_end(lim) if n else 0.0
+            if rates[m] <= 0.0 and m != RIIV:
                 return None
-            rate = yield from self._count_steps(lim)
-            rates[m] = rate
-            if rate <= 0.0:
-                return None
-        yield
-        if not self._grid_base(t0, t_end_ms):
-            return None
-        # one cardiac cycle's mean cancels the pulse itself (4 grid steps = 1 s)
-        w = int(GRID_HZ * 60.0 / hr_bpm + 0.5) if hr_bpm else GRID_HZ
-        self._smooth(max(1, min(w, 8)))
-        # the baseline is not sampled per beat: its band is not limited by the heart rate, so
-        # a rate the beats alias below 0.45 x HR disagrees here and the fusion says unknown
-        rates[RIIV] = yield from self._count_steps(MAX_PER_MIN)
         return fuse3(rates[0], rates[1], rates[2])
 
     def _beats_ok(self, t0, t1):
@@ -437,49 +447,54 @@ class PPGBreathing:
                 x[j] = s / (j + 1)
             self._y[j % w] = v
 
-    def _count_steps(self, max_per_min):
-        # Detrend x in place (centred moving mean, shortened at the edges), count cycles.
-        x = self._x
-        if _detrend(x, self._y) <= 0.0:
-            return 0.0
-        # Decimate to 2 Hz (pairs averaged, Hann-windowed), then the power spectrum at every
-        # 1 /min from 4 to max_per_min by Goertzel's recurrence; the peak, refined by a parabola
-        # through its neighbours (log power), is the rate if it holds at least _MIN_PEAK of the
-        # band's power (a breathing rhythm, not broadband noise).
-        m = _N // 2
-        q = self._q
+    def _count_start(self, max_per_min):
+        # Detrend x in place (centred moving mean, shortened at the edges), count cycles:
+        # decimate to 2 Hz (pairs averaged, Hann-windowed), then the power spectrum at every
+        # 1 /min from 4 to max_per_min by Goertzel's recurrence (_count_bins); the peak, refined
+        # by a parabola through its neighbours (log power), is the rate if it holds at least
+        # _MIN_PEAK of the band's power (a breathing rhythm, not broadband noise: _count_end).
+        # -> the bins to scan: the band and one bin either side (0: no rate).
+        if _detrend(self._x, self._y) <= 0.0:
+            return 0
+        if not _window_q(self._x, self._q, _N // 2):
+            return 0
+        sc = self._scan  # total, best bin, its power, the power below it (a), above it (c)
+        sc[0] = sc[2] = sc[3] = sc[4] = sc[5] = 0.0  # [5]: the previous bin's power
+        sc[1] = -1
+        return int(max_per_min) - _F_LO + 3
+
+    def _count_bins(self, i0, i1, max_per_min):
+        sc = self._scan
         gs = self._gs
-        if not _window_q(x, q, m):
-            return 0.0
-        f_hi = int(max_per_min)
-        total = 0.0
-        best = -1
-        best_p = 0.0
-        a = 0.0  # the power one bin below the peak, and (c) one bin above
-        c_hi = 0.0
-        prev = 0.0
-        for i in range(f_hi - _F_LO + 3):  # the band and one bin either side
-            if i % _BINS_PER_STEP == 0:
-                yield
+        last = int(max_per_min) - _F_LO + 1  # the band's last bin
+        for i in range(i0, i1):
             c = 2.0 * math.cos(2.0 * math.pi * (_F_LO - 1 + i) / 120.0)
             cq = int(c * _C_ONE + 0.5) if c >= 0.0 else -int(0.5 - c * _C_ONE)
-            _goertzel_q(q, m, cq, gs)
-            s1 = float(gs[0])
+            _goertzel_q(self._q, _N // 2, cq, gs)
+            c = float(gs[0])
             s2 = float(gs[1])
-            p = s1 * s1 + s2 * s2 - (cq / _C_ONE) * s1 * s2
-            if i == best + 1:
-                c_hi = p
-            if 1 <= i <= f_hi - _F_LO + 1:
-                total += p
-                if p > best_p:
-                    best_p = p
-                    best = i
-                    a = prev
-            prev = p
+            p = c * c + s2 * s2 - (cq / _C_ONE) * c * s2
+            if i == sc[1] + 1:
+                sc[4] = p
+            if 1 <= i <= last:
+                sc[0] += p
+                if p > sc[2]:
+                    sc[2] = p
+                    sc[1] = i
+                    sc[3] = sc[5]
+            sc[5] = p
+
+    def _count_end(self, max_per_min):
+        # -> the rate (breaths/min) from the scanned bins, 0.0 when there is none
+        sc = self._scan
+        total = sc[0]
+        best = sc[1]
+        best_p = sc[2]
+        a = sc[3]
+        c = sc[4]
         if best < 0 or total <= 0.0 or best_p < _MIN_PEAK * total:
             return 0.0
         rate = float(_F_LO - 1 + best)
-        c = c_hi
         if a >= best_p or c >= best_p:
             return 0.0  # rising beyond the band's edge: drift or a faster rhythm, not a peak
         if a > 0.0 and c > 0.0:
