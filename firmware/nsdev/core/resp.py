@@ -316,8 +316,7 @@ class PPGBreathing:
         rates = self.rates
         rates[0] = rates[1] = rates[2] = 0.0
         t0 = t_end_ms - WINDOW_S * 1000
-        ok = self._beats_ok(t0, t_end_ms)
-        if not ok:
+        if not self._beats_ok(t0, t_end_ms):
             return None
         lim = MAX_PER_MIN
         if hr_bpm:
@@ -332,8 +331,8 @@ class PPGBreathing:
                 if not self._grid_base(t0, t_end_ms):
                     return None
                 # one cardiac cycle's mean cancels the pulse itself (4 grid steps = 1 s)
-                w = int(GRID_HZ * 60.0 / hr_bpm + 0.5) if hr_bpm else GRID_HZ
-                self._smooth(max(1, min(w, 8)))
+                self._smooth(max(1, min(int(GRID_HZ * 60.0 / hr_bpm + 0.5) if hr_bpm else GRID_HZ,
+                                        8)))
                 # the baseline is not sampled per beat: its band is not limited by the heart
                 # rate, so a rate the beats alias below 0.45 x HR disagrees here and the fusion
                 # says unknown
