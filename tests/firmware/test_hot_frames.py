@@ -10,7 +10,7 @@ import array
 
 import nsdev  # noqa: F401
 from nsdev.core.arousal import ArousalEstimator, ArousalEvent
-from nsdev.core.light import LightController
+from nsdev.core.light import MIN_VALID_UNIX_S, LightController
 from nsdev.drivers.max30102 import MAX30102
 
 RUN_UNDER_MICROPYTHON = True
@@ -118,6 +118,9 @@ class _Evening:
 
 
 def test_light_update_keeps_its_frames_off_the_heap_in_every_phase():
+    # The schedule counts seconds from MIN_VALID_UNIX_S (small ints on the ESP32, no long-int
+    # temporaries): it must be a whole number of days for the times of day to stay right.
+    assert MIN_VALID_UNIX_S % 86400 == 0
     lc = LightController({"session_min_s": 60, "session_max_s": 300})
     ev = _Evening(lc)
     bed = _DAY0 + 23 * 3600

@@ -21,7 +21,7 @@ from nsdev.core.vocab import (  # the phases are part of the night format's voca
 
 _GROUP = (0, 1, 2, 3, 4, 4)  # override lasts while the phase group is unchanged (dawn+morning)
 
-MIN_VALID_UNIX_S = 1704067200  # 2024-01-01: anything earlier is an RTC that was never set
+MIN_VALID_UNIX_S = 1704067200  # 2024-01-01T00:00Z: earlier is an RTC that was never set
 _DAY_S = 86400
 _CLOCK_JUMP_S = 300
 
@@ -336,8 +336,14 @@ class LightController:
         if not valid:
             self._d = 0
             return PHASE_NO_CLOCK
-        self._d = (now_unix_s + int(self._in_utc_offset_s) - self.bed_s) % _DAY_S
+        self._d = self._since_bed(now_unix_s, self._in_utc_offset_s)
         return self.phase_at(self._d)
+
+    def _since_bed(self, now_unix_s, utc_offset_s):
+        # Seconds since the most recent bedtime (0..86399) of a valid clock. Counted from
+        # MIN_VALID_UNIX_S, a whole number of days, so that the sum stays a small int on the
+        # ESP32 (31 bits: until 2058) and the modulo makes no long-int temporaries on the heap.
+        return (now_unix_s - MIN_VALID_UNIX_S + int(utc_offset_s) - self.bed_s) % _DAY_S
 
     def _cap_now(self, valid):
         # the melanopic cap, looking a few seconds ahead so a fade never lags past a limit
@@ -620,7 +626,7 @@ class LightController:
         if (window <= 0 or dawn <= 0 or now_unix_s is None or utc_offset_s is None
                 or int(now_unix_s) < MIN_VALID_UNIX_S):
             return None
-        d = (int(now_unix_s) + int(utc_offset_s) - self.bed_s) % _DAY_S
+        d = self._since_bed(int(now_unix_s), utc_offset_s)
         if d >= self.night_s:  # after wake (day, wind-down): the next night starts afresh
             self._smart = None
             self.dawn_advance_s = 0
