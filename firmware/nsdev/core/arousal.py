@@ -22,6 +22,8 @@
 # Runs once per beat (not per sample); small allocations here are fine.
 import array
 
+import micropython
+
 from nsdev.compat import const
 from nsdev.core.ppgdefs import sort_into
 
@@ -106,12 +108,6 @@ class ArousalEstimator:
         self._epoch_score = 0.0
         self._epoch_valid = 0
         self._epoch_t0 = None  # start of the open epoch (beat clock), None = from the first beat
-        # handed from _measure() to the rest of _step() (kept here to keep the frames small)
-        self._rise = 0.0
-        self._rise_bpm = 0.0
-        self._b_ibi = 0
-        self._n_base = 0
-        self._n_bpwa = 0
 
     def _get(self, k):
         # k-th most recent beat (0 = newest).
@@ -133,15 +129,25 @@ class ArousalEstimator:
         if self._epoch_t0 is not None:
             self._epoch_t0 -= d_ms
 
+    # add_beat, _step and _window run at every beat: @micropython.native keeps their frames
+    # (15, 27 and 13 words as bytecode) on the C stack; a bytecode frame over 11 words is
+    # allocated on the heap at every call (py/objfun.c VM_MAX_STATE_ON_STACK; see
+    # LightController.update and docs/twin-and-image.md, "Frames on the stack").
+    @micropython.native  # every beat
     def add_beat(self, t_ms, ibi_ms, pwa=None, flags=0):
-        # Called per beat: every method on this path keeps its frame within MicroPython's
-        # VM_MAX_STATE_ON_STACK (11 words, py/objfun.c), or each call would allocate its frame
-        # on the heap on the ESP32 (docs/twin-and-image.md, "Frames on the stack").
         j = self._n % _HIST
         self._n += 1
         ok = (flags & _BAD_FLAGS) == 0 and _MIN_IBI <= ibi_ms <= _MAX_IBI
-        if ok and self._n > 5 and self._ectopic(ibi_ms):
-            ok = False
+        # Ectopic/artefact: more than ECTOPIC_PCT off the median of the previous 5 IBIs (all
+        # beats: a premature beat and its compensatory pause are both off it, while the median
+        # follows a real HR change within ~3 beats). Malik 1989 uses 20 % of the previous IBI.
+        if ok and self._n > 5:
+            w = self._w_3
+            for k in range(1, 6):
+                w[k - 1] = self._ibi[self._get(k)]
+            ref = _median(w, 5)
+            if abs(ibi_ms - ref) * 100 > ECTOPIC_PCT * ref:
+                ok = False
         self._t[j] = t_ms
         self._ibi[j] = ibi_ms
         self._pwa[j] = int(pwa) if (pwa is not None and pwa > 0) else 0
@@ -152,97 +158,64 @@ class ArousalEstimator:
         self._last_t = t_ms
         return self._step(t_ms, flags)
 
-    def _ectopic(self, ibi_ms):
-        # Ectopic/artefact: more than ECTOPIC_PCT off the median of the previous 5 IBIs (all
-        # beats: a premature beat and its compensatory pause are both off it, while the median
-        # follows a real HR change within ~3 beats). Malik 1989 uses 20 % of the previous IBI.
-        w = self._w_3
-        for k in range(1, 6):
-            w[k - 1] = self._ibi[self._get(k)]
-        ref = _median(w, 5)
-        return abs(ibi_ms - ref) * 100 > ECTOPIC_PCT * ref
-
+    @micropython.native  # every beat
     def _window(self, k0, k1, arr, out):
         """The valid, positive arr values of beats k0..k1-1 back into out; -> their count."""
-        if k1 > self._n:
-            k1 = self._n
         n = 0
-        while k0 < k1:
-            j = self._get(k0)
+        for k in range(k0, min(k1, self._n)):
+            j = self._get(k)
             if self._ok[j] and arr[j] > 0:
                 out[n] = arr[j]
                 n += 1
-            k0 += 1
         return n
 
+    @micropython.native  # every beat
     def _step(self, t_ms, flags):
-        # Split in four so that no frame exceeds 11 words (see add_beat); the values one part
-        # hands to the next are kept on self (_rise, _rise_bpm, _b_ibi, _n_base, _n_bpwa).
         if self._n < _TEST_N + _MIN_BASE:
             return None
+        test = self._w_test
+        base = self._w_base
+        n_test = self._window(0, _TEST_N, self._ibi, test)
+        n_base = self._window(_TEST_N, _TEST_N + _BASE_N, self._ibi, base)
         if self._in_ev:
             self._ev_beat += 1
             if flags & _BAD_FLAGS:
                 self._ev_bad = True
-        if not self._measure():
+        if n_test < 3 or n_base < _MIN_BASE:
             if self._in_ev:
                 return self._end_event(t_ms)
             return None
-        if not self._in_ev:
-            self._try_open(t_ms)
-            return None
-        return self._follow(t_ms)
-
-    def _measure(self):
-        # The test and baseline windows and their medians; False: too few valid beats.
-        n_test = self._window(0, _TEST_N, self._ibi, self._w_test)
-        n_base = self._window(_TEST_N, _TEST_N + _BASE_N, self._ibi, self._w_base)
-        if n_test < 3 or n_base < _MIN_BASE:
-            return False
-        b_ibi = _median(self._w_base, n_base)  # _w_base[0..n_base-1] sorted from here on
-        t_ibi = _median(self._w_test, n_test)
-        self._rise = b_ibi / t_ibi - 1.0
-        self._rise_bpm = 60000.0 / t_ibi - 60000.0 / b_ibi
-        self._b_ibi = b_ibi
-        self._n_base = n_base
-        self._n_bpwa = self._window(_TEST_N, _TEST_N + _BASE_N, self._pwa, self._w_pwa)
-        return True
-
-    def _try_open(self, t_ms):
-        # Not in an event: open one when the rise is large enough.
-        use_pwa = self._n_bpwa >= _MIN_BASE
+        b_ibi = _median(base, n_base)  # base[0..n_base-1] sorted from here on
+        t_ibi = _median(test, n_test)
+        rise = b_ibi / t_ibi - 1.0
+        rise_bpm = 60000.0 / t_ibi - 60000.0 / b_ibi
+        bpwa = self._w_pwa
+        n_bpwa = self._window(_TEST_N, _TEST_N + _BASE_N, self._pwa, bpwa)
+        use_pwa = n_bpwa >= _MIN_BASE
         thr = HR_RISE_PWA if use_pwa else HR_RISE_ONLY
-        rise = self._rise
-        if use_pwa and rise >= thr and rise < self._swing() * SWING_FRAC:
-            rise = 0.0
-        if (rise >= thr and self._rise_bpm >= (MIN_RISE_BPM if use_pwa else MIN_RISE_BPM_ONLY)
-                and t_ms - self._last_end >= _MIN_GAP_MS):
-            self._open(rise, use_pwa)
-
-    def _swing(self):
-        # The rise must also stand out of the person's own beat-to-beat swing (RSA): half the
-        # 10-90 % spread of the baseline IBIs (_w_base, sorted by _median in _measure).
-        sb = self._w_base
-        n_base = self._n_base
-        q = n_base // 10
-        return (sb[n_base - 1 - q] - sb[q]) / self._b_ibi
-
-    def _open(self, rise, use_pwa):
-        self._in_ev = True
-        self._ev_beat = 0
-        self._ev_onset = self._t[self._get(_TEST_N // 2)]
-        self._ev_peak = rise
-        self._ev_bad = False
-        self._ev_confirmed = not use_pwa
-        self._ev_base_pwa = _median(self._w_pwa, self._n_bpwa) if use_pwa else 0
-        self._ev_min_pwa = self._ev_base_pwa
-        if use_pwa:
-            for k in range(0, _TEST_N // 2 + _PWA_LOOKBACK):
-                self._pwa_check(k)
-
-    def _follow(self, t_ms):
-        # In an event: track its peak and PWA drop; end it when the rise has gone.
-        rise = self._rise
+        min_bpm = MIN_RISE_BPM if use_pwa else MIN_RISE_BPM_ONLY
+        if not self._in_ev:
+            if use_pwa and rise >= thr:
+                # The rise must also stand out of the person's own beat-to-beat swing (RSA):
+                # half the 10-90 % spread of the baseline IBIs.
+                sb = base  # sorted by _median
+                q = n_base // 10
+                swing = (sb[n_base - 1 - q] - sb[q]) / b_ibi
+                if rise < swing * SWING_FRAC:
+                    rise = 0.0
+            if rise >= thr and rise_bpm >= min_bpm and t_ms - self._last_end >= _MIN_GAP_MS:
+                self._in_ev = True
+                self._ev_beat = 0
+                self._ev_onset = self._t[self._get(_TEST_N // 2)]
+                self._ev_peak = rise
+                self._ev_bad = False
+                self._ev_confirmed = not use_pwa
+                self._ev_base_pwa = _median(bpwa, n_bpwa) if use_pwa else 0
+                self._ev_min_pwa = self._ev_base_pwa
+                if use_pwa:
+                    for k in range(0, _TEST_N // 2 + _PWA_LOOKBACK):
+                        self._pwa_check(k)
+            return None
         if rise > self._ev_peak:
             self._ev_peak = rise
         if self._ev_base_pwa:
@@ -251,8 +224,8 @@ class ArousalEstimator:
                 self._ev_confirmed = True
         if self._ev_confirmed:
             self._score_epoch()
-        thr = HR_RISE_PWA if self._n_bpwa >= _MIN_BASE else HR_RISE_ONLY
-        if rise < thr / 2 or t_ms - self._ev_onset > _MAX_EVENT_MS:
+        ended = rise < thr / 2 or t_ms - self._ev_onset > _MAX_EVENT_MS
+        if ended:
             return self._end_event(t_ms)
         if self._ev_base_pwa and not self._ev_confirmed and self._ev_beat > _PWA_LOOKAHEAD:
             self._in_ev = False  # HR rise without vasoconstriction: not an arousal

@@ -8,6 +8,8 @@
 # 6/min = 0.1 Hz, sessions ~15 min (Steffen 2017; Shaffer & Meehan 2020).
 import math
 
+import micropython
+
 from nsdev.core.smartdawn import SmartDawn
 from nsdev.core.vocab import (  # the phases are part of the night format's vocabulary
     PHASE_DAWN,
@@ -21,7 +23,7 @@ from nsdev.core.vocab import (  # the phases are part of the night format's voca
 
 _GROUP = (0, 1, 2, 3, 4, 4)  # override lasts while the phase group is unchanged (dawn+morning)
 
-MIN_VALID_UNIX_S = 1704067200  # 2024-01-01T00:00Z: earlier is an RTC that was never set
+MIN_VALID_UNIX_S = 1704067200  # 2024-01-01: anything earlier is an RTC that was never set
 _DAY_S = 86400
 _CLOCK_JUMP_S = 300
 
@@ -206,17 +208,6 @@ class LightController:
         self._room_reported = False
         self._room_mel = None
         self.last_room_mel_lx = None
-        # update()'s inputs and the values its steps hand on (see update)
-        self._in_utc_offset_s = None
-        self._in_room_lux = None
-        self._in_pressed = False
-        self._in_arousal = None
-        self._in_hr = None
-        self._in_rmssd = None
-        self._step_s = 1
-        self._d = 0
-        self._w = 0.0
-        self._a = 0.0
 
     # --- melanopic model ---------------------------------------------------------------------
     def lamp_mel_edi_lx(self, warm_y, amber_y):
@@ -257,122 +248,97 @@ class LightController:
             return float(self.cfg["night_cap_mel_lx"])
         return None
 
+    @micropython.native  # every second: see update
     def _cap_at(self, d):
-        ph = self.phase_at(d % _DAY_S)
-        if ph == PHASE_DAY:
-            return self._pre_dim_cap(d)
-        return self.mel_cap_lx(ph)
-
-    def _pre_dim_cap(self, d):
-        # In the day, the last pre_dim_s before the wind-down lower the cap toward the evening's.
         cfg = self.cfg
-        to_wd = _DAY_S - int(cfg["winddown_s"]) - d
-        pre = int(cfg["pre_dim_s"])
-        if 0 <= to_wd < pre:
-            full = self._w_mel + self._a_mel
-            ev = float(cfg["evening_cap_mel_lx"])
-            if full > ev:  # geometric interpolation: smooth in perceived brightness
-                return ev * (full / ev) ** (to_wd / pre)
-        return None
+        ph = self.phase_at(d % _DAY_S)
+        cap = self.mel_cap_lx(ph)
+        if ph == PHASE_DAY:
+            to_wd = _DAY_S - int(cfg["winddown_s"]) - d
+            pre = int(cfg["pre_dim_s"])
+            if 0 <= to_wd < pre:
+                full = self._w_mel + self._a_mel
+                ev = float(cfg["evening_cap_mel_lx"])
+                if full > ev:  # geometric interpolation: smooth in perceived brightness
+                    cap = ev * (full / ev) ** (to_wd / pre)
+        return cap
 
     # --- the state machine -------------------------------------------------------------------
+    @micropython.native  # every second: see update
     def update(self, now_unix_s, utc_offset_s, room_lux=None, pressed=False, hyperarousal=None,
                hr_bpm=None, rmssd_ms=None):
         """Advance to now. Returns (warm_y, amber_y, events): linear channel targets 0..1 and a
         list of (kind, dict) events for the app to record (often empty)."""
-        # Called every second, so every method on its path keeps its frame within MicroPython's
-        # VM_MAX_STATE_ON_STACK, 11 words (py/objfun.c): a larger bytecode frame is allocated on
-        # the heap at every call on the ESP32 (docs/twin-and-image.md, "Frames on the stack").
-        # Eight arguments leave three words, so the inputs wait on self (_in_*) and the work is
-        # split into small steps that hand their results on through self (_step_s, _d, _w, _a).
-        self._in_utc_offset_s = utc_offset_s
-        self._in_room_lux = room_lux
-        self._in_pressed = pressed
-        self._in_arousal = hyperarousal
-        self._in_hr = hr_bpm
-        self._in_rmssd = rmssd_ms
-        return self._advance(now_unix_s)
-
-    def _advance(self, now_unix_s):
+        # Every second: MicroPython (no pystack, as ports/esp32) allocates a bytecode frame over
+        # VM_MAX_STATE_ON_STACK, 11 words (py/objfun.c), on the heap at every call. This method
+        # and the large ones it calls each second are @micropython.native, whose frames live on
+        # the C stack (same operations, same results; docs/twin-and-image.md, "Frames on the
+        # stack"). Splitting them into frames of <= 11 words took 27 more functions, ~0.8 KiB
+        # of resident heap on the ESP32.
+        cfg = self.cfg
         events = []
-        valid = (now_unix_s is not None and self._in_utc_offset_s is not None
+        # monotonic seconds: clock jumps (RTC set by the host, DST is not a jump) move it by 1 s
+        valid = (now_unix_s is not None and utc_offset_s is not None
                  and int(now_unix_s) >= MIN_VALID_UNIX_S)
         if now_unix_s is not None:
             now_unix_s = int(now_unix_s)
-        self._tick(now_unix_s, events)
-        phase = self._phase_now(now_unix_s, valid)
-        if phase != self.phase:
-            self._phase_change(phase, now_unix_s, events)
-        if self._in_pressed:
-            self._press(phase, self._mono, events)
-        self._scheduled(phase, events)
-        self._apply_cap(valid)
-        self._soft_start()
-        self._room(phase, events)
-        self.warm = _clamp01(self._w)
-        self.amber = _clamp01(self._a)
-        return self.warm, self.amber, events
-
-    def _tick(self, now_unix_s, events):
-        # monotonic seconds: clock jumps (RTC set by the host, DST is not a jump) move it by 1 s
         step = 1
         if now_unix_s is not None and self._last_unix is not None:
             step = now_unix_s - self._last_unix
             if step < 0 or step > _CLOCK_JUMP_S:
-                self._clock_jump(now_unix_s, events)
+                events.append(("clock_jump", {"from_unix_s": self._last_unix,
+                                              "to_unix_s": now_unix_s}))
                 step = 1
+                self._end_session(events, "clock_jump", None)
+                self._room_over_since = -1
         self._last_unix = now_unix_s
         self._mono += step
-        self._step_s = step
+        mono = self._mono
 
-    def _clock_jump(self, now_unix_s, events):
-        events.append(("clock_jump", {"from_unix_s": self._last_unix,
-                                      "to_unix_s": now_unix_s}))
-        self._end_session(events, "clock_jump", None)
-        self._room_over_since = -1
+        if valid:
+            # From MIN_VALID_UNIX_S, a whole number of days: the sum stays a small int on the
+            # ESP32 (31 bits, until 2058), so the modulo makes no long-int temporaries.
+            d = (now_unix_s - MIN_VALID_UNIX_S + int(utc_offset_s) - self.bed_s) % _DAY_S
+            phase = self.phase_at(d)
+        else:
+            d = 0
+            phase = PHASE_NO_CLOCK
 
-    def _phase_now(self, now_unix_s, valid):
-        # -> the phase; self._d = seconds since the most recent bedtime (0 without a clock)
-        if not valid:
-            self._d = 0
-            return PHASE_NO_CLOCK
-        self._d = self._since_bed(now_unix_s, self._in_utc_offset_s)
-        return self.phase_at(self._d)
+        if phase != self.phase:
+            self._phase_change(phase, now_unix_s, events)
 
-    def _since_bed(self, now_unix_s, utc_offset_s):
-        # Seconds since the most recent bedtime (0..86399) of a valid clock. Counted from
-        # MIN_VALID_UNIX_S, a whole number of days, so that the sum stays a small int on the
-        # ESP32 (31 bits: until 2058) and the modulo makes no long-int temporaries on the heap.
-        return (now_unix_s - MIN_VALID_UNIX_S + int(utc_offset_s) - self.bed_s) % _DAY_S
+        if pressed:
+            self._press(phase, mono, events)
 
-    def _cap_now(self, valid):
+        warm, amber = self._scheduled(phase, d, mono, hyperarousal, hr_bpm, rmssd_ms, events)
+
         # the melanopic cap, looking a few seconds ahead so a fade never lags past a limit
-        if not valid:
-            return self.mel_cap_lx(PHASE_NO_CLOCK)
-        cap = self._cap_at(self._d)
-        ahead = self._cap_at(self._d + int(self.cfg["cap_lookahead_s"]))
-        if cap is None or (ahead is not None and ahead < cap):
-            cap = ahead
-        return cap
+        if valid:
+            cap = self._cap_at(d)
+            ahead = self._cap_at(d + int(cfg["cap_lookahead_s"]))
+            if cap is None or (ahead is not None and ahead < cap):
+                cap = ahead
+        else:
+            cap = self.mel_cap_lx(PHASE_NO_CLOCK)
+        if cap is not None:
+            capm = cap * float(cfg["cap_margin"])
+            mel = self.lamp_mel_edi_lx(warm, amber)
+            if mel > capm:
+                k = capm / mel
+                warm *= k
+                amber *= k
 
-    def _apply_cap(self, valid):
-        cap = self._cap_now(valid)
-        if cap is None:
-            return
-        capm = cap * float(self.cfg["cap_margin"])
-        mel = self.lamp_mel_edi_lx(self._w, self._a)
-        if mel > capm:
-            k = capm / mel
-            self._w *= k
-            self._a *= k
-
-    def _soft_start(self):
         # soft start after power-on
-        boot = int(self.cfg["boot_fade_s"])
-        if self._mono < boot:
-            k = self._mono / boot
-            self._w = scale_lightness(self._w, k)
-            self._a = scale_lightness(self._a, k)
+        boot = int(cfg["boot_fade_s"])
+        if mono < boot:
+            k = mono / boot
+            warm = scale_lightness(warm, k)
+            amber = scale_lightness(amber, k)
+
+        self._room(phase, room_lux, step, now_unix_s, events)
+        self.warm = _clamp01(warm)
+        self.amber = _clamp01(amber)
+        return self.warm, self.amber, events
 
     def _phase_change(self, phase, now_unix_s, events):
         old = self.phase
@@ -418,16 +384,17 @@ class LightController:
             return False
         return mono - self._nl_start < int(self.cfg["night_light_s"])
 
+    @micropython.native  # every second: see update
     def _night_light(self, mono):
+        cfg = self.cfg
         if self._nl_start < 0:
             return 0.0
-        full = min(1.0, float(self.cfg["night_light_lux"])
-                   / float(self.cfg["amber_full_lux_at_eye"]))
+        full = min(1.0, float(cfg["night_light_lux"]) / float(cfg["amber_full_lux_at_eye"]))
         if self._nl_cut >= 0:
             t, fade = mono - self._nl_cut, 3
         else:
-            t = mono - self._nl_start - int(self.cfg["night_light_s"])
-            fade = int(self.cfg["night_light_fade_s"])
+            t = mono - self._nl_start - int(cfg["night_light_s"])
+            fade = int(cfg["night_light_fade_s"])
         if t <= 0:
             return full
         if t >= fade:
@@ -436,182 +403,131 @@ class LightController:
             return 0.0
         return scale_lightness(full, 1.0 - t / fade)
 
-    def _scheduled(self, phase, events):
-        # self._w, self._a = the channels' linear levels by the schedule (before the cap)
-        ov = self._override
-        self._w = 0.0
-        self._a = 0.0
-        if phase == PHASE_NIGHT or phase == PHASE_NO_CLOCK:
-            self._a = self._night_light(self._mono)
-        elif phase == PHASE_DAY:
-            if ov is not None and ov[1]:
-                self._w = _clamp01(float(self.cfg["day_lux"])
-                                   / float(self.cfg["warm_full_lux_at_eye"]))
-        elif phase == PHASE_DAWN or phase == PHASE_MORNING:
-            if not ((ov is not None and not ov[1]) or int(self.cfg["dawn_s"]) == 0):
-                self._w = self._dawn(phase)
-        elif ov is not None and not ov[1]:  # wind-down, switched off by the button
-            self._end_session(events, "button", None)
-        else:
-            self._wind_down(events)
-
-    def _dawn(self, phase):
-        # the dawn's rise (linear in L*: perceptually even) and the morning's hold and fade
+    @micropython.native  # every second: see update
+    def _scheduled(self, phase, d, mono, arousal, hr_bpm, rmssd_ms, events):
         cfg = self.cfg
-        peak = _clamp01(float(cfg["dawn_peak_lux"]) / float(cfg["warm_full_lux_at_eye"]))
-        if phase == PHASE_DAWN:
-            return scale_lightness(peak, self._dawn_progress())
-        left = self.night_s + int(cfg["morning_hold_s"]) - self._d
-        fade = int(cfg["morning_fade_s"])
-        if left < fade:
-            return scale_lightness(peak, left / fade)
-        return peak
-
-    def _dawn_progress(self):
-        dawn_s = int(self.cfg["dawn_s"])
-        p = (self._d - (self.night_s - dawn_s - self.dawn_advance_s)) / dawn_s
-        return 1.0 if p > 1.0 else p  # an early (smart) dawn holds its peak until wake
-
-    def _wind_down(self, events):
-        wd = int(self.cfg["winddown_s"])
-        t = self._d - (_DAY_S - wd)  # seconds into wind-down
-        self._wind_down_levels(t / wd)
-        self._wind_down_cap()
-        left = wd - t
-        k = self._end_fade(left) * self._breathing(left, events)
-        self._w = scale_lightness(self._w, k)
-        self._a = scale_lightness(self._a, k)
-
-    def _end_fade(self, left_s):
-        # the last winddown_fade_s of the wind-down fade out, linearly
-        fade = int(self.cfg["winddown_fade_s"])
-        return left_s / fade if left_s < fade else 1.0
-
-    def _wind_down_lux(self, p):
-        lux0 = float(self.cfg["winddown_start_lux"])
-        # exponential dimming: even steps in log luminance
-        return lux0 * (float(self.cfg["winddown_end_lux"]) / lux0) ** p
-
-    def _wind_down_levels(self, p):
-        # self._w, self._a at fraction p of the wind-down: dimming while the amber share grows
-        lux = self._wind_down_lux(p)
-        share = self._amber_share(p)
-        a_full = float(self.cfg["amber_full_lux_at_eye"])
+        ov = self._override
+        if phase == PHASE_NIGHT or phase == PHASE_NO_CLOCK:
+            return 0.0, self._night_light(mono)
+        if phase == PHASE_DAY:
+            if ov is not None and ov[1]:
+                return _clamp01(float(cfg["day_lux"]) / float(cfg["warm_full_lux_at_eye"])), 0.0
+            return 0.0, 0.0
+        if phase == PHASE_DAWN or phase == PHASE_MORNING:
+            if (ov is not None and not ov[1]) or int(cfg["dawn_s"]) == 0:
+                return 0.0, 0.0
+            peak = _clamp01(float(cfg["dawn_peak_lux"]) / float(cfg["warm_full_lux_at_eye"]))
+            if phase == PHASE_DAWN:
+                dawn_s = int(cfg["dawn_s"])
+                p = (d - (self.night_s - dawn_s - self.dawn_advance_s)) / dawn_s
+                if p > 1.0:
+                    p = 1.0  # an early (smart) dawn holds its peak until wake
+                return scale_lightness(peak, p), 0.0  # linear in L*: perceptually even
+            left = self.night_s + int(cfg["morning_hold_s"]) - d
+            fade = int(cfg["morning_fade_s"])
+            if left < fade:
+                return scale_lightness(peak, left / fade), 0.0
+            return peak, 0.0
+        # wind-down
+        if ov is not None and not ov[1]:
+            self._end_session(events, "button", None)
+            return 0.0, 0.0
+        wd = int(cfg["winddown_s"])
+        t = d - (_DAY_S - wd)  # seconds into wind-down
+        p = t / wd
+        lux0 = float(cfg["winddown_start_lux"])
+        lux1 = float(cfg["winddown_end_lux"])
+        lux = lux0 * (lux1 / lux0) ** p  # exponential dimming: even steps in log luminance
+        a0 = float(cfg["winddown_amber_start"])
+        share = a0 + (1.0 - a0) * p
+        warm_lux = (1.0 - share) * lux
         amber_lux = share * lux
+        a_full = float(cfg["amber_full_lux_at_eye"])
         if amber_lux > a_full:
             amber_lux = a_full
-        self._w = _clamp01((1.0 - share) * lux / float(self.cfg["warm_full_lux_at_eye"]))
-        self._a = _clamp01(amber_lux / a_full)
-
-    def _amber_share(self, p):
-        a0 = float(self.cfg["winddown_amber_start"])
-        return a0 + (1.0 - a0) * p
-
-    def _wind_down_cap(self):
-        # the evening cap here too, so that the breathing swing stays under the same ceiling
-        capm = float(self.cfg["evening_cap_mel_lx"]) * float(self.cfg["cap_margin"])
-        mel = self.lamp_mel_edi_lx(self._w, self._a)
+        warm = _clamp01(warm_lux / float(cfg["warm_full_lux_at_eye"]))
+        amber = _clamp01(amber_lux / a_full)
+        # cap here too, so the breathing swing stays under the same ceiling
+        capm = float(cfg["evening_cap_mel_lx"]) * float(cfg["cap_margin"])
+        mel = self.lamp_mel_edi_lx(warm, amber)
         if mel > capm:
-            self._w *= capm / mel
-            self._a *= capm / mel
+            warm *= capm / mel
+            amber *= capm / mel
+        left = wd - t
+        fade = int(cfg["winddown_fade_s"])
+        k = 1.0
+        if left < fade:
+            k = left / fade
+        k *= self._breathing(mono, left, arousal, hr_bpm, rmssd_ms, events)
+        return scale_lightness(warm, k), scale_lightness(amber, k)
 
     # --- breathing-paced wind-down -----------------------------------------------------------
-    def _breathing(self, left_s, events):
-        # -> the factor on the wind-down's L* (1.0: no session)
+    @micropython.native  # every second: see update
+    def _breathing(self, mono, left_s, arousal, hr_bpm, rmssd_ms, events):
+        cfg = self.cfg
         s = self._session
         if s is None:
-            if not self._session_due(left_s):
+            if (arousal is not None and arousal >= float(cfg["arousal_on"])
+                    and left_s > int(cfg["winddown_fade_s"]) + int(cfg["session_min_s"])
+                    and mono - self._last_session_end >= int(cfg["session_cooldown_s"])):
+                target = float(cfg["breath_per_min"])
+                r0 = self.resp_per_min
+                r0 = target if r0 is None else min(max(float(r0), target),
+                                                   float(cfg["breath_start_max"]))
+                s = self._session = {"t0": mono, "hr0": hr_bpm, "rmssd0": rmssd_ms, "r0": r0,
+                                     "arousal0": arousal, "hr": hr_bpm, "rmssd": rmssd_ms,
+                                     "arousal": arousal, "hr_min": hr_bpm}
+                events.append(("breathing_start", {"unix_s": self._last_unix,
+                                                   "arousal": arousal, "hr_bpm": hr_bpm,
+                                                   "rmssd_ms": rmssd_ms, "pace_start": r0}))
+            else:
                 return 1.0
-            s = self._start_session(events)
-        self._session_inputs(s)
-        reason = self._session_end_reason(s, left_s)
-        if reason is not None:
-            self._end_session(events, reason, self._mono)
-            return 1.0
-        return self._pace(s)
-
-    def _session_due(self, left_s):
-        cfg = self.cfg
-        arousal = self._in_arousal
-        return (arousal is not None and arousal >= float(cfg["arousal_on"])
-                and left_s > int(cfg["winddown_fade_s"]) + int(cfg["session_min_s"])
-                and self._mono - self._last_session_end >= int(cfg["session_cooldown_s"]))
-
-    def _start_session(self, events):
-        r0 = self._start_pace()
-        hr_bpm = self._in_hr
-        s = self._session = {"t0": self._mono, "hr0": hr_bpm, "rmssd0": self._in_rmssd,
-                             "r0": r0, "arousal0": self._in_arousal, "hr": hr_bpm,
-                             "rmssd": self._in_rmssd, "arousal": self._in_arousal,
-                             "hr_min": hr_bpm}
-        events.append(("breathing_start", {"unix_s": self._last_unix,
-                                           "arousal": self._in_arousal, "hr_bpm": hr_bpm,
-                                           "rmssd_ms": self._in_rmssd, "pace_start": r0}))
-        return s
-
-    def _start_pace(self):
-        # the pace starts at the wearer's own breathing rate (bounded), else at the target
-        target = float(self.cfg["breath_per_min"])
-        r0 = self.resp_per_min
-        return target if r0 is None else min(max(float(r0), target),
-                                             float(self.cfg["breath_start_max"]))
-
-    def _session_inputs(self, s):
-        hr_bpm = self._in_hr
+        el = mono - s["t0"]
         if hr_bpm is not None:
             s["hr"] = hr_bpm if s["hr"] is None else s["hr"] + (hr_bpm - s["hr"]) * 0.1
             if s["hr0"] is None:
                 s["hr0"] = hr_bpm
-        rmssd_ms = self._in_rmssd
         if rmssd_ms is not None:
             s["rmssd"] = (rmssd_ms if s["rmssd"] is None
                           else s["rmssd"] + (rmssd_ms - s["rmssd"]) * 0.1)
             if s["rmssd0"] is None:
                 s["rmssd0"] = rmssd_ms
-        if self._in_arousal is not None:
-            s["arousal"] = self._in_arousal
-
-    def _session_end_reason(self, s, left_s):
-        cfg = self.cfg
-        el = self._mono - s["t0"]
+        if arousal is not None:
+            s["arousal"] = arousal
+        reason = None
         if el >= int(cfg["session_max_s"]):
-            return "max_duration"
-        if left_s <= int(cfg["winddown_fade_s"]):
-            return "bedtime"
-        if el >= int(cfg["session_min_s"]):
-            arousal = self._in_arousal
+            reason = "max_duration"
+        elif left_s <= int(cfg["winddown_fade_s"]):
+            reason = "bedtime"
+        elif el >= int(cfg["session_min_s"]):
             if arousal is not None and arousal <= float(cfg["arousal_off"]):
-                return "settled"
-            if (s["hr"] is not None and s["hr0"] is not None
-                    and s["hr"] <= s["hr0"] - float(cfg["hr_drop_bpm"])):
-                return "settled"
-        return None
-
-    def _pace(self, s):
+                reason = "settled"
+            elif (s["hr"] is not None and s["hr0"] is not None
+                  and s["hr"] <= s["hr0"] - float(cfg["hr_drop_bpm"])):
+                reason = "settled"
+        if reason is not None:
+            self._end_session(events, reason, mono)
+            return 1.0
         # L* swings from the wind-down level down by breath_depth and back, at the breath rate
-        el = self._mono - s["t0"]
-        n = breaths_paced(s["r0"], float(self.cfg["breath_per_min"]),
-                          int(self.cfg["breath_ramp_s"]), el)
-        phase = 2.0 * math.pi * n
-        return 1.0 - float(self.cfg["breath_depth"]) * (1.0 - math.cos(phase)) * 0.5
+        phase = 2.0 * math.pi * breaths_paced(s["r0"], float(cfg["breath_per_min"]),
+                                              int(cfg["breath_ramp_s"]), el)
+        return 1.0 - float(cfg["breath_depth"]) * (1.0 - math.cos(phase)) * 0.5
 
+    @micropython.native  # every second: see update
     def _end_session(self, events, reason, mono):
-        if self._session is not None:  # (a small frame: called every second in some states)
-            self._close_session(events, reason, self._mono if mono is None else mono)
-
-    def _close_session(self, events, reason, mono):
-        events.append(("breathing_end", self._session_summary(reason, mono)))
+        s = self._session
+        if s is None:
+            return
+        if mono is None:
+            mono = self._mono
         self._session = None
         self._last_session_end = mono
-
-    def _session_summary(self, reason, mono):
-        s = self._session
-        return {
+        events.append(("breathing_end", {
             "unix_s": self._last_unix, "reason": reason, "duration_s": mono - s["t0"],
             "hr_start_bpm": s["hr0"], "hr_end_bpm": s["hr"],
             "rmssd_start_ms": s["rmssd0"], "rmssd_end_ms": s["rmssd"],
             "arousal_start": s["arousal0"], "arousal_end": s["arousal"],
-        }
+        }))
 
     # --- smart dawn ----------------------------------------------------------------------------
     def smart_dawn_epoch(self, now_unix_s, utc_offset_s, hr_bpm=None, arousal_score=None,
@@ -626,7 +542,7 @@ class LightController:
         if (window <= 0 or dawn <= 0 or now_unix_s is None or utc_offset_s is None
                 or int(now_unix_s) < MIN_VALID_UNIX_S):
             return None
-        d = self._since_bed(int(now_unix_s), utc_offset_s)
+        d = (int(now_unix_s) - MIN_VALID_UNIX_S + int(utc_offset_s) - self.bed_s) % _DAY_S
         if d >= self.night_s:  # after wake (day, wind-down): the next night starts afresh
             self._smart = None
             self.dawn_advance_s = 0
@@ -645,21 +561,18 @@ class LightController:
         return self._session is not None
 
     # --- ambient light: dose and limit events ------------------------------------------------
-    def _room(self, phase, events):
+    @micropython.native  # every second: see update
+    def _room(self, phase, room_lux, step, now_unix_s, events):
         # the lamp's share uses the previous targets: the driver reaches them within ~1 s
-        room_lux = self._in_room_lux
+        lamp_mel = self.lamp_mel_edi_lx(self.warm, self.amber)
         room_mel = None
         if room_lux is not None:
             room_mel = self.room_mel_edi_lx(float(room_lux), self.warm, self.amber)
         self.last_room_mel_lx = room_mel
         if phase == PHASE_WIND_DOWN:
-            self._dose_lamp += self.lamp_mel_edi_lx(self.warm, self.amber) * self._step_s
+            self._dose_lamp += lamp_mel * step
             if room_mel is not None:
-                self._dose_room += room_mel * self._step_s
-        self._room_limit(phase, events)
-
-    def _room_limit(self, phase, events):
-        room_mel = self.last_room_mel_lx
+                self._dose_room += room_mel * step
         limit = None
         if phase == PHASE_WIND_DOWN:
             limit = float(self.cfg["evening_cap_mel_lx"])
@@ -674,14 +587,11 @@ class LightController:
             elif (not self._room_reported
                   and self._mono - self._room_over_since >= int(self.cfg["room_hold_s"])):
                 self._room_reported = True
-                self._room_event(phase, limit, events)
+                events.append(("room_light_over_limit", {
+                    "unix_s": now_unix_s, "phase": PHASE_NAMES[phase],
+                    "room_mel_lx": room_mel, "limit_mel_lx": limit,
+                    "room_der": float(self.cfg["room_der"]),
+                }))
         else:
             self._room_over_since = -1
             self._room_reported = False
-
-    def _room_event(self, phase, limit, events):
-        events.append(("room_light_over_limit", {
-            "unix_s": self._last_unix, "phase": PHASE_NAMES[phase],
-            "room_mel_lx": self.last_room_mel_lx, "limit_mel_lx": limit,
-            "room_der": float(self.cfg["room_der"]),
-        }))
