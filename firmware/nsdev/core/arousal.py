@@ -22,6 +22,8 @@
 # Runs once per beat (not per sample); small allocations here are fine.
 import array
 
+import micropython
+
 from nsdev.compat import const
 from nsdev.core.ppgdefs import sort_into
 
@@ -127,6 +129,11 @@ class ArousalEstimator:
         if self._epoch_t0 is not None:
             self._epoch_t0 -= d_ms
 
+    # add_beat, _step and _window run at every beat: @micropython.native keeps their frames
+    # (15, 27 and 13 words as bytecode) on the C stack; a bytecode frame over 11 words is
+    # allocated on the heap at every call (py/objfun.c VM_MAX_STATE_ON_STACK; see
+    # LightController.update and docs/twin-and-image.md, "Frames on the stack").
+    @micropython.native  # every beat
     def add_beat(self, t_ms, ibi_ms, pwa=None, flags=0):
         j = self._n % _HIST
         self._n += 1
@@ -151,6 +158,7 @@ class ArousalEstimator:
         self._last_t = t_ms
         return self._step(t_ms, flags)
 
+    @micropython.native  # every beat
     def _window(self, k0, k1, arr, out):
         """The valid, positive arr values of beats k0..k1-1 back into out; -> their count."""
         n = 0
@@ -161,6 +169,7 @@ class ArousalEstimator:
                 n += 1
         return n
 
+    @micropython.native  # every beat
     def _step(self, t_ms, flags):
         if self._n < _TEST_N + _MIN_BASE:
             return None

@@ -8,6 +8,8 @@
 # 6/min = 0.1 Hz, sessions ~15 min (Steffen 2017; Shaffer & Meehan 2020).
 import math
 
+import micropython
+
 from nsdev.core.smartdawn import SmartDawn
 from nsdev.core.vocab import (  # the phases are part of the night format's vocabulary
     PHASE_DAWN,
@@ -246,6 +248,7 @@ class LightController:
             return float(self.cfg["night_cap_mel_lx"])
         return None
 
+    @micropython.native  # every second: see update
     def _cap_at(self, d):
         cfg = self.cfg
         ph = self.phase_at(d % _DAY_S)
@@ -261,10 +264,17 @@ class LightController:
         return cap
 
     # --- the state machine -------------------------------------------------------------------
+    @micropython.native  # every second: see update
     def update(self, now_unix_s, utc_offset_s, room_lux=None, pressed=False, hyperarousal=None,
                hr_bpm=None, rmssd_ms=None):
         """Advance to now. Returns (warm_y, amber_y, events): linear channel targets 0..1 and a
         list of (kind, dict) events for the app to record (often empty)."""
+        # Every second: MicroPython (no pystack, as ports/esp32) allocates a bytecode frame over
+        # VM_MAX_STATE_ON_STACK, 11 words (py/objfun.c), on the heap at every call. This method
+        # and the large ones it calls each second are @micropython.native, whose frames live on
+        # the C stack (same operations, same results; docs/twin-and-image.md, "Frames on the
+        # stack"). Splitting them into frames of <= 11 words took 27 more functions, ~0.8 KiB
+        # of resident heap on the ESP32.
         cfg = self.cfg
         events = []
         # monotonic seconds: clock jumps (RTC set by the host, DST is not a jump) move it by 1 s
@@ -286,8 +296,9 @@ class LightController:
         mono = self._mono
 
         if valid:
-            local = now_unix_s + int(utc_offset_s)
-            d = (local - self.bed_s) % _DAY_S
+            # From MIN_VALID_UNIX_S, a whole number of days: the sum stays a small int on the
+            # ESP32 (31 bits, until 2058), so the modulo makes no long-int temporaries.
+            d = (now_unix_s - MIN_VALID_UNIX_S + int(utc_offset_s) - self.bed_s) % _DAY_S
             phase = self.phase_at(d)
         else:
             d = 0
@@ -373,6 +384,7 @@ class LightController:
             return False
         return mono - self._nl_start < int(self.cfg["night_light_s"])
 
+    @micropython.native  # every second: see update
     def _night_light(self, mono):
         cfg = self.cfg
         if self._nl_start < 0:
@@ -391,6 +403,7 @@ class LightController:
             return 0.0
         return scale_lightness(full, 1.0 - t / fade)
 
+    @micropython.native  # every second: see update
     def _scheduled(self, phase, d, mono, arousal, hr_bpm, rmssd_ms, events):
         cfg = self.cfg
         ov = self._override
@@ -449,6 +462,7 @@ class LightController:
         return scale_lightness(warm, k), scale_lightness(amber, k)
 
     # --- breathing-paced wind-down -----------------------------------------------------------
+    @micropython.native  # every second: see update
     def _breathing(self, mono, left_s, arousal, hr_bpm, rmssd_ms, events):
         cfg = self.cfg
         s = self._session
@@ -499,6 +513,7 @@ class LightController:
                                               int(cfg["breath_ramp_s"]), el)
         return 1.0 - float(cfg["breath_depth"]) * (1.0 - math.cos(phase)) * 0.5
 
+    @micropython.native  # every second: see update
     def _end_session(self, events, reason, mono):
         s = self._session
         if s is None:
@@ -527,7 +542,7 @@ class LightController:
         if (window <= 0 or dawn <= 0 or now_unix_s is None or utc_offset_s is None
                 or int(now_unix_s) < MIN_VALID_UNIX_S):
             return None
-        d = (int(now_unix_s) + int(utc_offset_s) - self.bed_s) % _DAY_S
+        d = (int(now_unix_s) - MIN_VALID_UNIX_S + int(utc_offset_s) - self.bed_s) % _DAY_S
         if d >= self.night_s:  # after wake (day, wind-down): the next night starts afresh
             self._smart = None
             self.dawn_advance_s = 0
@@ -546,6 +561,7 @@ class LightController:
         return self._session is not None
 
     # --- ambient light: dose and limit events ------------------------------------------------
+    @micropython.native  # every second: see update
     def _room(self, phase, room_lux, step, now_unix_s, events):
         # the lamp's share uses the previous targets: the driver reaches them within ~1 s
         lamp_mel = self.lamp_mel_edi_lx(self.warm, self.amber)

@@ -11,6 +11,8 @@
 #     n = ppg.read_fifo(red, ir)                # red[0:n], ir[0:n]; ppg.overflow = samples lost
 #     ppg.start_temperature()                   # die temperature: ~29 ms, do not wait here;
 #     t16 = ppg.read_temperature_x16()          # on a later tick: 1/16 degC, None if not ready
+import micropython
+
 from nsdev.compat import const, sleep_ms, ticks_ms
 
 ADDR = const(0x57)  # DS "I2C Write Address AE Hex / Read Address AF Hex" -> 7-bit 0x57
@@ -117,11 +119,13 @@ def _errno(exc):
 def _unpack(buf, n, first, second, mask):
     # Each SpO2 sample: LED1 (red) then LED2 (IR), 3 bytes each, MSB first (DS Figure 2 and the
     # FIFO read pseudo-code: "Save LED1[23:16] ... LED2[7:0]"); bits 23:18 unused (masked).
-    j = 0
-    for i in range(n):
+    # A while loop: `for i in range(n)` would take the frame past 11 words (see read_fifo).
+    i = 0
+    while i < n:
+        j = 6 * i
         first[i] = ((buf[j] << 16) | (buf[j + 1] << 8) | buf[j + 2]) & mask
         second[i] = ((buf[j + 3] << 16) | (buf[j + 4] << 8) | buf[j + 5]) & mask
-        j += 6
+        i += 1
 
 
 class MAX30102:
@@ -162,12 +166,12 @@ class MAX30102:
 
     # --- bus helpers: every bus error becomes an OSError naming the chip and the register ---
 
+    @micropython.native  # on every FIFO poll: see read_fifo
     def _read(self, reg, buf, name):
         try:
             self.i2c.readfrom_mem_into(self.addr, reg, buf)
         except OSError as e:
-            raise OSError(_errno(e), "MAX30102 at 0x%02x: reading %s (0x%02x) failed: %r"
-                          % (self.addr, name, reg, e)) from e
+            self._failed(e, "reading %s (0x%02x)" % (name, reg))
 
     def _write(self, reg, buf, name):
         try:
@@ -304,38 +308,56 @@ class MAX30102:
         resolution. Allocates nothing. Sets `overflow` (samples lost since the previous read,
         DS "FIFO Overflow Counter") and `overflow_saturated`.
         """
-        st = self._status
-        # One burst 0x00..0x06: INT_STATUS_1 (read clears it), ..., FIFO_WR_PTR, OVF_COUNTER,
-        # FIFO_RD_PTR. DS "Pseudo-Code Example of Reading Data from FIFO".
-        self._read(_REG_INT_STATUS_1, st, "INT_STATUS/FIFO pointers")
-        self.pointers_ms = ticks_ms()  # when the FIFO state below was true
-        wr = st[4] & 0x1F
-        ovf = st[5] & 0x1F
-        rd = st[6] & 0x1F
-        n = (wr - rd) & 0x1F  # DS: NUM_AVAILABLE_SAMPLES = WR - RD, with wraparound
-        if n == 0 and (ovf or st[0] & _INT_A_FULL):
-            n = FIFO_DEPTH  # pointers equal and the FIFO is full, not empty
-        self.overflow = ovf
-        self.overflow_saturated = ovf >= OVF_SATURATED
-        self.samples_lost += ovf
+        # Called every FIFO poll: this method and the ones it calls keep their frames within
+        # MicroPython's VM_MAX_STATE_ON_STACK (11 words, py/objfun.c); a larger bytecode frame
+        # is allocated on the heap at every call on the ESP32 (docs/twin-and-image.md, "Frames
+        # on the stack"). A `try/except ... as e` alone takes a frame to 14 words, so the
+        # bus calls that need one are @micropython.native (their frames live on the C stack).
+        n = self._pointers()
         if n == 0:
             return 0
-        try:
-            self.i2c.readfrom_mem_into(self.addr, _REG_FIFO_DATA, self._views[n])
-        except OSError as e:
-            # DS "FIFO Read Pointer": rewrite it so the samples can be read again next time.
-            try:
-                self._write_reg(_REG_FIFO_RD_PTR, rd, "FIFO_RD_PTR")
-            except OSError:
-                pass
-            raise OSError(_errno(e), "MAX30102 at 0x%02x: reading FIFO_DATA (0x07), %d "
-                          "samples, failed: %r" % (self.addr, n, e)) from e
+        self._read_data(n)
         if self.swap_red_ir:
             _unpack(self._buf, n, ir, red, self._mask)
         else:
             _unpack(self._buf, n, red, ir, self._mask)
         self.samples_read += n
         return n
+
+    def _pointers(self):
+        # The FIFO pointers and overflow counter -> the number of unread samples.
+        st = self._status
+        # One burst 0x00..0x06: INT_STATUS_1 (read clears it), ..., FIFO_WR_PTR, OVF_COUNTER,
+        # FIFO_RD_PTR. DS "Pseudo-Code Example of Reading Data from FIFO".
+        self._read(_REG_INT_STATUS_1, st, "INT_STATUS/FIFO pointers")
+        self.pointers_ms = ticks_ms()  # when the FIFO state below was true
+        ovf = st[5] & 0x1F
+        # DS: NUM_AVAILABLE_SAMPLES = FIFO_WR_PTR - FIFO_RD_PTR, with wraparound
+        n = ((st[4] & 0x1F) - (st[6] & 0x1F)) & 0x1F
+        if n == 0 and (ovf or st[0] & _INT_A_FULL):
+            n = FIFO_DEPTH  # pointers equal and the FIFO is full, not empty
+        self.overflow = ovf
+        self.overflow_saturated = ovf >= OVF_SATURATED
+        self.samples_lost += ovf
+        return n
+
+    @micropython.native
+    def _read_data(self, n):
+        # The n samples' burst from FIFO_DATA into _buf (native: see read_fifo).
+        try:
+            self.i2c.readfrom_mem_into(self.addr, _REG_FIFO_DATA, self._views[n])
+        except OSError as e:
+            # DS "FIFO Read Pointer": rewrite it so the samples can be read again next time.
+            try:
+                self._write_reg(_REG_FIFO_RD_PTR, self._status[6] & 0x1F, "FIFO_RD_PTR")
+            except OSError:
+                pass
+            self._failed(e, "reading FIFO_DATA (0x07), %d samples," % n)
+
+    def _failed(self, e, what):
+        # A bus error as an OSError naming the chip and the transfer (raised here, in bytecode:
+        # the native emitter has no `raise ... from`).
+        raise OSError(_errno(e), "MAX30102 at 0x%02x: %s failed: %r" % (self.addr, what, e)) from e
 
     # --- power ---
 
