@@ -155,13 +155,15 @@ def test_off_resets_dither_state():
     assert w.duty == 0 and a.duty == 0 and lamp.level(AMBER) == 0.0
 
 
-def test_update_allocates_nothing():
+def _update_allocates(fade_ms, step):
+    """None under CPython; else whether 300 calls of step(lamp, i) with the heap locked
+    allocated (a fade with a dithering amber channel)."""
     try:
         import micropython
 
         lock, unlock = micropython.heap_lock, micropython.heap_unlock
     except (ImportError, AttributeError):
-        return
+        return None
     lamp, w, a = make()
     w.writes = a.writes = None  # the fake's log would allocate; keep only the duty
 
@@ -175,17 +177,21 @@ def test_update_allocates_nothing():
 
     w.duty_u16 = dw
     a.duty_u16 = da
-    lamp.set_target(0.5, 0.00002, fade_ms=500)
+    lamp.set_target(0.5, 0.00002, fade_ms=fade_ms)
     lamp.update(10)
-    ok = True
     lock()
     try:
-        for _ in range(300):
-            lamp.update(10)
+        for i in range(300):
+            step(lamp, i)
     except MemoryError:
-        ok = False
-    unlock()
-    assert ok, "Lamp.update allocated"
+        return True
+    finally:
+        unlock()
+    return False
+
+
+def test_update_allocates_nothing():
+    assert not _update_allocates(500, lambda lamp, i: lamp.update(10)), "Lamp.update allocated"
 
 
 # --- slack on request (update's slack_ms: the app's flash work, docs/light-and-melatonin.md) ---
@@ -348,36 +354,10 @@ def test_steady_lamp_grants_slack_without_a_write():
 
 
 def test_update_with_slack_allocates_nothing():
-    try:
-        import micropython
+    def step(lamp, i):
+        lamp.update(10, 250 if i % 7 == 0 else 0, i % 14 == 0)
 
-        lock, unlock = micropython.heap_lock, micropython.heap_unlock
-    except (ImportError, AttributeError):
-        return
-    lamp, w, a = make()
-    w.writes = a.writes = None
-
-    def dw(d=None):
-        if d is not None:
-            w.duty = d
-
-    def da(d=None):
-        if d is not None:
-            a.duty = d
-
-    w.duty_u16 = dw
-    a.duty_u16 = da
-    lamp.set_target(0.5, 0.00002, fade_ms=5000)
-    lamp.update(10)
-    ok = True
-    lock()
-    try:
-        for i in range(300):
-            lamp.update(10, 250 if i % 7 == 0 else 0, i % 14 == 0)
-    except MemoryError:
-        ok = False
-    unlock()
-    assert ok, "Lamp.update with slack allocated"
+    assert not _update_allocates(5000, step), "Lamp.update with slack allocated"
 
 
 class _NoLog:
