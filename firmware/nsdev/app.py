@@ -37,7 +37,7 @@ _GATE_HOLD_MS = 10000
 # > _GATE_MS + a FIFO read and its processing (~40 ms); a press during a hold waits this long
 _LAMP_SLACK_MS = 360
 _PPG_QUIET_MS = 2000  # no FIFO read for this long: the epoch task runs the flash work itself
-_LED_EVERY = 5  # LED-current control every 5 polls (1 s)
+_LED_MS = 1000  # LED-current control once a second, by the clock
 _LUX_EVERY_MS = 10000
 _BUTTON_POLL_MS = 250  # a press lights the night light within a quarter second (or a hold)
 _WDT_TIMEOUT_MS = 8000
@@ -257,7 +257,7 @@ class App:
         ir = array("i", [0] * 32)
         led = LEDController()
         drv = None
-        polls = 0
+        led_due = 0  # ticks of the next LED-current control
         last_read_ms = None  # ticks of the last FIFO read
         due_milli = 0
         prev_full = False
@@ -270,6 +270,7 @@ class App:
                     # 4x on-chip averaging: the FIFO delivers the configured rate.
                     drv.setup(sample_rate_hz=4 * self.cfg["ppg_rate_hz"], averaging=4)
                     drv.set_led_codes(led.red_code, led.ir_code)
+                    led_due = compat.ticks_add(compat.ticks_ms(), _LED_MS)
                     self.pipe.reset()
                     last_read_ms = None
                     prev_full = False
@@ -336,6 +337,20 @@ class App:
                 drv = None  # the calibration changed: set the chip up again with the new wiring
                 await self._sleep("ppg", _PPG_POLL_MS)
                 continue
+            if compat.ticks_diff(t1, led_due) >= 0:
+                # By the clock, not by polls: epoch work (a flash step may wait up to 20 s for
+                # a quiet moment) must not pause it, or a drifting DC level clips the ADC.
+                led_due = compat.ticks_add(t1, _LED_MS)
+                codes = led.update(self.pipe.dc_red_counts(), self.pipe.dc_ir_counts())
+                if codes is not None:
+                    try:
+                        drv.set_led_codes(codes[0], codes[1])
+                        self.pipe.led_changed()
+                    except Exception as e:
+                        drv = None
+                        self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG, e)
+                        await self._sleep("ppg", _PPG_POLL_MS)
+                        continue
             if self._jobs:
                 # Epoch work, one step right after each FIFO read: the FIFO is empty when a
                 # slow erase starts (32 samples = 640 ms at 50 Hz), and read again at once after.
@@ -378,16 +393,6 @@ class App:
                     self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG, e)
                     await self._sleep("ppg", _PPG_POLL_MS)
                     continue
-            polls += 1
-            if polls % _LED_EVERY == 0:
-                codes = led.update(self.pipe.dc_red_counts(), self.pipe.dc_ir_counts())
-                if codes is not None:
-                    try:
-                        drv.set_led_codes(codes[0], codes[1])
-                        self.pipe.led_changed()
-                    except Exception as e:
-                        drv = None
-                        self._sensor_fault(self.ppg_health, vocab.SENSOR_PPG, e)
             await self._sleep("ppg", _PPG_POLL_MS)
 
     def _clip_step(self, drv, polls):
