@@ -30,8 +30,8 @@ DEFAULT_HEAPSIZE = "128K"
 # initial heap: MICROPY_GC_INITIAL_HEAP_SIZE = 56 * 1024 for CONFIG_IDF_TARGET_ESP32 in
 # MicroPython v1.28.0's ports/esp32/mpconfigport.h. The default night fits it: live peak
 # ~50.6 KiB of the ~54.7 KiB pool (frozen modules' import ~24 KiB of it; tests/bench/bench_twin.py
-# prints it, tests/host/sim/test_twin_night.py runs the night at 56 KiB). That is close to the
-# edge, so a twin run gets one 8 KiB step of margin (64 KiB) unless --heap says otherwise
+# prints the 56 KiB run). That is close to the edge, so a twin run (and the twin night test)
+# gets one 8 KiB step of margin (64 KiB) unless --heap says otherwise
 # (docs/twin-and-image.md, "Memory as on the ESP32"). A USB sync loads ~10 KiB more on demand:
 # the ESP32's heap grows for it, the twin's cannot (runner.start_usb keeps DEFAULT_HEAPSIZE).
 ESP32_INITIAL_HEAPSIZE = "56K"
