@@ -61,3 +61,20 @@ def test_clip_temperature_on_the_twin(night):
     later = [v for t, v in at.items() if v is not None and 16200 <= t < 19800]  # 01:00-02:00
     rise = float(np.median(later) - np.median(before))
     assert 0.7 <= rise <= 1.2, (before[:5], later[:5])
+
+
+def test_motion_events_are_flagged(night):
+    """Every epoch a scripted motion artefact falls in carries the motion flag (the pulse there
+    is no heart rate). Before: the LED-current control paused while epoch work waited for a
+    quiet flash moment, and the 01:55 event's epoch came out unflagged at 119.5 bpm."""
+    gen, _result, n, _out = night
+    with open(gen.paths["periods"]) as f:
+        motion = [(float(r["start_s"]), float(r["duration_s"])) for r in csv.DictReader(f)
+                  if r["kind"] == "motion"]
+    assert motion
+    by_start = {e["unix_s"]: e for e in n.epochs}
+    for start_s, dur_s in motion:
+        t = gen.start_unix_s + start_s + dur_s / 2  # the middle of the event
+        slot = int(t) // vocab.EPOCH_S * vocab.EPOCH_S
+        e = by_start[slot]
+        assert e["flags"] & (vocab.FLAG_MOTION | vocab.FLAG_CONTACT_OFF), (start_s, e)
